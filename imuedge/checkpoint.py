@@ -1,0 +1,96 @@
+"""Checkpoints: written atomically, loaded with ``weights_only=True``.
+
+A checkpoint is a plain dict of tensors and JSON-able values, so it loads
+without executing pickled code:
+
+    {"format": "imuedge-checkpoint", "version": 1,
+     "kind": "classifier" | "encoder" | "moco" | ...,
+     "model": {"name": ..., "config": {...}},   # enough to rebuild the module
+     "state_dict": {...},
+     "window": WindowSpec.to_dict(),             # input contract
+     "label_names": {"0": "walking", ...},       # classifiers
+     "train_state": {...},                       # optimizer/step for resume
+     "provenance": {"code_version", "command", "seed", "data", ...}}
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+FORMAT = "imuedge-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, truncated, foreign or from a newer schema."""
+
+
+def code_version() -> str:
+    """Package version plus the git commit of the source tree when there is one."""
+    from imuedge import __version__
+
+    try:
+        root = Path(__file__).resolve().parent.parent
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha, dirty = "", ""
+    return f"{__version__}+{sha}{'.dirty' if dirty else ''}" if sha else __version__
+
+
+def provenance(**extra) -> dict:
+    return {"code_version": code_version(), "command": " ".join(sys.argv),
+            "torch": torch.__version__, **extra}
+
+
+def save(obj: dict, path: str | os.PathLike) -> Path:
+    """Write ``obj`` to ``path`` atomically: a temp file in the same folder, fsync, rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    obj = {"format": FORMAT, "version": VERSION, **obj}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load(path: str | os.PathLike) -> dict:
+    """Load a checkpoint safely (no pickled code runs) or raise CheckpointError saying why."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, foreign pickle, ...
+        raise CheckpointError(f"{path}: cannot be read as a checkpoint ({type(e).__name__}: {e}); "
+                              f"it may be truncated or not an imuedge checkpoint") from e
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an imuedge checkpoint (no 'format': '{FORMAT}')")
+    if int(obj.get("version", 0)) > VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {obj['version']} is newer than this "
+                              f"imuedge understands ({VERSION}); upgrade imuedge")
+    return obj
+
+
+def sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
