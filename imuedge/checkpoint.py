@@ -48,7 +48,7 @@ def code_version() -> str:
 
 def provenance(**extra) -> dict:
     return {"code_version": code_version(), "command": " ".join(sys.argv),
-            "torch": torch.__version__, **extra}
+            "torch": str(torch.__version__), **extra}
 
 
 def save(obj: dict, path: str | os.PathLike) -> Path:

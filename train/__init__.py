@@ -1,0 +1,1 @@
+"""Server-side training: encoders, pretraining, few-shot probes (installed as ``imuedge.train``)."""

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One command for the firmware bridge: regenerate-check the shared vectors, build and
+# run the host C tests (gcc -Werror, ASan/UBSan), build the Cortex-M3 and AVR targets
+# (warnings as errors, size report), run the AVR build in simavr and the Cortex-M3
+# build in QEMU end to end against the Python decoder.
+#   firmware_bridge/check.sh            (from anywhere; PYTHON=... to pick the interpreter)
+# Toolchain: apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gcc-avr avr-libc simavr
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(dirname "$HERE")"
+PYTHON="${PYTHON:-$([ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3)}"
+FW="$HERE/firmware"
+step() {
+  local name="$1"; shift
+  local t0=$(date +%s.%N)
+  echo "== $name"
+  "$@"
+  printf '   %s: %.2f s\n' "$name" "$(echo "$(date +%s.%N) - $t0" | bc)"
+}
+for tool in make gcc arm-none-eabi-gcc qemu-system-arm avr-gcc simavr; do
+  command -v "$tool" >/dev/null || { echo "missing: $tool (see the toolchain line at the top of $0)"; exit 2; }
+done
+T0=$(date +%s.%N)
+step "vectors up to date" "$PYTHON" -m imuedge.firmware_bridge.make_vectors --check
+step "host C unit tests" make -s -C "$FW" test PYTHON="$PYTHON"
+step "Cortex-M3 build (mps2-an385)" make -s -C "$FW" arm PYTHON="$PYTHON"
+step "AVR build (ATmega328P)" make -s -C "$FW" avr PYTHON="$PYTHON"
+step "AVR in simavr" "$PYTHON" -m imuedge.firmware_bridge.avr_sim
+step "QEMU end-to-end" "$PYTHON" -m imuedge.firmware_bridge.qemu_e2e
+printf 'check.sh: all passed in %.1f s\n' "$(echo "$(date +%s.%N) - $T0" | bc)"

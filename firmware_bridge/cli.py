@@ -1,0 +1,129 @@
+"""`imuedge devices` (talk to / decode a device stream) and `imuedge firmware` (build and check)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def register(subparsers) -> None:
+    dev = subparsers.add_parser("devices", help="probe an imuedge-protocol device or decode a captured stream",
+                                description="Talk to a device speaking the imuedge wire protocol "
+                                            "(firmware_bridge/PROTOCOL.md), or decode a capture of one.")
+    sub = dev.add_subparsers(dest="devices_command", metavar="SUBCOMMAND")
+    dev.set_defaults(func=lambda args: (dev.print_help(), 0)[1])
+    dec = sub.add_parser("decode", help="decode a file of raw serial bytes (COBS frames): packets, gaps, errors")
+    dec.add_argument("capture", type=Path, help="file of bytes as received from the serial port")
+    dec.add_argument("--show", type=int, default=5, help="print the first N packets (default 5)")
+    dec.set_defaults(func=run_decode)
+    probe = sub.add_parser("probe", help="send GET_INFO to a device and print its answer",
+                           description="Open a serial port (needs pyserial: pip install imuedge[edge]) or a unix "
+                                       "socket (QEMU -serial unix:PATH,server=on), send GET_INFO, print DEVICE_INFO.")
+    where = probe.add_mutually_exclusive_group(required=True)
+    where.add_argument("--serial", metavar="PORT", help="serial port, e.g. /dev/ttyACM0")
+    where.add_argument("--unix", metavar="PATH", help="unix socket of an emulator's UART")
+    probe.add_argument("--baud", type=int, default=115200)
+    probe.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the answer")
+    probe.set_defaults(func=run_probe)
+
+    fw = subparsers.add_parser("firmware", help="build the firmware and run its checks (host, simavr, QEMU)",
+                               description="Firmware bridge tooling.")
+    fsub = fw.add_subparsers(dest="firmware_command", metavar="SUBCOMMAND")
+    fw.set_defaults(func=lambda args: (fw.print_help(), 0)[1])
+    chk = fsub.add_parser("check", help="firmware_bridge/check.sh: vectors, host C tests, ARM + AVR builds, "
+                                        "simavr and QEMU end-to-end runs")
+    chk.set_defaults(func=run_check)
+    vec = fsub.add_parser("vectors", help="regenerate the shared test vectors (vectors/*.json)")
+    vec.add_argument("--check", action="store_true", help="only check that they are up to date")
+    vec.set_defaults(func=lambda args: __import__("imuedge.firmware_bridge.make_vectors", fromlist=["main"])
+                     .main(["--check"] if args.check else []))
+
+
+def summarise(packets, decoder, show: int = 5) -> str:
+    from imuedge.firmware_bridge import protocol as P
+
+    gaps = P.GapTracker()
+    kinds: dict[str, int] = {}
+    samples = overflow = 0
+    for p in packets:
+        gaps.update(p.seq)
+        kinds[p.type.name] = kinds.get(p.type.name, 0) + 1
+        if p.type == P.PacketType.DATA:
+            samples += p.n_samples
+            overflow += p.overflow_count
+    lines = [f"packets: {len(packets)} ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items())) or 'none'})",
+             f"samples: {samples}; dropped on the device (overflow): {overflow}",
+             f"lost packets (sequence gaps): {gaps.lost} in {len(gaps.gaps)} gap(s); out of order: {gaps.out_of_order}",
+             f"corrupt frames: {decoder.corrupt}" + (f" {dict(decoder.errors)}" if decoder.corrupt else "")]
+    for p in packets[:show]:
+        if p.type == P.PacketType.DATA:
+            lines.append(f"  seq {p.seq} DATA t={p.timestamp_us} us, {p.n_samples} x {list(p.channels)}, "
+                         f"period {p.sample_period_us} us, flags 0x{int(p.flags):02x}")
+        else:
+            lines.append(f"  seq {p.seq} {p!r}")
+    return "\n".join(lines)
+
+
+def run_decode(args) -> int:
+    from imuedge.firmware_bridge import protocol as P
+
+    dec = P.FrameDecoder()
+    packets = dec.feed(args.capture.read_bytes())
+    print(summarise(packets, dec, args.show))
+    return 1 if dec.corrupt else 0
+
+
+def run_probe(args) -> int:
+    import socket
+    import time
+
+    from imuedge.firmware_bridge import protocol as P
+
+    if args.unix:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(args.unix)
+        s.settimeout(0.1)
+        write, close = s.sendall, s.close
+
+        def read():
+            try:
+                return s.recv(4096)
+            except socket.timeout:
+                return b""
+    else:
+        try:
+            import serial
+        except ImportError:
+            print("error: --serial needs pyserial (pip install imuedge[edge])", file=sys.stderr)
+            return 2
+        port = serial.Serial(args.serial, args.baud, timeout=0.1)
+        write, read, close = port.write, (lambda: port.read(4096)), port.close
+    try:
+        dec = P.FrameDecoder()
+        write(P.frame(P.encode_command(P.CommandPacket(1, P.Command.GET_INFO))))
+        deadline = time.monotonic() + args.timeout
+        info = ack = None
+        while time.monotonic() < deadline and not (info and ack):
+            for p in dec.feed(read()):
+                if p.type == P.PacketType.DEVICE_INFO:
+                    info = p
+                elif p.type == P.PacketType.ACK and p.acked_seq == 1:
+                    ack = p
+        if not info:
+            print(f"no DEVICE_INFO within {args.timeout} s (corrupt frames: {dec.corrupt})", file=sys.stderr)
+            return 1
+        chans = list(P.mask_to_channels(info.active_mask))
+        print(f"{info.name}: protocol v{info.version[0]}.{info.version[1]}, "
+              f"{1e6 / info.sample_period_us:g} Hz, channels {chans}, ±{info.acc_range_g} g, "
+              f"±{info.gyro_range_dps} dps, {'streaming' if info.streaming else 'stopped'}, "
+              f"up to {info.max_samples_per_packet} samples/packet")
+        return 0
+    finally:
+        close()
+
+
+def run_check(args) -> int:
+    import subprocess
+
+    return subprocess.call(["bash", str(HERE / "check.sh")])

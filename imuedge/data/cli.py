@@ -1,0 +1,85 @@
+"""`imuedge data`: look at a dataset before training on it."""
+from __future__ import annotations
+
+import warnings
+
+from imuedge.window import ACC_UNITS, GYRO_UNITS
+
+
+def register(subparsers) -> None:
+    data = subparsers.add_parser("data", help="inspect datasets (HAPT or a folder of CSV recordings)",
+                                 description="Inspect datasets: HAPT or a folder of your CSV recordings.")
+    sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    data.set_defaults(func=lambda args: (data.print_help(), 0)[1])
+
+    inspect = sub.add_parser(
+        "inspect", help="summarise recordings, subjects, classes and durations; list load errors",
+        description="Load a dataset the way training would and summarise it. PATH is a folder of CSV "
+                    "recordings (format: see `imuedge.data.recordings`) or the word `hapt`.")
+    inspect.add_argument("path", metavar="PATH_OR_hapt", help="folder of recordings, or `hapt` for UCI HAPT")
+    inspect.add_argument("--rate", type=float, default=None,
+                         help="sample rate in Hz (needed when files have no timestamp column)")
+    inspect.add_argument("--acc-unit", default=None, choices=list(ACC_UNITS),
+                         help="accelerometer unit of the files (default: the header's, else m/s2)")
+    inspect.add_argument("--gyro-unit", default=None, choices=list(GYRO_UNITS),
+                         help="gyroscope unit of the files (default: the header's, else rad/s)")
+    inspect.add_argument("--window", type=int, default=128,
+                         help="window length in samples, to count windows (default: 128)")
+    inspect.add_argument("--hop", type=int, default=64,
+                         help="hop between windows in samples, to count windows (default: 64)")
+    inspect.add_argument("--strict", action="store_true", help="stop at the first malformed file")
+    inspect.set_defaults(func=run_inspect)
+
+
+def run_inspect(args) -> int:
+    from imuedge.data.recordings import RecordingFormatError, load_recordings
+
+    errors: list = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if args.path.lower() == "hapt":
+                from imuedge.data.hapt import load_hapt
+
+                ds = load_hapt()
+            else:
+                ds, errors = load_recordings(args.path, rate=args.rate, acc_unit=args.acc_unit,
+                                             gyro_unit=args.gyro_unit, strict=args.strict)
+        except (RecordingFormatError, FileNotFoundError, ValueError) as e:
+            print(f"error: {e}")
+            return 2
+    print(summarise(ds, args.window, args.hop))
+    for w in caught:
+        print(f"warning: {w.message}")
+    for e in errors:
+        print(f"error: {e}")
+    if errors:
+        print(f"{len(errors)} file(s) not loaded")
+    return 1 if errors else 0
+
+
+def summarise(ds, window: int = 128, hop: int = 64) -> str:
+    """A few lines about a Dataset: size, subjects, channels, per-class time and windows."""
+    import numpy as np
+
+    from imuedge.data.windows import make_windows
+
+    recs = ds.recordings
+    if not recs:
+        return f"{ds.name}: no recordings loaded"
+    total = sum(r.duration_s for r in recs)
+    lines = [
+        f"dataset     {ds.name}",
+        f"recordings  {len(recs)} ({total / 60:.1f} min)",
+        f"subjects    {len(ds.subjects)}: {ds.subjects}",
+        f"channels    {' '.join(ds.channels)} at {ds.sample_rate_hz:g} Hz",
+    ]
+    labels = np.concatenate([r.labels for r in recs])
+    ws = make_windows(ds, window, hop)
+    counts = dict(zip(*np.unique(ws.y, return_counts=True))) if len(ws) else {}
+    lines.append(f"classes     (seconds labelled, windows of {window} hop {hop})")
+    for c in sorted(int(v) for v in np.unique(labels)):
+        name = "(unlabelled)" if c < 0 else ds.label_names.get(c, str(c))
+        secs = float(np.sum(labels == c)) / ds.sample_rate_hz
+        lines.append(f"  {c:>3} {name:<22} {secs:9.1f} s  {counts.get(c, 0):6d} windows")
+    return "\n".join(lines)

@@ -1,0 +1,452 @@
+"""Your own recordings: a folder of CSV files, one file per recording.
+
+Format
+------
+* One recording per file, ``*.csv`` (UTF-8, comma separated, a header row,
+  one row per sample). ``*.parquet`` files with the same columns are read
+  too when ``pyarrow`` is installed. Files are read in name order; the file
+  name without its extension is the recording id.
+* Sensor columns: any of ``acc_x acc_y acc_z gyro_x gyro_y gyro_z``, in any
+  order (output is always in that canonical order; names are
+  case-insensitive). All files get the same channels: the ``channels``
+  option, else the set most files have; a file lacking one is an error, a
+  file with more drops the extra ones (with a warning). A unit may be written
+  in the header, ``acc_x[g]`` or ``gyro_z[dps]``; otherwise the ``acc_unit``
+  / ``gyro_unit`` options apply (default ``m/s2`` and ``rad/s``).
+  Accelerometer units: ``g``, ``m/s2`` (``m/s^2``); gyroscope units:
+  ``rad/s``, ``dps`` (``deg/s``). Values are converted to m/s^2 and rad/s.
+  A file whose acceleration magnitude looks like the wrong unit (about 1
+  m/s^2, or over 50) gets a warning.
+* ``label`` (optional): an activity name (``walking``) or an integer id
+  (``3``, or ``3.0``); an empty cell (or ``-1``) is an unlabelled sample.
+  Names found in the ``label_names`` option keep its ids; other names get
+  new ids, in alphabetical order, after the largest id in use.
+* ``subject`` (optional): a non-negative integer, the same on every row of
+  a file. Without it the recording's subject is 0.
+* Timing: a ``timestamp`` column in seconds (``timestamp[ms]``, ``[us]``,
+  ``[ns]`` for other units), strictly increasing, or no timestamp and the
+  ``rate`` option (Hz). With both, the rate the timestamps show (one over
+  their median step) must agree with ``rate`` within 2%. Without ``rate`` a
+  file's rate is its timestamps' rate, rounded to a whole Hz when within 2%.
+  When the timestamps stray more than half a sample from a uniform grid
+  (dropped samples, drift), the file is resampled onto the grid by linear
+  interpolation, with a warning; samples interpolated inside a gap of more
+  than 3 sample periods are marked unlabelled, so no window spans it.
+  A file whose rate differs by more than 2% from the dataset's (the ``rate``
+  option, else the first file's) is resampled to it (anti-aliased), with a
+  warning.
+* Blank lines and lines starting with ``#`` (comments, also before the
+  header) are skipped; line numbers in errors count them. Any other
+  malformed input (a bad number, a missing or unknown column, a ragged row,
+  a non-increasing timestamp, an unknown unit) is a ``RecordingFormatError``
+  naming file, line and column, e.g.
+  ``walk_03.csv line 57, column gyro_y: 'abc' is not a number``.
+
+``load_recordings`` returns ``(Dataset, errors)``: every good file loads and
+each bad one adds one error; ``strict=True`` raises the first error instead.
+``write_recording_csv`` writes this format (with units and timestamps).
+
+Example::
+
+    timestamp,acc_x[g],acc_y[g],acc_z[g],gyro_x[dps],gyro_y[dps],gyro_z[dps],label,subject
+    0.00,0.02,-0.98,0.11,1.5,-0.3,0.2,standing,7
+    0.02,0.03,-0.97,0.10,1.1,-0.4,0.1,standing,7
+"""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import re
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from imuedge.data.recording import UNLABELLED, Dataset, Recording
+from imuedge.data.signal import resample_recording
+from imuedge.window import ACC, ACC_UNITS, CHANNELS, GYRO_UNITS, check_channels
+
+META_COLUMNS = ("timestamp", "label", "subject")
+TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+RATE_TOLERANCE = 0.02  # relative agreement of a declared and a measured rate
+GAP_PERIODS = 3.0  # a timestamp step longer than this many periods is a gap
+_HEADER = re.compile(r"^\s*([A-Za-z_]+)\s*(?:\[\s*([^\]]*?)\s*\])?\s*$")
+_INT = re.compile(r"^[+-]?\d+$")
+_LABEL_ID = re.compile(r"^[+-]?\d+(\.0*)?$")  # 3, or 3.0 as pandas writes an int column with gaps
+
+
+class RecordingFormatError(ValueError):
+    """A malformed recording file; ``.file``, ``.line`` (1-based) and ``.column`` say where."""
+
+    def __init__(self, file: str | Path, line: int | None, column: str | None, problem: str):
+        self.file, self.line, self.column, self.problem = str(file), line, column, problem
+        where = Path(file).name
+        if line is not None:
+            where += f" line {line}"
+        if column is not None:
+            where += f", column {column}" if line is not None else f" column {column}"
+        super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self):
+        return type(self), (self.file, self.line, self.column, self.problem)
+
+
+class RecordingWarning(UserWarning):
+    """Something was fixed up while loading (resampled, columns dropped, units suspicious)."""
+
+
+@dataclass
+class RecordingsConfig:
+    rate: float | None = None  # Hz; needed when files have no timestamp column
+    acc_unit: str | None = None  # None: the header's unit, else m/s2
+    gyro_unit: str | None = None  # None: the header's unit, else rad/s
+    channels: tuple[str, ...] | None = None  # None: the sensor columns most files share
+    label_names: dict[int, str] = field(default_factory=dict)  # known id -> name
+    strict: bool = False  # raise on the first malformed file instead of collecting errors
+
+
+@dataclass
+class _Table:
+    """A file's columns as read: name -> values, and the file line of every row."""
+
+    path: Path
+    columns: dict[str, np.ndarray]
+    units: dict[str, str]
+    lines: np.ndarray
+    header_line: int = 1
+
+    def error(self, row: int | None, column: str | None, problem: str) -> RecordingFormatError:
+        return RecordingFormatError(self.path, None if row is None else int(self.lines[row]), column, problem)
+
+    def header_error(self, column: str | None, problem: str) -> RecordingFormatError:
+        return RecordingFormatError(self.path, self.header_line, column, problem)
+
+
+# ---------------------------------------------------------------- reading
+def _parse_header(path: Path, names: list[str], line: int = 1) -> list[tuple[str, str | None]]:
+    out, seen = [], set()
+    for raw in names:
+        m = _HEADER.match(raw)
+        name = m.group(1).lower() if m else raw.strip()
+        if not m or name not in (*CHANNELS, *META_COLUMNS):
+            raise RecordingFormatError(path, line, raw.strip() or "(empty)", f"unknown column; expected some of "
+                                       f"{', '.join(CHANNELS)} and optionally {', '.join(META_COLUMNS)}")
+        if name in seen:
+            raise RecordingFormatError(path, line, name, "column appears twice")
+        seen.add(name)
+        out.append((name, m.group(2).lower() if m.group(2) else None))
+    return out
+
+
+def _read_csv(path: Path) -> _Table:
+    try:
+        return _read_csv_rows(path)
+    except (UnicodeDecodeError, csv.Error, OSError) as e:
+        raise RecordingFormatError(path, None, None, f"not a readable UTF-8 CSV file ({e})") from None
+
+
+def _read_csv_rows(path: Path) -> _Table:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header, header_line = None, reader.line_num + 1
+        rows, lines = [], []
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()) or row[0].lstrip().startswith("#"):
+                continue  # blank line or comment
+            if header is None:
+                header, header_line = row, reader.line_num
+                cols = _parse_header(path, header, header_line)
+                continue
+            if len(row) != len(cols):
+                column = cols[len(row)][0] if len(row) < len(cols) else f"#{len(cols) + 1} (beyond the header)"
+                raise RecordingFormatError(path, reader.line_num, column,
+                                           f"row has {len(row)} fields, the header has {len(cols)}")
+            rows.append(row)
+            lines.append(reader.line_num)
+    if header is None:
+        raise RecordingFormatError(path, header_line, None, "empty file; expected a header row")
+    if not rows:
+        raise RecordingFormatError(path, header_line + 1, None, "no data rows after the header")
+    table = np.array(rows, dtype=str).T
+    return _Table(path, {name: table[i] for i, (name, _) in enumerate(cols)},
+                  {name: unit for name, unit in cols if unit is not None}, np.asarray(lines), header_line)
+
+
+def _read_parquet(path: Path) -> _Table:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    cols = _parse_header(path, table.column_names)
+    n = table.num_rows
+    if n == 0:
+        raise RecordingFormatError(path, 2, None, "no rows")
+    columns = {}
+    for (name, _), raw in zip(cols, table.column_names):
+        values = table.column(raw).to_pylist()
+        columns[name] = np.array(["" if v is None else str(v) for v in values], dtype=str)
+    # Parquet has no lines; "line" is the row number counting the header as line 1.
+    return _Table(path, columns, {name: unit for name, unit in cols if unit is not None}, np.arange(2, n + 2))
+
+
+def _floats(t: _Table, name: str) -> np.ndarray:
+    values = t.columns[name]
+    try:
+        out = values.astype(np.float64)
+    except ValueError:  # find the first cell that does not parse
+        out = np.empty(len(values))
+        for i, v in enumerate(values):
+            try:
+                out[i] = float(v)
+            except ValueError:
+                raise t.error(i, name, f"{str(v)!r} is not a number" if v.strip() else "empty cell; a number is needed")
+    bad = np.flatnonzero(~np.isfinite(out))
+    if len(bad):
+        raise t.error(bad[0], name, f"{str(values[bad[0]])!r} is not a finite number")
+    return out
+
+
+def _check_unit(unit: str | None, kind: str) -> None:
+    units = ACC_UNITS if kind == "acc_unit" else GYRO_UNITS
+    if unit is not None and unit not in units:
+        raise ValueError(f"unknown {kind} {unit!r}; use one of {', '.join(units)}")
+
+
+def _unit_factor(t: _Table, name: str, declared: str | None) -> float:
+    units = ACC_UNITS if name in ACC else GYRO_UNITS
+    kind = "acc_unit" if name in ACC else "gyro_unit"
+    _check_unit(declared, kind)
+    in_header = t.units.get(name)
+    if in_header is not None and in_header not in units:
+        raise t.header_error(name, f"unknown unit {in_header!r}; use one of {', '.join(units)}")
+    if in_header and declared and units[in_header] != units[declared]:
+        raise t.header_error(name, f"header says {in_header!r} but {kind}={declared!r} was given")
+    return units[in_header or declared or next(iter(units))]
+
+
+def _labels(t: _Table) -> np.ndarray:
+    """Label cells as strings: '' unlabelled, '3' an id, anything else a name."""
+    if "label" not in t.columns:
+        return np.full(len(t.lines), "", dtype=object)
+    out = np.char.strip(t.columns["label"]).astype(object)
+    for i, v in enumerate(out):
+        if _LABEL_ID.match(v):
+            if int(float(v)) < UNLABELLED:
+                raise t.error(i, "label", f"label id {v} is negative; use -1 or an empty cell for unlabelled")
+            out[i] = "" if int(float(v)) == UNLABELLED else str(int(float(v)))
+    return out
+
+
+def _subject(t: _Table) -> int:
+    if "subject" not in t.columns:
+        return 0
+    values = np.char.strip(t.columns["subject"])
+    for i, v in enumerate(values):
+        if not _INT.match(v) or int(v) < 0:
+            raise t.error(i, "subject", f"{str(v)!r} is not a non-negative integer")
+        if v != values[0] and int(v) != int(values[0]):
+            raise t.error(i, "subject", f"subject {v} differs from {values[0]} on the first row; "
+                                        f"a file holds one subject")
+    return int(values[0])
+
+
+def _timing(t: _Table, data: np.ndarray, labels: np.ndarray, rate: float | None):
+    """Uniformly sampled (data, labels, rate) from the timestamp column or the rate option."""
+    if "timestamp" not in t.columns:
+        if rate is None:
+            raise t.header_error("timestamp", "no timestamp column and no rate given; "
+                                              "add timestamps (seconds) or pass the sample rate")
+        return data, labels, float(rate)
+    unit = t.units.get("timestamp", "s")
+    if unit not in TIME_UNITS:
+        raise t.header_error("timestamp", f"unknown unit {unit!r}; use one of {', '.join(TIME_UNITS)}")
+    ts = _floats(t, "timestamp") * TIME_UNITS[unit]
+    steps = np.diff(ts)
+    bad = np.flatnonzero(steps <= 0)
+    if len(bad):
+        i = bad[0] + 1
+        raise t.error(i, "timestamp", f"timestamp {t.columns['timestamp'][i]} is not after the previous "
+                                      f"{t.columns['timestamp'][i - 1]}; timestamps must strictly increase")
+    if len(ts) < 2:
+        if rate is None:
+            raise t.error(0, "timestamp", "a single sample gives no rate; pass the sample rate")
+        return data, labels, float(rate)
+    measured = 1.0 / float(np.median(steps))
+    hint = f"; timestamps are read as {unit}: for other units write e.g. timestamp[ms] in the header"
+    if rate is not None and abs(measured - rate) > RATE_TOLERANCE * rate:
+        raise RecordingFormatError(t.path, None, "timestamp", f"timestamps show {measured:.4g} Hz but rate={rate:g} "
+                                   f"was given (they must agree within {RATE_TOLERANCE:.0%}){hint}")
+    if rate is None and not 1.0 <= measured <= 100_000:
+        raise RecordingFormatError(t.path, None, "timestamp", f"timestamps show {measured:.4g} Hz, not a sensor "
+                                   f"rate{hint}")
+    if rate is None:  # 49.97 Hz measured -> 50 Hz nominal
+        whole = round(measured)
+        rate = float(whole) if whole >= 1 and abs(whole - measured) <= RATE_TOLERANCE * measured else measured
+    grid_err = np.abs(ts - ts[0] - np.arange(len(ts)) / rate) * rate
+    if grid_err.max() <= 0.5:
+        return data, labels, rate
+    grid = ts[0] + np.arange(int(np.floor((ts[-1] - ts[0]) * rate + 1e-9)) + 1) / rate
+    new = np.stack([np.interp(grid, ts, ch) for ch in data])
+    right = np.clip(np.searchsorted(ts, grid), 1, len(ts) - 1)
+    nearest = np.where(grid - ts[right - 1] <= ts[right] - grid, right - 1, right)
+    new_labels = labels[nearest].copy()
+    in_gap = (ts[right] - ts[right - 1]) > GAP_PERIODS / rate
+    new_labels[in_gap & (grid > ts[right - 1]) & (grid < ts[right])] = ""
+    gaps = int(np.sum(steps > GAP_PERIODS / rate))
+    warnings.warn(f"{t.path.name}: irregular timestamps (up to {grid_err.max():.1f} samples off a {rate:g} Hz "
+                  f"grid); resampled onto the grid by linear interpolation"
+                  + (f", {gaps} gap(s) longer than {GAP_PERIODS:g} periods left unlabelled" if gaps else ""),
+                  RecordingWarning, stacklevel=3)
+    return new, new_labels, rate
+
+
+class ParsedFile(NamedTuple):
+    recording: Recording  # labels still UNLABELLED: ids are given across all files
+    label_text: np.ndarray  # object (samples,): '' unlabelled, an id as text, or a name
+    header_line: int
+
+
+def read_recording_file(path: str | Path, config: RecordingsConfig | None = None) -> ParsedFile:
+    """One file, checked and converted; channels are the file's unless ``config.channels`` is set."""
+    cfg = config or RecordingsConfig()
+    path = Path(path)
+    t = _read_parquet(path) if path.suffix.lower() == ".parquet" else _read_csv(path)
+    present = tuple(c for c in CHANNELS if c in t.columns)
+    wanted = tuple(cfg.channels) if cfg.channels else present
+    missing = [c for c in wanted if c not in t.columns]
+    if not present or missing:
+        raise t.header_error(missing[0] if missing else None, f"missing column; needed: {', '.join(wanted)}"
+                             if missing else f"no sensor columns; expected some of {', '.join(CHANNELS)}")
+    data = np.stack([_floats(t, c) * _unit_factor(t, c, cfg.acc_unit if c in ACC else cfg.gyro_unit)
+                     for c in wanted])
+    label_text = _labels(t)
+    subject = _subject(t)
+    data, label_text, rate = _timing(t, data, label_text, cfg.rate)
+    _check_gravity(path, data, wanted)
+    rec = Recording(data, np.full(data.shape[1], UNLABELLED), wanted, rate, subject, path.stem, str(path))
+    return ParsedFile(rec, label_text, t.header_line)
+
+
+def _check_gravity(path: Path, data: np.ndarray, channels: tuple[str, ...]) -> None:
+    if not all(c in channels for c in ACC):
+        return
+    g = float(np.median(np.linalg.norm(data[[channels.index(c) for c in ACC]], axis=0)))
+    if 0.5 < g < 2.0 or g > 50:
+        guess = "g" if g < 2 else "m/s2"
+        warnings.warn(f"{path.name}: acceleration magnitude is about {g:.3g} m/s^2 after unit conversion; "
+                      f"if the file is in {guess}, declare acc_unit='{guess}' (or write acc_x[{guess}] "
+                      f"in the header)", RecordingWarning, stacklevel=3)
+
+
+# ---------------------------------------------------------------- labels
+def _number_labels(texts: list[np.ndarray], known: dict[int, str]) -> tuple[list[np.ndarray], dict[int, str]]:
+    """Label text to ids: known names keep their ids, numbers are ids, new names follow alphabetically."""
+    by_name = {name: i for i, name in known.items()}
+    cells = set().union(*(set(t) for t in texts)) - {""}
+    ids = {int(c) for c in cells if _INT.match(c)}
+    new_names = sorted(c for c in cells if not _INT.match(c) and c not in by_name)
+    next_id = max([*known, *ids, -1]) + 1
+    by_name.update({name: next_id + k for k, name in enumerate(new_names)})
+    names = {**{i: str(i) for i in ids}, **known, **{i: n for n, i in by_name.items()}}
+    lookup = {**by_name, **{c: int(c) for c in cells if _INT.match(c)}, "": UNLABELLED}
+    return [np.array([lookup[c] for c in t], dtype=np.int64) for t in texts], dict(sorted(names.items()))
+
+
+# ---------------------------------------------------------------- folder
+def recording_files(folder: str | Path) -> list[Path]:
+    """The recording files of a folder, in name order (.parquet only when pyarrow is installed)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder of recordings")
+    suffixes = {".csv", ".parquet"} if importlib.util.find_spec("pyarrow") else {".csv"}
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def load_recordings(folder: str | Path, config: RecordingsConfig | None = None,
+                    **overrides) -> tuple[Dataset, list[RecordingFormatError]]:
+    """Every recording file of ``folder`` as a Dataset, plus one error per malformed file.
+
+    Options are ``RecordingsConfig`` fields, as a config or as keyword overrides.
+    """
+    cfg = replace(config or RecordingsConfig(), **overrides)
+    _check_unit(cfg.acc_unit, "acc_unit")
+    _check_unit(cfg.gyro_unit, "gyro_unit")
+    if cfg.channels:
+        cfg = replace(cfg, channels=check_channels(cfg.channels))
+    if cfg.rate is not None and not cfg.rate > 0:
+        raise ValueError(f"rate must be positive, got {cfg.rate}")
+    files = recording_files(folder)
+    if not files:
+        raise FileNotFoundError(f"no .csv recordings in {folder}")
+    parsed, errors = [], []
+
+    def fail(err: RecordingFormatError):
+        if cfg.strict:
+            raise err
+        errors.append(err)
+
+    for path in files:
+        try:
+            parsed.append(read_recording_file(path, cfg))
+        except RecordingFormatError as e:
+            fail(e)
+    # One channel set for the dataset: the one given, else the most common.
+    if parsed and not cfg.channels:
+        counts = Counter(p.recording.channels for p in parsed)
+        channels = max(counts, key=lambda c: (counts[c], len(c)))
+    else:
+        channels = tuple(cfg.channels or ())
+    kept, ids = [], set()
+    for rec, text, header_line in parsed:
+        missing = [c for c in channels if c not in rec.channels]
+        if missing:
+            fail(RecordingFormatError(rec.source, header_line, missing[0], f"missing column; the other files have "
+                                      f"{', '.join(channels)}"))
+            continue
+        if rec.recording_id in ids:
+            fail(RecordingFormatError(rec.source, None, None, f"recording id {rec.recording_id!r} is used by "
+                                      f"another file"))
+            continue
+        ids.add(rec.recording_id)
+        if rec.channels != channels:
+            warnings.warn(f"{Path(rec.source).name}: columns {', '.join(sorted(set(rec.channels) - set(channels)))} "
+                          f"dropped (not in the other files)", RecordingWarning, stacklevel=2)
+            rec = rec.select(channels)
+        kept.append((rec, text))
+    label_ids, names = _number_labels([t for _, t in kept], dict(cfg.label_names))
+    recordings = [replace(rec, labels=lab) for (rec, _), lab in zip(kept, label_ids)]
+    rate = cfg.rate or (recordings[0].sample_rate_hz if recordings else 0.0)
+    same_rate = []
+    for rec in recordings:
+        if abs(rec.sample_rate_hz - rate) <= RATE_TOLERANCE * rate:
+            same_rate.append(replace(rec, sample_rate_hz=rate))
+            continue
+        try:
+            same_rate.append(resample_recording(rec, rate))
+        except ValueError as e:
+            fail(RecordingFormatError(rec.source, None, "timestamp", f"cannot resample to {rate:g} Hz: {e}"))
+            continue
+        warnings.warn(f"{Path(rec.source).name}: {rec.sample_rate_hz:g} Hz resampled to {rate:g} Hz "
+                      f"(the first file's rate)", RecordingWarning, stacklevel=2)
+    return Dataset(same_rate, names, Path(folder).name), errors
+
+
+# ---------------------------------------------------------------- writing
+def write_recording_csv(path: str | Path, recording: Recording, label_names: dict[int, str] | None = None) -> Path:
+    """Write one recording in the format above: timestamps, SI units in the header, label names."""
+    path = Path(path)
+    names = label_names or {}
+    units = {c: "m/s2" if c in ACC else "rad/s" for c in recording.channels}
+    header = ["timestamp", *(f"{c}[{units[c]}]" for c in recording.channels), "label", "subject"]
+    ts = np.arange(recording.num_samples) / recording.sample_rate_hz
+    labels = ["" if v == UNLABELLED else names.get(int(v), str(int(v))) for v in recording.labels]
+    values = recording.data.T.tolist()
+    subject = str(int(recording.subject))
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows([f"{t:.6f}", *(f"{v:.9g}" for v in row), lab, subject]
+                     for t, row, lab in zip(ts, values, labels))
+    return path

@@ -1,0 +1,106 @@
+"""Spectrogram: scipy parity, shapes, colour mapping, exportability."""
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+import torch.nn.functional as F
+
+from imuedge.spectrogram import Spectrogram, SpectrogramConfig, bilinear_matrix
+from imuedge.window import CHANNELS
+
+TOL = 1e-4
+
+
+def scipy_log_magnitude(x: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
+    _, _, z = scipy.signal.stft(x.astype(np.float64), nperseg=cfg.n_fft, noverlap=cfg.n_fft - cfg.hop,
+                                nfft=cfg.n_fft, window=cfg.window, detrend=False, return_onesided=True,
+                                boundary=None, padded=False, scaling="spectrum", axis=-1)
+    return np.log(cfg.log_eps + np.abs(z))
+
+
+def assert_parity(x: np.ndarray, cfg: SpectrogramConfig, channels=CHANNELS):
+    got = Spectrogram(channels, cfg).log_magnitude(torch.from_numpy(x)).numpy()
+    want = scipy_log_magnitude(x, cfg)
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= TOL
+
+
+@pytest.fixture(scope="module")
+def hapt_windows():
+    try:
+        from imuedge.data.hapt import load_hapt
+        ds = load_hapt()
+    except Exception as e:  # archive not installed
+        pytest.skip(f"HAPT not available: {e}")
+    rng = np.random.default_rng(0)
+    windows = [r.data[:, s:s + 128] for r in ds.recordings[::3]
+               for s in rng.integers(0, r.num_samples - 128, 8)]
+    return np.stack(windows).astype(np.float32), ds.channels
+
+
+def test_scipy_parity_on_real_windows(hapt_windows):
+    x, channels = hapt_windows
+    assert_parity(x, SpectrogramConfig(), channels)
+
+
+def test_scipy_parity_on_chirp_with_gravity_offset():
+    t = np.arange(128) / 50.0
+    chirp = scipy.signal.chirp(t, f0=0.5, f1=20.0, t1=t[-1])
+    x = np.stack([9.81 + 15 * chirp, 3 * chirp ** 2, -9.81 + 0 * t, 5 * np.sin(7 * t), 1e-3 * t, 0 * t])
+    x = np.stack([x, -x]).astype(np.float32)
+    assert_parity(x, SpectrogramConfig())
+    assert_parity(x, SpectrogramConfig(n_fft=64, hop=4, window="hamming"))
+
+
+def test_output_shape_and_standardisation():
+    sp = Spectrogram()
+    out = sp(torch.randn(4, 6, 128))
+    assert out.shape == (4, 2, 3, 96, 128)
+    assert sp.sensors == ("acc", "gyro")
+    assert torch.allclose(out.mean(dim=(-2, -1)), torch.zeros(4, 2, 3), atol=1e-4)
+    assert torch.allclose(out.std(dim=(-2, -1), unbiased=False), torch.ones(4, 2, 3), atol=1e-3)
+
+
+def test_axes_become_rgb_and_missing_axes_are_zero():
+    x = torch.zeros(1, 6, 128)
+    x[0, 4] = torch.sin(torch.arange(128) * 1.3)  # only gyro_y moves
+    images = Spectrogram()(x)
+    assert images[0, 1, 1].abs().sum() > 0  # gyro image, G channel
+    assert images[0, 1, [0, 2]].abs().max() < 1e-3  # constant axes normalise to ~zero
+    assert images[0, 0].abs().max() < 1e-3
+    sp = Spectrogram(("acc_x", "acc_z"))
+    out = sp(torch.randn(2, 2, 128))
+    assert out.shape == (2, 1, 3, 96, 128)
+    assert out[:, 0, 1].abs().max() == 0  # acc_y missing -> green is zero
+    assert out[:, 0, 0].abs().sum() > 0 and out[:, 0, 2].abs().sum() > 0
+
+
+def test_resize_matches_bilinear_interpolate():
+    spec = torch.randn(3, 17, 49, dtype=torch.float64)
+    rh, rw = torch.tensor(bilinear_matrix(17, 96)), torch.tensor(bilinear_matrix(49, 128))
+    want = F.interpolate(spec[None], size=(96, 128), mode="bilinear", align_corners=False)[0]
+    assert torch.allclose(rh @ spec @ rw.T, want, atol=1e-12)
+
+
+def test_low_frequency_on_bottom_row():
+    x = torch.zeros(1, 6, 128)
+    x[0, 0] = 5.0 + 0.01 * torch.randn(128)  # DC dominates acc_x
+    image = Spectrogram()(x)[0, 0, 0]
+    assert image[-1].mean() > image[0].mean()
+
+
+def test_wrong_input_shape_is_explained():
+    with pytest.raises(ValueError, match="expects"):
+        Spectrogram()(torch.randn(2, 3, 128))
+
+
+def test_exports_without_stft_or_complex_ops():
+    sp = Spectrogram().eval()
+    program = torch.export.export(sp, (torch.randn(2, 6, 128),))
+    ops = {str(n.target) for n in program.graph.nodes if n.op == "call_function"}
+    assert not [op for op in ops if "stft" in op or "fft" in op or "complex" in op or "interpolate" in op
+                or "upsample" in op], ops
+    for n in program.graph.nodes:
+        val = n.meta.get("val")
+        if isinstance(val, torch.Tensor):
+            assert not val.is_complex(), n

@@ -1,0 +1,93 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from imuedge.train.moco import MoCo, MoCoConfig
+
+@pytest.fixture(autouse=True)
+def one_thread():  # tiny convs: threads only add contention on shared CPUs
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+TINY = dict(backbone_kwargs={"widths": [8, 16], "depths": [1, 1]}, dim=8, queue_size=12)
+
+
+def test_defaults_follow_paper():
+    cfg = MoCoConfig()
+    assert (cfg.dim, cfg.queue_size, cfg.momentum, cfg.temperature) == (64, 4096, 0.999, 0.2)
+
+
+def test_momentum_update_formula():
+    torch.manual_seed(0)
+    moco = MoCo(MoCoConfig(**TINY, momentum=0.9))
+    with torch.no_grad():
+        for p in moco.query_parameters():
+            p.add_(torch.randn_like(p))
+    q = [p.detach().clone() for p in moco.query_parameters()]
+    k = [p.detach().clone() for p in moco.key_parameters()]
+    moco.momentum_update()
+    for qi, ki, new in zip(q, k, moco.key_parameters()):
+        assert torch.allclose(new, 0.9 * ki + 0.1 * qi, atol=1e-7)
+        assert not new.requires_grad
+
+
+def test_queue_pointer_advances_and_wraps():
+    moco = MoCo(MoCoConfig(**TINY))
+    keys = [torch.nn.functional.normalize(torch.randn(5, 8), dim=1) for _ in range(3)]
+    moco.dequeue_and_enqueue(keys[0])
+    assert int(moco.queue_ptr) == 5 and torch.equal(moco.queue[:5], keys[0])
+    moco.dequeue_and_enqueue(keys[1])
+    moco.dequeue_and_enqueue(keys[2])  # 10..14 wraps to 10, 11, 0, 1, 2
+    assert int(moco.queue_ptr) == 3
+    assert torch.equal(moco.queue[10:], keys[2][:2]) and torch.equal(moco.queue[:3], keys[2][2:])
+    assert torch.equal(moco.queue[5:10], keys[1])
+
+
+def probe_loss(moco, x, negatives, seed=0):
+    """InfoNCE on fixed views against fixed negatives, without touching MoCo's state."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        q = moco.encode_query(x + 0.1 * torch.randn(x.shape, generator=g))
+        k = moco.encode_key(x + 0.1 * torch.randn(x.shape, generator=g))
+        logits = torch.cat([(q * k).sum(1, keepdim=True), q @ moco.encode_key(negatives).T], 1)
+        return F.cross_entropy(logits / moco.config.temperature, torch.zeros(len(x), dtype=torch.long)).item()
+
+
+def test_forward_enqueues_normalised_keys_and_loss_decreases():
+    torch.manual_seed(0)
+    moco = MoCo(MoCoConfig(**{**TINY, "queue_size": 16}, momentum=0.9)).train()
+    fixed, negatives = torch.randn(8, 3, 16, 16), torch.randn(16, 3, 16, 16)
+    before = probe_loss(moco, fixed, negatives)
+    opt = torch.optim.Adam([p for p in moco.parameters() if p.requires_grad], lr=3e-3)
+    for step in range(40):  # instance discrimination of fresh noise images under small noise
+        x = torch.randn(8, 3, 16, 16)
+        im_q, im_k = x + 0.1 * torch.randn_like(x), x + 0.1 * torch.randn_like(x)
+        loss, logits, labels = moco(im_q, im_k)
+        assert logits.shape == (8, 17) and torch.equal(labels, torch.zeros(8, dtype=torch.long))
+        assert torch.isfinite(loss)
+        if step == 0:
+            assert int(moco.queue_ptr) == 8
+            assert torch.allclose(moco.queue[:8].norm(dim=1), torch.ones(8), atol=1e-5)
+            assert torch.allclose(moco.queue[:8], moco.encode_key(im_k), atol=1e-6)  # the batch's keys
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert probe_loss(moco, fixed, negatives) < before - 0.5
+
+
+def test_eval_forward_does_not_touch_state():
+    moco = MoCo(MoCoConfig(**TINY)).eval()
+    queue, keys = moco.queue.clone(), [p.clone() for p in moco.key_parameters()]
+    moco(torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16))
+    assert torch.equal(queue, moco.queue) and int(moco.queue_ptr) == 0
+    assert all(torch.equal(a, b) for a, b in zip(keys, moco.key_parameters()))
+
+
+def test_config_round_trip_and_encoder_weights():
+    moco = MoCo(MoCoConfig(**TINY))
+    again = MoCo.from_config(moco.to_config())
+    assert again.to_config() == moco.to_config()
+    assert set(moco.encoder_state_dict()) == set(moco.backbone.state_dict())

@@ -1,0 +1,55 @@
+"""Load models from checkpoints: a name and a plain config, never pickled code.
+
+    load_model(path) -> (module, checkpoint dict)      # any model in encoder.MODELS
+    load_encoder(path) -> IMUEncoder
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from imuedge import checkpoint
+from imuedge.train.encoder import MODELS, Classifier, IMUEncoder, build_model
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+# Encoders pretrained by the project's own documented command (see weights/README.md).
+SHIPPED = {
+    "IMG2IMU (sensor-aware aug), long": WEIGHTS / "img2imu_edge_sensor.pt",
+}
+
+
+
+def load_model(path) -> tuple[nn.Module, dict]:
+    """The module stored in an imuedge checkpoint, in eval mode, with its checkpoint dict."""
+    ckpt = checkpoint.load(path)
+    model_info = ckpt.get("model") or {}
+    if model_info.get("name") not in MODELS or "state_dict" not in ckpt:
+        raise checkpoint.CheckpointError(f"{path}: checkpoint of kind {ckpt.get('kind')!r} holds no model "
+                                         f"imuedge can rebuild (known: {sorted(MODELS)})")
+    module = build_model(model_info)
+    try:
+        module.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise checkpoint.CheckpointError(f"{path}: weights do not fit model {model_info['name']}: {e}") from e
+    return module.eval(), ckpt
+
+
+def load_encoder(path) -> IMUEncoder:
+    module, _ = load_model(path)
+    if not isinstance(module, IMUEncoder):
+        raise checkpoint.CheckpointError(f"{path}: not an encoder checkpoint")
+    return module
+
+
+def classifier_from_probe(encoder: IMUEncoder, head: nn.Linear, mean: np.ndarray, std: np.ndarray) -> Classifier:
+    """Fold the probe's feature standardisation into its linear layer: one exportable module."""
+    model = Classifier(encoder, head.out_features)
+    with torch.no_grad():
+        s = torch.from_numpy(std.reshape(-1).astype(np.float32))
+        m = torch.from_numpy(mean.reshape(-1).astype(np.float32))
+        model.head.weight.copy_(head.weight / s)
+        model.head.bias.copy_(head.bias - (head.weight / s) @ m)
+    return model.eval()

@@ -1,0 +1,275 @@
+"""IMG2IMU pretraining: MoCo v2 on images, with sensor-aware augmentations.
+
+One CPU by default; unchanged under ``torchrun --nproc_per_node=N`` (DDP:
+gloo on CPU, nccl on GPU). Each rank draws its own images; gradients are
+all-reduced by DDP and the MoCo queue is filled with keys from all ranks, so
+every rank holds the same weights after every step.
+
+    imuedge pretrain --steps 2000 --out runs/pretrain
+    torchrun --nproc_per_node=2 -m imuedge.train.pretrain --steps 2000
+
+Checkpoints are atomic, carry their config and code version, and resume:
+re-running the same command continues from ``OUT/last.pt``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from imuedge import checkpoint
+from imuedge.spectrogram import Spectrogram, SpectrogramConfig
+from imuedge.train.augment import MocoV2Default, SensorAware
+from imuedge.train.encoder import IMUEncoder, model_spec
+from imuedge.train.images import ImageFolder, ProceduralImages
+from imuedge.train.moco import MoCo, MoCoConfig
+
+
+@dataclass
+class PretrainConfig:
+    backbone: str = "edge"  # edge | resnet18
+    sources: str = "procedural"  # '+'-joined: procedural, imu, folder
+    image_folder: str = ""  # for the 'folder' source (ImageNet-style folder of png/jpg)
+    imu_windows: str = ""  # .npz with x (N, C, T) unlabelled windows for the 'imu' source
+    augment: str = "sensor"  # sensor (TranslateX/PermuteX/Hue/Jitter) | mocov2 (standard set)
+    steps: int = 600
+    batch_size: int = 64
+    lr: float = 0.06
+    weight_decay: float = 1e-4
+    warmup_steps: int = 20
+    moco: MoCoConfig = field(default_factory=MoCoConfig)
+    spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
+    seed: int = 0
+    out: str = "runs/pretrain"
+    checkpoint_every: int = 100
+    log_every: int = 10
+    threads: int = 0  # 0: torch default
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PretrainConfig":
+        d = dict(d)
+        d["moco"] = MoCoConfig.from_dict(d.get("moco", {}))
+        d["spectrogram"] = SpectrogramConfig.from_dict(d.get("spectrogram", {}))
+        return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
+
+
+# ----------------------------------------------------------------- distributed
+
+def init_distributed() -> tuple[int, int]:
+    """(rank, world_size); initialises the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+# ---------------------------------------------------------------- image sources
+
+class ImageStream:
+    """Draws batches of (3, H, W) images from the configured sources, in turn."""
+
+    def __init__(self, cfg: PretrainConfig, rank: int):
+        size = tuple(cfg.spectrogram.image_size)
+        self.sources = []
+        for name in cfg.sources.split("+"):
+            if name == "procedural":
+                self.sources.append(IndexedImages(ProceduralImages(size=size, seed=cfg.seed * 1000 + rank,
+                                                                   length=2**31 - 1)))
+            elif name == "folder":
+                if not cfg.image_folder:
+                    raise ValueError("source 'folder' needs --image-folder PATH")
+                self.sources.append(IndexedImages(ImageFolder(cfg.image_folder, size=size)))
+            elif name == "imu":
+                self.sources.append(IMUSpectrogramImages(cfg.imu_windows, cfg.spectrogram, seed=cfg.seed + rank))
+            else:
+                raise ValueError(f"unknown image source {name!r}; use procedural, imu or folder")
+        self.generator = torch.Generator().manual_seed(cfg.seed * 7919 + rank)
+        self.turn = 0
+
+    def batch(self, n: int) -> torch.Tensor:
+        source = self.sources[self.turn % len(self.sources)]
+        self.turn += 1
+        return source.sample(n, self.generator)
+
+
+class IndexedImages:
+    """Random batches from an indexable image dataset."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(len(self.dataset), (n,), generator=generator)
+        return torch.stack([self.dataset[int(i)] for i in idx]).float()
+
+
+class IMUSpectrogramImages:
+    """Unlabelled IMU windows rendered as spectrogram images (one per sensor)."""
+
+    def __init__(self, path: str, spec_cfg: SpectrogramConfig, seed: int):
+        if not path:
+            raise ValueError("source 'imu' needs unlabelled windows (--imu-windows FILE.npz with x (N,C,T))")
+        with np.load(path) as z:
+            x = z["x"].astype(np.float32)
+            channels = tuple(str(c) for c in z["channels"])
+        spectrogram = Spectrogram(channels, spec_cfg)
+        with torch.no_grad():
+            imgs = torch.cat([spectrogram(torch.from_numpy(x[i:i + 512])) for i in range(0, len(x), 512)])
+        self.images = imgs.flatten(0, 1)  # (N * sensors, 3, H, W)
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.images[torch.randint(len(self.images), (n,), generator=generator)]
+
+
+# -------------------------------------------------------------------- training
+
+def lr_at(step: int, cfg: PretrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_moco(cfg: PretrainConfig) -> MoCo:
+    return MoCo(replace(cfg.moco, backbone=cfg.backbone))
+
+
+def encoder_checkpoint(moco: MoCo, cfg: PretrainConfig, channels, step: int, seconds: float) -> dict:
+    """The pretrained query backbone as a standalone IMU encoder checkpoint."""
+    encoder = IMUEncoder(channels=tuple(channels), backbone=cfg.backbone, spectrogram=cfg.spectrogram)
+    encoder.backbone.load_state_dict(moco.encoder_state_dict())
+    return {
+        "kind": "encoder",
+        "model": model_spec(encoder),
+        "state_dict": encoder.state_dict(),
+        "pretrain": {"config": json.loads(json.dumps(asdict(cfg))), "step": step, "seconds": round(seconds, 1)},
+        "provenance": checkpoint.provenance(seed=cfg.seed, data=cfg.sources),
+    }
+
+
+def pretrain(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"),
+             quiet: bool = False) -> Path:
+    """Run (or resume) MoCo pretraining; returns the path of the encoder checkpoint."""
+    return train(cfg, channels, quiet)[1]
+
+
+def train(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"),
+          quiet: bool = False) -> tuple[MoCo, Path]:
+    """The training loop; returns this rank's MoCo module and the encoder checkpoint path."""
+    rank, world = init_distributed()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    torch.manual_seed(cfg.seed)  # same initial weights on every rank
+    moco = build_moco(cfg)
+    augment = SensorAware() if cfg.augment == "sensor" else MocoV2Default()
+    params = [p for p in moco.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    start, seconds = 0, 0.0
+    last = out / "last.pt"
+    if last.exists():
+        state = checkpoint.load(last)
+        moco.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["train_state"]["optimizer"])
+        start, seconds = state["train_state"]["step"], state["train_state"]["seconds"]
+        if rank == 0 and not quiet:
+            print(f"[pretrain] resuming from {last} at step {start}/{cfg.steps}")
+    model = torch.nn.parallel.DistributedDataParallel(moco) if world > 1 else moco
+    stream = ImageStream(cfg, rank)
+    stream.generator.manual_seed(cfg.seed * 7919 + rank + 104729 * start)  # resume draws fresh images
+    aug_gen = torch.Generator().manual_seed(cfg.seed * 31 + rank + 7 * start)
+    log = (out / "metrics.jsonl") if rank == 0 else None
+    out.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=cfg.steps, initial=start, desc="pretrain", unit="step", disable=quiet or rank != 0,
+               dynamic_ncols=True)
+    moco.train()
+    for step in range(start, cfg.steps):
+        t0 = time.perf_counter()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        images = stream.batch(cfg.batch_size)
+        im_q, im_k = augment(images, aug_gen), augment(images, aug_gen)
+        loss, logits, labels = model(im_q, im_k)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        dt = time.perf_counter() - t0
+        seconds += dt
+        ips = cfg.batch_size * world / dt
+        bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{ips:.0f}")
+        bar.update(1)
+        done = step + 1
+        if log is not None and (done % cfg.log_every == 0 or done == cfg.steps):
+            acc = (logits.argmax(1) == labels).float().mean().item()
+            with open(log, "a") as f:
+                f.write(json.dumps({"step": done, "loss": round(loss.item(), 5), "instance_acc": round(acc, 4),
+                                    "lr": round(lr_at(step, cfg), 6), "images_per_s": round(ips, 1),
+                                    "elapsed_s": round(seconds, 2), "world_size": world}) + "\n")
+        if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
+            checkpoint.save({"kind": "moco", "model": {"name": "moco"}, "state_dict": moco.state_dict(),
+                             "config": json.loads(json.dumps(asdict(cfg))),
+                             "train_state": {"step": done, "seconds": seconds, "optimizer": opt.state_dict()},
+                             "provenance": checkpoint.provenance(seed=cfg.seed)}, last)
+    bar.close()
+    path = out / "encoder.pt"
+    if rank == 0:
+        checkpoint.save(encoder_checkpoint(moco, cfg, channels, cfg.steps, seconds), path)
+    if dist.is_initialized():
+        dist.barrier()
+    return moco, path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = PretrainConfig()
+    p.add_argument("--backbone", default=d.backbone, choices=["edge", "resnet18"],
+                   help="vision backbone: 'edge' (small, the default and the shipped one) or 'resnet18'")
+    p.add_argument("--sources", default=d.sources,
+                   help="'+'-joined image sources: procedural (built-in synthetic images, no download), "
+                        "folder (--image-folder), imu (--imu-windows). Default: %(default)s")
+    p.add_argument("--image-folder", default="", help="folder of png/jpg images (searched recursively)")
+    p.add_argument("--imu-windows", default="", help=".npz with x (N,C,T) and channels: unlabelled IMU windows")
+    p.add_argument("--augment", default=d.augment, choices=["sensor", "mocov2"],
+                   help="positive-view augmentations: sensor-aware (IMG2IMU) or the standard MoCo v2 set")
+    p.add_argument("--steps", type=int, default=d.steps, help="optimizer steps (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step per rank")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak SGD learning rate (cosine decay, warm-up)")
+    p.add_argument("--queue", type=int, default=d.moco.queue_size, help="MoCo queue length (keys)")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    p.add_argument("--out", default=d.out, help="output folder: last.pt (resumable), encoder.pt, metrics.jsonl")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between checkpoints")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+
+
+def config_from_args(a: argparse.Namespace) -> PretrainConfig:
+    cfg = PretrainConfig(backbone=a.backbone, sources=a.sources, image_folder=a.image_folder,
+                         imu_windows=a.imu_windows, augment=a.augment, steps=a.steps, batch_size=a.batch_size,
+                         lr=a.lr, seed=a.seed, out=a.out, checkpoint_every=a.checkpoint_every, threads=a.threads)
+    cfg.moco.queue_size = a.queue
+    return cfg
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m imuedge.train.pretrain", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    path = pretrain(config_from_args(p.parse_args(argv)))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"[pretrain] encoder checkpoint: {path}")
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
