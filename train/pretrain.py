@@ -114,15 +114,25 @@ class IndexedImages:
         return torch.stack([self.dataset[int(i)] for i in idx]).float()
 
 
+HAPT_TRAIN = "hapt-train"  # the HAPT training subjects' windows (default split), labels unused
+
+
 class IMUSpectrogramImages:
     """Unlabelled IMU windows rendered as spectrogram images (one per sensor)."""
 
     def __init__(self, path: str, spec_cfg: SpectrogramConfig, seed: int):
         if not path:
-            raise ValueError("source 'imu' needs unlabelled windows (--imu-windows FILE.npz with x (N,C,T))")
-        with np.load(path) as z:
-            x = z["x"].astype(np.float32)
-            channels = tuple(str(c) for c in z["channels"])
+            raise ValueError("source 'imu' needs unlabelled windows: --imu-windows hapt-train, or "
+                             "FILE.npz with x (N,C,T) and channels")
+        if path == HAPT_TRAIN:
+            from imuedge.data import load_hapt_windows
+
+            train = load_hapt_windows()["train"]  # labels are not used
+            x, channels = train.x, train.channels
+        else:
+            with np.load(path) as z:
+                x = z["x"].astype(np.float32)
+                channels = tuple(str(c) for c in z["channels"])
         spectrogram = Spectrogram(channels, spec_cfg)
         with torch.no_grad():
             imgs = torch.cat([spectrogram(torch.from_numpy(x[i:i + 512])) for i in range(0, len(x), 512)])
@@ -238,7 +248,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="'+'-joined image sources: procedural (built-in synthetic images, no download), "
                         "folder (--image-folder), imu (--imu-windows). Default: %(default)s")
     p.add_argument("--image-folder", default="", help="folder of png/jpg images (searched recursively)")
-    p.add_argument("--imu-windows", default="", help=".npz with x (N,C,T) and channels: unlabelled IMU windows")
+    p.add_argument("--imu-windows", default="",
+                   help="unlabelled IMU windows for the 'imu' source: 'hapt-train' (the HAPT training subjects "
+                        "of the default split, labels unused) or an .npz with x (N,C,T) and channels")
     p.add_argument("--augment", default=d.augment, choices=["sensor", "mocov2"],
                    help="positive-view augmentations: sensor-aware (IMG2IMU) or the standard MoCo v2 set")
     p.add_argument("--steps", type=int, default=d.steps, help="optimizer steps (default %(default)s)")

@@ -1,0 +1,189 @@
+"""Export one ``ExportTarget`` to every requested format x precision, each as a checked bundle.
+
+For each combination, in a straight line:
+
+    export (quantize -> lower -> save) -> manifest -> load_bundle -> parity vs PyTorch -> manifest
+
+A combination that fails (an op a backend cannot lower, int8 that did not
+come out int8, parity outside tolerance) is reported by name and its folder
+removed; the others still succeed. ``OUT/export_summary.json`` lists all.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import ARTIFACTS, load_bundle, make_manifest, write_manifest
+from .parity import parity_report
+from .target import ExportError, ExportTarget
+
+FORMATS = ("pte", "tflite", "onnx")  # what "all" means; "torch" (reference .pt2) on request
+PRECISIONS = ("fp32", "int8")
+PACKAGES = ("torch", "executorch", "torchao", "litert-torch", "ai-edge-litert", "onnx", "onnxruntime",
+            "onnxscript", "numpy")
+
+
+@dataclass
+class Limits:
+    """What a bundle must meet to be written (checked on the parity windows)."""
+
+    # fp32 bundles: max |bundle - PyTorch| <= fp32_max_abs * max(1, max |PyTorch output|), i.e. relative
+    # to the output scale (logits of ~16 on HAPT; XNNPACK's fp32 log/sqrt differ from libm by ~1e-7 rel).
+    fp32_max_abs: float = 1e-3
+    int8_min_agreement: float = 0.9  # int8 classifiers: top-1 agreement with PyTorch fp32
+    int8_min_cosine: float = 0.95  # int8 embedders: mean cosine similarity with PyTorch fp32
+
+
+def package_versions() -> dict:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    try:
+        from imuedge.checkpoint import code_version
+        out["imuedge"] = code_version()
+    except Exception:  # pragma: no cover
+        from imuedge import __version__
+        out["imuedge"] = __version__
+    return out
+
+
+def _exporter(fmt: str):
+    if fmt == "pte":
+        from .pte import export_pte
+        return export_pte
+    if fmt == "tflite":
+        from .tflite import export_tflite
+        return export_tflite
+    if fmt == "onnx":
+        from .onnx_export import export_onnx
+        return export_onnx
+    if fmt == "torch":
+        return export_torch
+    raise ValueError(f"unknown format {fmt!r}; known: {FORMATS + ('torch',)}")
+
+
+def export_torch(target: ExportTarget, precision: str, calibration, path) -> dict:
+    """PyTorch reference bundle: the ``torch.export`` program (.pt2), fp32, any batch."""
+    import torch
+
+    if precision != "fp32":
+        raise ExportError("the torch format is the fp32 reference only; int8 is not offered", "torch")
+    module = target.prepared_module()
+    example = target.example_inputs[0]
+    try:  # dynamic batch; traced at batch 2 (torch specialises size-1 dims)
+        ep = torch.export.export(module, (torch.cat([example, example]),),
+                                 dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},))
+        batch = None
+    except Exception:  # noqa: BLE001 - a model that cannot take a dynamic batch: fixed like pte/tflite
+        ep = torch.export.export(module, target.example_inputs)
+        batch = int(example.shape[0])
+    torch.export.save(ep, str(path))
+    return {"backend": "PyTorch (torch.export program)", "batch": batch}
+
+
+def _check_limits(parity: dict, task: str, precision: str, limits: Limits) -> str | None:
+    bound = limits.fp32_max_abs * max(1.0, parity["reference_abs_max"])
+    if precision == "fp32" and parity["max_abs_error"] > bound:
+        return (f"fp32 parity failed: max abs error {parity['max_abs_error']:.3g} > {bound:.3g} "
+                f"({limits.fp32_max_abs:g} x max(1, max |output| {parity['reference_abs_max']:.3g})) "
+                f"on {parity['windows']} windows")
+    if precision == "int8" and task == "classify" and parity["top1_agreement"] < limits.int8_min_agreement:
+        return (f"int8 parity failed: top-1 agreement with fp32 {parity['top1_agreement']:.3f} < "
+                f"{limits.int8_min_agreement:g} on {parity['windows']} windows")
+    if precision == "int8" and task == "embed" and parity["cosine_mean"] < limits.int8_min_cosine:
+        return f"int8 parity failed: mean cosine {parity['cosine_mean']:.3f} < {limits.int8_min_cosine:g}"
+    return None
+
+
+def export_bundles(target: ExportTarget, out: str | Path, formats=FORMATS, precisions=PRECISIONS, *,
+                   calibration: np.ndarray | None = None, eval_x: np.ndarray | None = None,
+                   eval_y: np.ndarray | None = None, data: dict | None = None, seed: int | None = None,
+                   limits: Limits | None = None, threads: int = 1, log=print) -> dict:
+    """Export ``target`` to ``OUT/{format}-{precision}/`` bundles; return (and write) the summary.
+
+    calibration: (N, C, T) real windows for int8 (PT2E observers / ORT MinMax).
+    eval_x, eval_y: the parity windows (>= 256 recommended) and optional labels.
+    data: a JSON-able description of where calibration/eval windows came from.
+    """
+    limits = limits or Limits()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if eval_x is None:
+        raise ValueError("parity needs real windows (eval_x)")
+    eval_x = np.asarray(eval_x, dtype=np.float32)
+    if tuple(eval_x.shape[1:]) != target.input_shape:
+        raise ValueError(f"parity windows have shape {eval_x.shape[1:]}, the model takes {target.input_shape}")
+    if calibration is not None:
+        calibration = np.asarray(calibration, dtype=np.float32)
+        if tuple(calibration.shape[1:]) != target.input_shape:
+            raise ValueError(f"calibration windows have shape {calibration.shape[1:]}, "
+                             f"the model takes {target.input_shape}")
+    reference = target.reference(eval_x).numpy()
+    provenance = {**target.provenance, "data": data or {}, "seed": seed, "command": " ".join(sys.argv),
+                  "packages": package_versions()}
+    summary: dict = {"out": str(out), "results": {}}
+    for fmt in formats:
+        for precision in precisions:
+            key = f"{fmt}-{precision}"
+            folder = out / key
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            artifact = folder / ARTIFACTS[fmt]
+            t0 = time.perf_counter()
+            try:
+                backend = _exporter(fmt)(target, precision, calibration, artifact)
+                quant = None
+                if precision == "int8":
+                    quant = {"scheme": "int8 static: per-channel symmetric weights, per-tensor activations",
+                             "calibration_windows": int(len(calibration)),
+                             "float_modules": list(target.float_modules),
+                             "quantized_ops": backend.pop("quantized_ops", {})}
+                manifest = make_manifest(fmt=fmt, precision=precision, task=target.task,
+                                         window=target.window.to_dict(), output=dict(target.output),
+                                         artifact=artifact, batch=backend.get("batch"), quantization=quant,
+                                         backend=backend, provenance=provenance)
+                write_manifest(folder, manifest)
+                predictor = load_bundle(folder, threads=threads)
+                parity = parity_report(predictor, reference, eval_x, eval_y, target.task, precision)
+                problem = _check_limits(parity, target.task, precision, limits)
+                if problem:
+                    raise ExportError(problem, fmt)
+                manifest["parity"] = {**parity, "limits": vars(limits)}
+                write_manifest(folder, manifest)
+                seconds = time.perf_counter() - t0
+                summary["results"][key] = {"status": "ok", "bundle": str(folder), "seconds": round(seconds, 2),
+                                           "bytes": manifest["artifact"]["bytes"], "parity": parity,
+                                           "coverage": backend.get("delegated_op_coverage")}
+                log(f"[export] {key}: ok ({manifest['artifact']['bytes']} bytes, {seconds:.1f} s) "
+                    + _parity_line(parity))
+            except Exception as e:  # noqa: BLE001 - one format's failure must not stop the others
+                shutil.rmtree(folder, ignore_errors=True)
+                ops = getattr(e, "ops", {}) if isinstance(e, ExportError) else {}
+                summary["results"][key] = {"status": "refused", "error": f"{type(e).__name__}: {e}", "ops": ops}
+                log(f"[export] {key}: REFUSED -- {type(e).__name__}: {e}")
+    summary["ok"] = all(r["status"] == "ok" for r in summary["results"].values())
+    (out / "export_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return summary
+
+
+def _parity_line(p: dict) -> str:
+    parts = [f"max|err| {p['max_abs_error']:.2e}"]
+    if "top1_agreement" in p:
+        parts.append(f"top-1 agreement {p['top1_agreement']:.3f}")
+    for k, v in p.items():
+        if k.startswith("macro_f1_"):
+            parts.append(f"{k} {v:.3f}")
+    if "cosine_mean" in p:
+        parts.append(f"cosine {p['cosine_mean']:.4f}")
+    return ", ".join(parts)

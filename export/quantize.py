@@ -1,0 +1,113 @@
+"""PT2E int8 quantization shared by the ExecuTorch and LiteRT paths.
+
+Weights: int8 per-channel symmetric; activations: int8 static (calibrated
+on real windows). The in-graph preprocessing (``ExportTarget.float_modules``:
+the DFT conv1d, |X|, log, normalisation, bilinear matmuls) stays float32:
+int8 on raw sensor values and on log-magnitudes of near-empty bins loses
+exactly the small signals the log is there to keep.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import torch
+from torch import fx
+
+from .target import ExportTarget
+
+
+def module_path(node: fx.Node) -> str:
+    """The innermost module path a graph node came from ('' for the top level)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ""
+    path = list(stack.values())[-1][0]
+    return path.replace("L['self'].", "").replace("L__self___", "")
+
+
+def in_modules(node: fx.Node, prefixes: tuple[str, ...]) -> bool:
+    for path, _ in (node.meta.get("nn_module_stack") or {}).values():
+        p = path.replace("L['self'].", "")
+        if any(p == x or p.startswith(x + ".") for x in prefixes):
+            return True
+    return False
+
+
+def op_layers(graph_module: fx.GraphModule) -> dict[str, list[str]]:
+    """{op name: [module paths it comes from]} for every call in a graph."""
+    out: dict[str, list[str]] = {}
+    for n in graph_module.graph.nodes:
+        if n.op == "call_function":
+            layers = out.setdefault(op_name(n.target), [])
+            path = module_path(n) or "<top level>"
+            if path not in layers:
+                layers.append(path)
+    return out
+
+
+def op_name(target) -> str:
+    name = getattr(target, "_name", None) or getattr(target, "__name__", None) or str(target)
+    overload = getattr(target, "_overloadname", None)
+    if overload and not name.endswith(overload):
+        name = f"{name}.{overload}"
+    return name.replace("::", ".")
+
+
+def skip_modules_quantizer(base, prefixes: tuple[str, ...]):
+    """Wrap a PT2E quantizer so nodes inside ``prefixes`` modules stay float."""
+    from torchao.quantization.pt2e.quantizer import Quantizer
+
+    class SkipModules(Quantizer):
+        def transform_for_annotation(self, model):
+            return base.transform_for_annotation(model)
+
+        def annotate(self, model):
+            model = base.annotate(model)
+            for n in model.graph.nodes:
+                if prefixes and in_modules(n, prefixes):
+                    n.meta.pop("quantization_annotation", None)
+            return model
+
+        def validate(self, model):
+            return base.validate(model)
+
+    return SkipModules()
+
+
+def pt2e_quantize(target: ExportTarget, module: torch.nn.Module, quantizer, calibration: np.ndarray,
+                  fold_quantize: bool = True) -> fx.GraphModule:
+    """export -> prepare_pt2e -> calibrate on real windows (batch 1) -> convert_pt2e."""
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    if calibration is None or len(calibration) == 0:
+        raise ValueError("int8 export needs calibration windows (--calibration hapt or an .npz with x)")
+    gm = torch.export.export(module, target.example_inputs).module()
+    gm = prepare_pt2e(gm, skip_modules_quantizer(quantizer, tuple(target.float_modules)))
+    b = target.example_inputs[0].shape[0]
+    x = torch.as_tensor(np.asarray(calibration, dtype=np.float32))
+    with torch.no_grad():
+        for i in range(0, len(x) - b + 1, b):
+            gm(x[i:i + b])
+    gm = convert_pt2e(gm, fold_quantize=fold_quantize)
+    move_exported_model_to_eval(gm)
+    return gm
+
+
+def quantized_weight_ops(graph_module: fx.GraphModule) -> Counter:
+    """Count conv/linear calls whose weight is dequantized from an int8 tensor (PT2E Q/DQ form)."""
+    counts: Counter = Counter()
+    for n in graph_module.graph.nodes:
+        if n.op != "call_function" or len(n.args) < 2:
+            continue
+        name = op_name(n.target)
+        if not any(k in name for k in ("conv", "linear")):
+            continue
+        w = n.args[1]
+        if isinstance(w, fx.Node) and "dequantize_per_channel" in op_name(w.target) or \
+                isinstance(w, fx.Node) and "dequantize_per_tensor" in op_name(w.target):
+            counts[name] += 1
+        else:
+            counts[name + " (float)"] += 0
+    return counts
