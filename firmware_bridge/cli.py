@@ -8,14 +8,26 @@ HERE = Path(__file__).resolve().parent
 
 
 def register(subparsers) -> None:
-    dev = subparsers.add_parser("devices", help="probe an imuedge-protocol device or decode a captured stream",
+    dev = subparsers.add_parser("devices", help="list, probe or decode IMU devices (serial, BLE, captures)",
                                 description="Talk to a device speaking the imuedge wire protocol "
                                             "(firmware_bridge/PROTOCOL.md), or decode a capture of one.")
     sub = dev.add_subparsers(dest="devices_command", metavar="SUBCOMMAND")
     dev.set_defaults(func=lambda args: (dev.print_help(), 0)[1])
+    lst = sub.add_parser("list", help="list serial ports and BLE devices that may stream IMU data",
+                         description="Serial ports (pyserial) plus the paths given with --port, and BLE devices "
+                                     "advertising the imuedge IMU service or the Nordic UART Service (bleak).")
+    lst.add_argument("--port", action="append", default=[], metavar="PATH",
+                     help="also list this path (e.g. a pty from socat or an emulator); repeatable")
+    lst.add_argument("--ble-timeout", type=float, default=5.0, help="BLE scan seconds (default 5; 0 = no scan)")
+    lst.add_argument("--all", action="store_true",
+                     help="also serial ports without hardware behind them and BLE devices of any service")
+    lst.set_defaults(func=run_list)
     dec = sub.add_parser("decode", help="decode a file of raw serial bytes (COBS frames): packets, gaps, errors")
     dec.add_argument("capture", type=Path, help="file of bytes as received from the serial port")
     dec.add_argument("--show", type=int, default=5, help="print the first N packets (default 5)")
+    dec.add_argument("--profile", default="imuedge",
+                     help="stream format: imuedge (default), text, sensorserver, witmotion, ... "
+                          "(firmware_bridge/profiles.py)")
     dec.set_defaults(func=run_decode)
     probe = sub.add_parser("probe", help="send GET_INFO to a device and print its answer",
                            description="Open a serial port (needs pyserial: pip install imuedge[edge]) or a unix "
@@ -23,7 +35,8 @@ def register(subparsers) -> None:
     where = probe.add_mutually_exclusive_group(required=True)
     where.add_argument("--serial", metavar="PORT", help="serial port, e.g. /dev/ttyACM0")
     where.add_argument("--unix", metavar="PATH", help="unix socket of an emulator's UART")
-    probe.add_argument("--baud", type=int, default=115200)
+    probe.add_argument("--baud", type=int, default=115200,
+                       help="serial baud rate (ignored by pseudo-terminals; default %(default)s)")
     probe.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the answer")
     probe.set_defaults(func=run_probe)
 
@@ -65,8 +78,74 @@ def summarise(packets, decoder, show: int = 5) -> str:
     return "\n".join(lines)
 
 
+def run_list(args) -> int:
+    import os
+    import stat
+
+    try:
+        from serial.tools import list_ports
+    except ImportError:
+        print("serial: pyserial is not installed (pip install imuedge[edge]); only --port paths are listed")
+        ports = []
+    else:
+        ports = [p for p in list_ports.comports() if args.all or (p.hwid and p.hwid != "n/a")]
+    print("serial ports:")
+    shown = 0
+    for p in ports:
+        ids = f" [{p.vid:04x}:{p.pid:04x}]" if p.vid is not None and p.pid is not None else ""
+        print(f"  {p.device}  {p.description or ''}{ids}")
+        shown += 1
+    for path in args.port:
+        try:
+            kind = "character device" if stat.S_ISCHR(os.stat(path).st_mode) else "not a character device"
+        except OSError as e:
+            kind = f"not found ({e.strerror})"
+        print(f"  {path}  (given; {kind})")
+        shown += 1
+    if not shown:
+        print("  none found (a board on USB shows up as /dev/ttyACM* or /dev/ttyUSB*; --all lists every port)")
+    if args.ble_timeout <= 0:
+        return 0
+    from imuedge.firmware_bridge import ble
+
+    try:
+        devices = ble.scan(args.ble_timeout, all_devices=args.all)
+    except ble.BLEUnavailable as e:
+        print(f"BLE: not scanned: {e}")
+        return 0
+    print(f"BLE devices ({args.ble_timeout:g} s scan, imuedge IMU service or Nordic UART Service):")
+    for d in devices:
+        print(f"  {d.address}  {d.name or '(no name)'}  rssi {d.rssi}  {d.kind}  -> profile {d.profile}")
+    if not devices:
+        print("  none found")
+    return 0
+
+
+def summarise_blocks(blocks, decoder, show: int = 5) -> str:
+    st = decoder.stats
+    samples = sum(b.n_samples for b in blocks)
+    lines = [f"blocks: {len(blocks)}; samples: {samples}; channels: {list(blocks[0].channels) if blocks else []}",
+             f"stats: " + ", ".join(f"{k} {v}" for k, v in st.items()
+                                    if k not in ("bad_lines", "errors", "last_error") and v)]
+    for lineno, text in st.get("bad_lines", [])[:show]:
+        lines.append(f"  bad input #{lineno}: {text!r}")
+    if st.get("last_error"):
+        lines.append(f"last error: {st['last_error']}")
+    return "\n".join(lines)
+
+
 def run_decode(args) -> int:
     from imuedge.firmware_bridge import protocol as P
+
+    if args.profile != "imuedge":
+        from imuedge.firmware_bridge.profiles import decoder_for
+
+        d = decoder_for(args.profile)
+        blocks = d.feed(args.capture.read_bytes())
+        if hasattr(d, "flush"):
+            blocks += d.flush()
+        print(summarise_blocks(blocks, d, args.show))
+        return 1 if d.stats["corrupt"] else 0
 
     dec = P.FrameDecoder()
     packets = dec.feed(args.capture.read_bytes())

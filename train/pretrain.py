@@ -257,6 +257,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step per rank")
     p.add_argument("--lr", type=float, default=d.lr, help="peak SGD learning rate (cosine decay, warm-up)")
     p.add_argument("--queue", type=int, default=d.moco.queue_size, help="MoCo queue length (keys)")
+    p.add_argument("--momentum", type=float, default=d.moco.momentum,
+                   help="key-encoder momentum (0.999 for long runs; ~0.99 for schedules of a few thousand steps)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--out", default=d.out, help="output folder: last.pt (resumable), encoder.pt, metrics.jsonl")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between checkpoints")
@@ -268,6 +270,7 @@ def config_from_args(a: argparse.Namespace) -> PretrainConfig:
                          imu_windows=a.imu_windows, augment=a.augment, steps=a.steps, batch_size=a.batch_size,
                          lr=a.lr, seed=a.seed, out=a.out, checkpoint_every=a.checkpoint_every, threads=a.threads)
     cfg.moco.queue_size = a.queue
+    cfg.moco.momentum = a.momentum
     return cfg
 
 

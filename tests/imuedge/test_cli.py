@@ -1,0 +1,33 @@
+"""The one `imuedge` command: every subcommand and every flag explains itself."""
+import argparse
+
+import pytest
+
+from imuedge.cli import build_parser, main
+
+
+def subcommands(parser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield name, sub
+                for sub_name, subsub in subcommands(sub):
+                    yield f"{name} {sub_name}", subsub
+
+
+def test_main_help_lists_the_jobs(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("run", "pretrain", "data", "export"):
+        assert f"    {command}" in out
+
+
+def test_every_flag_of_every_subcommand_has_help():
+    found = dict(subcommands(build_parser()))
+    assert {"run", "pretrain", "data", "export"} <= set(found)
+    missing = [f"imuedge {name} {'/'.join(a.option_strings) or a.dest}"
+               for name, sub in found.items() for a in sub._actions
+               if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) and not a.help]
+    assert not missing, f"flags without help: {missing}"
