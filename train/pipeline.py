@@ -122,12 +122,14 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
         say(f"{label}: 10-shot {report.fmt(row['shots'].get('10', []))}, all labels {report.fmt(row['full'])}")
 
     for label, (pretraining, enc, note) in encoders.items():
+        enc.spectrogram.fit_normalization(train.x)  # per-axis statistics of the train split
         feats = (fewshot.embed(enc, train.x), fewshot.embed(enc, test.x))
         probe_rows(label, pretraining, lambda seed, f=feats: f, note)
 
     def random_feats(seed):
         torch.manual_seed(1000 + seed)
         enc = IMUEncoder(channels=train.channels, backbone=cfg.backbone)
+        enc.spectrogram.fit_normalization(train.x)
         return fewshot.embed(enc, train.x), fewshot.embed(enc, test.x)
 
     probe_rows("Random init 2D", "none (random weights, frozen)", random_feats,
@@ -138,6 +140,7 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
     for seed in range(cfg.seeds):
         torch.manual_seed(seed)
         model = Classifier(IMUEncoder(channels=train.channels, backbone=cfg.backbone), k)
+        model.encoder.spectrogram.fit_normalization(train.x)
         steps = cfg.supervised.epochs * max(1, len(train) // cfg.supervised.batch_size)
         with tqdm(total=steps, desc=f"supervised 2D seed {seed}", disable=quiet, leave=False) as bar:
             fewshot.train_supervised(model, train.x, train.y, seed, cfg.supervised, bar)

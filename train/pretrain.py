@@ -134,6 +134,7 @@ class IMUSpectrogramImages:
                 x = z["x"].astype(np.float32)
                 channels = tuple(str(c) for c in z["channels"])
         spectrogram = Spectrogram(channels, spec_cfg)
+        spectrogram.fit_normalization(x)
         with torch.no_grad():
             imgs = torch.cat([spectrogram(torch.from_numpy(x[i:i + 512])) for i in range(0, len(x), 512)])
         self.images = imgs.flatten(0, 1)  # (N * sensors, 3, H, W)

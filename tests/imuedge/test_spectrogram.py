@@ -52,8 +52,8 @@ def test_scipy_parity_on_chirp_with_gravity_offset():
     assert_parity(x, SpectrogramConfig(n_fft=64, hop=4, window="hamming"))
 
 
-def test_output_shape_and_standardisation():
-    sp = Spectrogram()
+def test_output_shape_and_per_image_standardisation():
+    sp = Spectrogram(config=SpectrogramConfig(normalization="image"))
     out = sp(torch.randn(4, 6, 128))
     assert out.shape == (4, 2, 3, 96, 128)
     assert sp.sensors == ("acc", "gyro")
@@ -64,7 +64,7 @@ def test_output_shape_and_standardisation():
 def test_axes_become_rgb_and_missing_axes_are_zero():
     x = torch.zeros(1, 6, 128)
     x[0, 4] = torch.sin(torch.arange(128) * 1.3)  # only gyro_y moves
-    images = Spectrogram()(x)
+    images = Spectrogram(config=SpectrogramConfig(normalization="image"))(x)
     assert images[0, 1, 1].abs().sum() > 0  # gyro image, G channel
     assert images[0, 1, [0, 2]].abs().max() < 1e-3  # constant axes normalise to ~zero
     assert images[0, 0].abs().max() < 1e-3
@@ -73,6 +73,26 @@ def test_axes_become_rgb_and_missing_axes_are_zero():
     assert out.shape == (2, 1, 3, 96, 128)
     assert out[:, 0, 1].abs().max() == 0  # acc_y missing -> green is zero
     assert out[:, 0, 0].abs().sum() > 0 and out[:, 0, 2].abs().sum() > 0
+
+
+def test_dataset_normalisation_uses_training_statistics_and_keeps_levels():
+    torch.manual_seed(0)
+    train = torch.randn(64, 6, 128)
+    train[:, 2] += 9.81  # gravity on acc_z
+    sp = Spectrogram()
+    sp.fit_normalization(train)
+    spec = sp.log_magnitude(train)
+    z = (spec - sp.axis_mean) / sp.axis_std
+    assert torch.allclose(z.mean(dim=(0, 2, 3)), torch.zeros(6), atol=1e-4)
+    assert torch.allclose(z.std(dim=(0, 2, 3), unbiased=False), torch.ones(6), atol=1e-3)
+    # fixed statistics: a window with gravity on acc_x instead of acc_z looks different
+    # (per-image standardisation would make both axes look alike)
+    lying = train[:1].clone()
+    lying[:, [0, 2]] = lying[:, [2, 0]]
+    a, b = sp(train[:1]), sp(lying)
+    assert (a[0, 0, 0].mean() - b[0, 0, 0].mean()).abs() > 0.5
+    # the statistics travel in the state dict (so in checkpoints and exported graphs)
+    assert {"axis_mean", "axis_std"} <= set(sp.state_dict())
 
 
 def test_resize_matches_bilinear_interpolate():

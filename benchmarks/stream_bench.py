@@ -1,0 +1,303 @@
+"""Edge-runtime benchmark: replay throughput, end-to-end latency over a pseudo-terminal,
+runtime overhead, packet loss at 400 Hz, CPU and memory over a soak.
+
+    python benchmarks/stream_bench.py                       # ~4 min: exports small bundles, short soak
+    python benchmarks/stream_bench.py --soak-seconds 3600   # the 1-hour soak
+    python benchmarks/stream_bench.py --bundles out/pte-fp32 out/onnx-fp32 --rates 50,400
+
+What is measured (every number comes from the runtime's own profiler):
+
+* throughput: a HAPT test recording replayed from CSV as fast as the runtime takes it
+  (``replay:FILE?speed=max``, every window predicted), samples/s and x real time;
+  median of ``--repeats`` runs.
+* latency: a device simulator process writes imuedge packets at 50/100/400 Hz (paced at
+  the real rate, ~20 ms of samples per packet) to a pty; the runtime reads it like a
+  serial port. e2e = prediction handed to the sinks - arrival of the newest sample of
+  its window. Bare inference = ``predict`` on the same windows in a loop.
+  overhead = e2e p99 - bare inference p99.
+* loss: packets lost / corrupt on the 400 Hz x 6 channel pty run.
+* soak: the simulator at ``--soak-speed`` x real time (looping the recording) for
+  ``--soak-seconds``; RSS and CPU sampled every second; growth = last RSS - RSS after
+  the first 20 % of the run.
+
+Writes ``OUT/stream_bench.json``, ``OUT/stream_bench.md`` and ``OUT/latency_hist.png``.
+The bundles made by default are the small IMG2IMU-style classifier (spectrogram inside
+the graph) with random weights -- latency does not depend on the weights -- exported
+
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import importlib.metadata as md
+
+    vers = {}
+    for p in ("torch", "executorch", "onnxruntime", "ai-edge-litert", "numpy", "pyserial"):
+        try:
+            vers[p] = md.version(p)
+        except md.PackageNotFoundError:
+            vers[p] = None
+    return {"cpu": cpu or platform.processor(), "cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "load_average_at_start": list(os.getloadavg()), "packages": vers}
+
+
+def build_bundles(work: Path, formats, hop: int) -> list[Path]:
+    import torch
+
+    from imuedge.data import load_hapt
+    from imuedge.export import ExportTarget, export_bundles
+    from imuedge.train.encoder import Classifier, IMUEncoder
+    from imuedge.window import WindowSpec
+
+    have = [work / f"{f}-fp32" for f in formats]
+    if all((b / "imuedge.json").is_file() for b in have):
+        return have
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    enc = IMUEncoder(backbone="edge", backbone_kwargs={"widths": [8, 16], "depths": [1, 1]},
+                     spectrogram={"image_size": [32, 32]})
+    model = Classifier(enc, 6).eval()
+    target = ExportTarget(model, "classify", WindowSpec(hop=hop), {"class_names": [f"c{i}" for i in range(6)]},
+                          provenance={"benchmark": "stream_bench"})
+    x = load_hapt().recordings[-1].data
+    ev = np.stack([x[:, s:s + 128] for s in range(0, 64 * 64, 64)]).astype(np.float32)
+    summary = export_bundles(target, work, formats, ("fp32",), eval_x=ev, log=lambda m: print(m, flush=True))
+    return [Path(r["bundle"]) for r in summary["results"].values() if r["status"] == "ok"]
+
+
+def recording_csv(work: Path, seconds: float | None = None) -> tuple[Path, np.ndarray]:
+    from imuedge.data import Recording, load_hapt, subject_split, write_recording_csv
+
+    ds = load_hapt()
+    test = set(subject_split(ds.subjects, 0)["test"])
+    rec = max((r for r in ds.recordings if r.subject in test), key=lambda r: r.num_samples)
+    data = rec.data if seconds is None else rec.data[:, :int(seconds * 50)]
+    path = work / f"hapt_test_{data.shape[1]}.csv"
+    if not path.is_file():
+        write_recording_csv(path, Recording(data, np.full(data.shape[1], -1), rec.channels, 50.0, rec.subject, "b"))
+    return path, data
+
+
+def throughput(bundle: Path, csv: Path, repeats: int) -> dict:
+    from imuedge.edge_runtime.pipeline import StreamRunner
+    from imuedge.edge_runtime.sinks import ListSink
+    from imuedge.edge_runtime.sources import ReplaySource
+    from imuedge.export.bundle import load_bundle
+
+    pred = load_bundle(bundle, threads=1)
+    runs = []
+    for _ in range(repeats):
+        src = ReplaySource(csv, None, block=25)
+        t0 = time.perf_counter()
+        rep = StreamRunner(src, None, pred, [ListSink()], log=lambda m: None).run()
+        wall = time.perf_counter() - t0
+        n = rep["counters"]["samples"]
+        runs.append({"samples": n, "wall_s": wall, "samples_per_s": n / wall,
+                     "x_realtime": n / 50.0 / wall, "windows": rep["counters"]["windows_predicted"],
+                     "cpu_utilisation": rep["cpu"]["utilisation"]})
+    med = {k: statistics.median(r[k] for r in runs) for k in ("samples_per_s", "x_realtime", "wall_s")}
+    return {"bundle": bundle.name, "runs": runs, "median": med}
+
+
+def bare_inference(pred, windows: np.ndarray, n: int = 2000) -> dict:
+    ts = []
+    for i in range(n):
+        w = windows[i % len(windows)]
+        t0 = time.perf_counter()
+        pred.predict(w)
+        ts.append(time.perf_counter() - t0)
+    v = np.array(ts) * 1e3
+    return {"count": n, "p50_ms": float(np.percentile(v, 50)), "p99_ms": float(np.percentile(v, 99)),
+            "max_ms": float(v.max())}
+
+
+def pty_run(pred, csv: Path, rate: float, seconds: float, work: Path, speed: float = 1.0, loops: int = 1,
+            sample_rss: bool = False, hop: int | None = None) -> tuple[dict, np.ndarray, list]:
+    from imuedge.edge_runtime.pipeline import RunConfig, StreamRunner
+    from imuedge.edge_runtime.profiler import memory
+    from imuedge.edge_runtime.simulator import start_simulator
+    from imuedge.edge_runtime.sinks import ListSink
+    from imuedge.edge_runtime.sources import SerialSource, start_command
+    from imuedge.firmware_bridge.profiles import decoder_for
+
+    link = work / f"tty_{int(rate)}"
+    per = max(1, int(round(rate / 50)))
+    n = int(seconds * rate * speed) if loops == 1 else None
+    args = ["--rate", rate, "--samples-per-packet", per, "--speed", speed, "--loops", loops]
+    if n:
+        args += ["--samples", n]
+    proc = start_simulator(csv, link, *args)
+
+    class Counter:
+        n = 0
+
+        def emit(self, r):
+            self.n += 1
+
+        def close(self):
+            pass
+    runner = StreamRunner(SerialSource(str(link), hello=start_command()), lambda: decoder_for("imuedge"), pred,
+                          [Counter()], config=RunConfig(backoff=0.05, duration=seconds + 3 if loops != 1 else None),
+                          log=lambda m: None, hop=hop)
+    out, samples = [], []
+    th = threading.Thread(target=lambda: out.append(runner.run()))
+    th.start()
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    while th.is_alive():
+        th.join(1.0)
+        if sample_rss:
+            samples.append({"t_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0, **memory()})
+        if loops == 1 and proc.poll() is not None and runner.outages.log:
+            runner.stop()
+        if loops != 1 and time.perf_counter() - t0 > seconds:
+            runner.stop()
+    proc.kill()
+    proc.wait()
+    e2e = runner.prof.stages["e2e"].snapshot() * 1e3
+    return out[0], e2e, samples
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bundles", nargs="*", type=Path, help="bundles to test (default: export small ones)")
+    ap.add_argument("--formats", default="pte,onnx,tflite", help="formats to export when --bundles is not given")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/imuedge_stream_bench"), help="scratch folder")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "stream", help="where reports go")
+    ap.add_argument("--rates", default="50,100,400", help="device rates for the pty latency runs, Hz")
+    ap.add_argument("--seconds", type=float, default=10.0, help="seconds per pty latency run")
+    ap.add_argument("--hop", type=int, default=2,
+                    help="hop for the pty latency and soak runs (more windows per second than the manifest's 64); "
+                         "throughput uses the manifest's hop")
+    ap.add_argument("--repeats", type=int, default=3, help="throughput repeats (median quoted)")
+    ap.add_argument("--soak-seconds", type=float, default=20.0, help="soak duration (3600 for the 1-hour soak)")
+    ap.add_argument("--soak-speed", type=float, default=10.0, help="soak: simulator speed, x real time")
+    args = ap.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    from imuedge.export.bundle import load_bundle
+
+    result = {"machine": machine(), "config": {k: str(v) for k, v in vars(args).items()}}
+    bundles = args.bundles or build_bundles(args.work / "bundles", tuple(args.formats.split(",")), hop=64)
+    csv_long, data = recording_csv(args.work)
+    csv_short, _ = recording_csv(args.work, 120)
+
+    print("throughput ...", flush=True)
+    result["throughput"] = [throughput(b, csv_long, args.repeats) for b in bundles]
+
+    print("latency ...", flush=True)
+    windows = np.stack([data[:, s:s + 128] for s in range(0, 64 * 100, 64)]).astype(np.float32)
+    lat, hists = [], {}
+    for b in bundles:
+        pred = load_bundle(b, threads=1)
+        bare = bare_inference(pred, windows)
+        for rate in [float(r) for r in args.rates.split(",")]:
+            rep, e2e, _ = pty_run(pred, csv_short, rate, args.seconds, args.work, hop=args.hop)
+            e = rep["latency"]["e2e"]
+            row = {"bundle": b.name, "rate_hz": rate, "windows": rep["counters"]["windows_predicted"],
+                   "e2e": e, "bare_inference": bare,
+                   "overhead_p99_ms": (e.get("p99_ms", float("nan")) - bare["p99_ms"]),
+                   "overhead_p50_ms": (e.get("p50_ms", float("nan")) - bare["p50_ms"]),
+                   "packets": {k: rep["packets"][k] for k in ("received", "lost", "corrupt")},
+                   "windows_dropped": rep["counters"]["windows_dropped"], "mode": rep["stream"]["mode"],
+                   "cpu_utilisation": rep["cpu"]["utilisation"], "stages": rep["latency"]}
+            lat.append(row)
+            hists[f"{b.name} @ {rate:g} Hz"] = e2e
+            print(f"  {b.name} {rate:g} Hz: e2e p50 {e.get('p50_ms')} p99 {e.get('p99_ms')} ms, "
+                  f"overhead {row['overhead_p99_ms']:.3f} ms, lost {row['packets']['lost']}", flush=True)
+    result["latency"] = lat
+
+    print(f"soak {args.soak_seconds:g} s ...", flush=True)
+    pred = load_bundle(bundles[0], threads=1)
+    rep, _, samples = pty_run(pred, csv_short, 50.0, args.soak_seconds, args.work, speed=args.soak_speed, loops=0,
+                              sample_rss=True, hop=args.hop)
+    rss = [s["rss_mb"] for s in samples if "rss_mb" in s]
+    warm = rss[max(0, len(rss) // 5)] if rss else None
+    result["soak"] = {"bundle": bundles[0].name, "seconds": args.soak_seconds, "speed": args.soak_speed,
+                      "samples": rep["counters"]["samples"], "windows": rep["counters"]["windows_predicted"],
+                      "windows_dropped": rep["counters"]["windows_dropped"],
+                      "rss_start_mb": rss[0] if rss else None, "rss_after_warmup_mb": warm,
+                      "rss_end_mb": rss[-1] if rss else None, "peak_rss_mb": rep["memory"].get("peak_rss_mb"),
+                      "rss_growth_mb": (rss[-1] - warm) if rss else None,
+                      "cpu_utilisation": rep["cpu"]["utilisation"], "trace": samples,
+                      "packets": {k: rep["packets"][k] for k in ("received", "lost", "corrupt")}}
+
+    (args.out / "stream_bench.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+    (args.out / "stream_bench.md").write_text(markdown(result))
+    histogram(hists, args.out / "latency_hist.png")
+    print(markdown(result))
+    return 0
+
+
+def markdown(r: dict) -> str:
+    m = r["machine"]
+    out = ["# Edge runtime benchmark", "",
+           f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}, Python {m['python']}; load average at "
+           f"start {', '.join(f'{x:.2f}' for x in m['load_average_at_start'])}. "
+           "Numbers from one run on this machine; a shared, loaded machine inflates the tails.", "",
+           "## Accelerated replay throughput (CSV, every window predicted; median of repeats)", "",
+           "| bundle | samples/s | x real time | wall s |", "|---|---:|---:|---:|"]
+    for t in r["throughput"]:
+        md = t["median"]
+        out.append(f"| {t['bundle']} | {md['samples_per_s']:,.0f} | {md['x_realtime']:,.0f} | {md['wall_s']:.2f} |")
+    out += ["", "## End-to-end latency over the pty (ms)", "",
+            "| bundle | device Hz | windows | e2e p50 | p95 | p99 | max | bare inference p50 / p99 | overhead p50 / p99 | "
+            "packets lost / received | dropped |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for x in r["latency"]:
+        e = x["e2e"]
+        out.append(f"| {x['bundle']} | {x['rate_hz']:g} | {x['windows']} | {e.get('p50_ms', 0):.3f} | "
+                   f"{e.get('p95_ms', 0):.3f} | {e.get('p99_ms', 0):.3f} | {e.get('max_ms', 0):.3f} | "
+                   f"{x['bare_inference']['p50_ms']:.3f} / {x['bare_inference']['p99_ms']:.3f} | "
+                   f"{x['overhead_p50_ms']:.3f} / {x['overhead_p99_ms']:.3f} | "
+                   f"{x['packets']['lost']} / {x['packets']['received']} | {x['windows_dropped']} |")
+    s = r["soak"]
+    out += ["", f"## Soak ({s['seconds']:g} s at {s['speed']:g}x real time, {s['bundle']})", "",
+            f"samples {s['samples']:,}, windows {s['windows']:,} (dropped {s['windows_dropped']}), packets lost "
+            f"{s['packets']['lost']}, corrupt {s['packets']['corrupt']}; CPU {s['cpu_utilisation'] * 100:.1f}% of one "
+            f"core; RSS {s['rss_start_mb']} -> {s['rss_end_mb']} MB (after warm-up {s['rss_after_warmup_mb']} MB, "
+            f"growth {s['rss_growth_mb']:.2f} MB), peak {s['peak_rss_mb']} MB.", ""]
+    return "\n".join(out)
+
+
+def histogram(hists: dict, path: Path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no histogram", file=sys.stderr)
+        return
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    hi = max((np.percentile(v, 99.5) for v in hists.values() if len(v)), default=1.0)
+    bins = np.linspace(0, hi * 1.05, 60)
+    for name, v in hists.items():
+        if len(v):
+            ax.hist(np.clip(v, 0, bins[-1]), bins=bins, histtype="step", label=name)
+    ax.set_xlabel("end-to-end latency, ms (newest sample's arrival -> prediction)")
+    ax.set_ylabel("windows")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

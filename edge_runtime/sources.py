@@ -1,0 +1,356 @@
+"""Sources: where bytes (or already-decoded sample blocks) come from.
+
+Every source has the same small interface::
+
+    src.open()                    # connect; raises SourceError if it cannot
+    src.read(timeout) -> list     # chunks that arrived: bytes (or SampleBlock for CSV replay);
+                                  # [] on timeout; raises SourceDisconnected when the link drops;
+                                  # raises EOFError at the end of a replay
+    src.close()
+    src.default_decoder           # the firmware_bridge.profiles decoder its bytes usually need
+    src.describe()                # a short name for reports
+
+``parse_source("serial:/dev/ttyACM0?baud=921600")`` builds one from a URI:
+
+    serial:PORT[?baud=115200]                      pyserial; PORT may be any pyserial URL
+    ble:NAME_OR_ADDRESS[?service=imu|nus]          bleak; the imuedge IMU GATT service or Nordic UART
+    replay:FILE[?speed=1|10|max]                   a CSV recording or a raw serial capture (.bin)
+
+A new transport is one new ``Source`` subclass.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import numpy as np
+
+from imuedge.firmware_bridge import protocol as P
+from imuedge.firmware_bridge.profiles import SampleBlock
+
+# The imuedge IMU GATT service and the Nordic UART Service: one definition, in
+# firmware_bridge (PROTOCOL.md section 6.1), shared with the firmware and `devices list`.
+from imuedge.firmware_bridge.ble import (IMU_CONTROL_UUID, IMU_DATA_UUID, IMU_SERVICE_UUID,  # noqa: E402
+                                         NUS_RX_UUID, NUS_SERVICE_UUID, NUS_TX_UUID)
+
+
+class SourceError(RuntimeError):
+    """A source that cannot be opened or is misconfigured (bad URI, missing file, no device)."""
+
+
+class SourceDisconnected(ConnectionError):
+    """The link dropped (serial device unplugged, BLE disconnect); the runner reconnects."""
+
+
+def start_command(seq: int = 0) -> bytes:
+    """The serial frame of an imuedge START command (sent at connect; a device already
+    streaming answers BAD_STATE, which is harmless)."""
+    return P.frame(P.encode_command(P.CommandPacket(seq, P.Command.START)))
+
+
+class Source:
+    default_decoder = "imuedge"
+    realtime = True  # False: a file that can wait for the consumer (replay)
+
+    def open(self) -> None:
+        raise NotImplementedError
+
+    def read(self, timeout: float = 0.1) -> list:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+# --------------------------------------------------------------------------- serial
+class SerialSource(Source):
+    """A serial port (USB CDC, UART, pseudo-terminal) via pyserial.
+
+    ``hello``: bytes written after every (re)connect -- by default an imuedge START
+    command for the binary protocol, nothing for text sketches (they stream at boot).
+    """
+
+    def __init__(self, port: str, baud: int = 115200, hello: bytes | None = None):
+        self.port, self.baud, self.hello = port, int(baud), hello
+        self._ser = None
+
+    def describe(self) -> str:
+        return f"serial:{self.port}@{self.baud}"
+
+    def open(self) -> None:
+        try:
+            import serial
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise SourceError("serial sources need pyserial: pip install 'imuedge[edge]'") from e
+        try:
+            self._ser = serial.serial_for_url(self.port, baudrate=self.baud, timeout=0.05)
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise SourceDisconnected(f"{self.port}: cannot open ({e})") from e
+        if self.hello:
+            self.write(self.hello)
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._ser.write(data)
+            self._ser.flush()
+        except Exception as e:  # noqa: BLE001 - any write failure is a lost link
+            raise SourceDisconnected(f"{self.port}: write failed ({e})") from e
+
+    def read(self, timeout: float = 0.1) -> list:
+        import serial
+
+        if self._ser is None:
+            raise SourceDisconnected(f"{self.port}: not open")
+        try:
+            if self._ser.timeout != timeout:  # setting it reconfigures the port (a syscall)
+                self._ser.timeout = timeout
+            data = self._ser.read(max(1, self._ser.in_waiting))
+        except (serial.SerialException, OSError, TypeError, AttributeError) as e:
+            # pyserial raises TypeError/AttributeError when the fd vanished under it
+            self.close()
+            raise SourceDisconnected(f"{self.port}: {e}") from e
+        return [data] if data else []
+
+    def close(self) -> None:
+        if self._ser is not None:
+            try:
+                self._ser.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._ser = None
+
+
+# --------------------------------------------------------------------------- replay
+class ReplaySource(Source):
+    """Plays a file back at ``speed`` x real time (``None``: as fast as the consumer takes it).
+
+    * ``*.csv`` (and ``*.parquet``): the project's recording format -> SampleBlocks of
+      ``block`` samples, exact values, device time from the file's sample grid.
+    * anything else: raw bytes captured from a serial port (COBS frames); pacing uses the
+      timestamps inside the packets, the runner decodes them with the ``imuedge`` decoder.
+    """
+
+    realtime = False
+
+    def __init__(self, path: str | Path, speed: float | None = 1.0, block: int = 10, rate: float | None = None):
+        self.path = Path(path)
+        self.speed = speed
+        self.block = int(block)
+        self.rate = rate
+        self._items: list = []
+        self._times: list[float] = []  # device seconds of each item
+        self._pos = 0
+        self._t0: float | None = None
+        self.default_decoder = "imuedge"
+        self.is_recording = self.path.suffix.lower() in (".csv", ".parquet")
+
+    def describe(self) -> str:
+        return f"replay:{self.path}@{'max' if self.speed is None else self.speed}x"
+
+    def open(self) -> None:
+        if self._items:  # reopened after a (simulated) outage: carry on where we were
+            return
+        if not self.path.is_file():
+            raise SourceError(f"replay file {self.path} does not exist")
+        if self.is_recording:
+            self._load_recording()
+        else:
+            self._load_capture()
+
+    def _load_recording(self) -> None:
+        from imuedge.data import RecordingsConfig, read_recording_file
+
+        parsed = read_recording_file(self.path, RecordingsConfig(rate=self.rate, strict=True))
+        rec = parsed.recording if hasattr(parsed, "recording") else parsed[0]
+        self.recording = rec
+        period_us = 1e6 / rec.sample_rate_hz
+        n = rec.num_samples
+        for s in range(0, n, self.block):
+            data = rec.data[:, s:s + self.block]
+            t_us = int(round(s * period_us))
+            self._items.append(SampleBlock(data=np.ascontiguousarray(data), channels=rec.channels,
+                                           device_time_us=t_us, period_us=period_us, seq=None))
+            self._times.append(s / rec.sample_rate_hz)
+        self.default_decoder = None  # already decoded
+
+    def _load_capture(self) -> None:
+        raw = self.path.read_bytes()
+        frames = raw.split(b"\x00")
+        clock, t = P.TimestampUnwrapper(), 0.0
+        t_first = None
+        for i, f in enumerate(frames):
+            chunk = f + b"\x00" if i < len(frames) - 1 else f
+            if not chunk:
+                continue
+            if self.speed is not None:
+                try:
+                    p = P.decode_packet(P.cobs_decode(f))
+                    if p.type == P.PacketType.DATA:
+                        us = clock.update(p.timestamp_us)
+                        t_first = us if t_first is None else t_first
+                        t = (us - t_first) / 1e6
+                except P.ProtocolError:
+                    pass  # corrupt frames go out with the previous frame's time
+            self._items.append(chunk)
+            self._times.append(t)
+
+    def read(self, timeout: float = 0.1) -> list:
+        if self._pos >= len(self._items):
+            raise EOFError(str(self.path))
+        if self.speed is None:
+            out = self._items[self._pos:self._pos + 64]
+            self._pos += len(out)
+            return out
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now - self._times[self._pos] / self.speed
+        due = self._t0 + self._times[self._pos] / self.speed
+        if due > now:
+            time.sleep(min(timeout, due - now))
+            return []
+        out = []
+        while self._pos < len(self._items) and self._t0 + self._times[self._pos] / self.speed <= now:
+            out.append(self._items[self._pos])
+            self._pos += 1
+        return out
+
+
+# --------------------------------------------------------------------------- BLE
+class BleSource(Source):
+    """A BLE peripheral via bleak: the imuedge IMU service (one packet per notification,
+    decoder ``imuedge-ble``) or the Nordic UART Service (a byte stream: COBS-framed
+    packets, decoder ``imuedge``, or text lines, decoder ``text``).
+
+    bleak is asyncio; it runs on a private event loop in a daemon thread and hands
+    notifications to ``read`` through a queue. A disconnect callback turns into
+    ``SourceDisconnected`` on the next ``read``; the runner then calls ``open`` again
+    (with backoff), which scans and connects afresh.
+    """
+
+    def __init__(self, target: str, service: str = "imu", scan_timeout: float = 10.0, start: bool = True):
+        if service not in ("imu", "nus"):
+            raise SourceError(f"ble service {service!r}: expected 'imu' or 'nus'")
+        self.target, self.service, self.scan_timeout, self.start = target, service, scan_timeout, start
+        self.default_decoder = "imuedge-ble" if service == "imu" else "imuedge"
+        self._q: queue.Queue = queue.Queue()
+        self._loop = None
+        self._thread = None
+        self._client = None
+        self._disconnected = threading.Event()
+
+    def describe(self) -> str:
+        return f"ble:{self.target}({self.service})"
+
+    def _ensure_loop(self):
+        import asyncio
+
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, name="ble-loop", daemon=True)
+            self._thread.start()
+
+    def _call(self, coro, timeout: float):
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    async def _connect(self):
+        from bleak import BleakClient, BleakScanner
+
+        t = self.target
+        is_address = len(t) == 17 and t.count(":") == 5 or len(t) == 36 and t.count("-") == 4
+        device = (await BleakScanner.find_device_by_address(t, timeout=self.scan_timeout) if is_address
+                  else await BleakScanner.find_device_by_name(t, timeout=self.scan_timeout))
+        if device is None:
+            raise SourceDisconnected(f"BLE device {t!r} not found (scanned {self.scan_timeout:g} s)")
+        client = BleakClient(device, disconnected_callback=lambda _c: self._disconnected.set())
+        await client.connect()
+        notify, write = (IMU_DATA_UUID, IMU_CONTROL_UUID) if self.service == "imu" else (NUS_TX_UUID, NUS_RX_UUID)
+        await client.start_notify(notify, lambda _ch, data: self._q.put(bytes(data)))
+        if self.start:
+            cmd = P.encode_command(P.CommandPacket(0, P.Command.START))
+            await client.write_gatt_char(write, cmd if self.service == "imu" else P.frame(cmd), response=True)
+        return client
+
+    def open(self) -> None:
+        try:
+            import bleak  # noqa: F401
+        except ImportError as e:  # pragma: no cover
+            raise SourceError("BLE sources need bleak: pip install 'imuedge[edge]'") from e
+        self._ensure_loop()
+        self._disconnected.clear()
+        try:
+            self._client = self._call(self._connect(), self.scan_timeout + 30)
+        except SourceDisconnected:
+            raise
+        except Exception as e:  # noqa: BLE001 - BleakError, timeouts, adapter off
+            raise SourceDisconnected(f"BLE {self.target}: {type(e).__name__}: {e}") from e
+
+    def read(self, timeout: float = 0.1) -> list:
+        out = []
+        try:
+            out.append(self._q.get(timeout=timeout))
+            while True:
+                out.append(self._q.get_nowait())
+        except queue.Empty:
+            pass
+        if not out and self._disconnected.is_set():
+            raise SourceDisconnected(f"BLE {self.target}: disconnected")
+        return out
+
+    def close(self) -> None:
+        if self._client is not None and self._loop is not None:
+            try:
+                self._call(self._client.disconnect(), 5)
+            except Exception:  # noqa: BLE001
+                pass
+            self._client = None
+
+
+# --------------------------------------------------------------------------- URIs
+def _options(query: str, allowed: set[str], uri: str) -> dict:
+    opts = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = sorted(set(opts) - allowed)
+    if unknown:
+        raise SourceError(f"source {uri!r}: unknown option(s) {unknown}; allowed: {sorted(allowed)}")
+    return opts
+
+
+def parse_speed(text: str, uri: str = "") -> float | None:
+    if text in ("max", "inf", "0"):
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1.0
+    if v <= 0:
+        raise SourceError(f"source {uri!r}: speed {text!r} must be a positive number or 'max'")
+    return v
+
+
+def parse_source(uri: str, *, hello: bytes | None = None, rate: float | None = None) -> Source:
+    """``serial:PORT[?baud=N]`` | ``ble:NAME_OR_ADDRESS[?service=imu|nus]`` | ``replay:FILE[?speed=X|max]``."""
+    kind, sep, rest = uri.partition(":")
+    if not sep or not rest:
+        raise SourceError(f"source {uri!r}: expected serial:PORT, ble:NAME_OR_ADDRESS or replay:FILE")
+    target, _, query = rest.partition("?")
+    if kind == "serial":
+        opts = _options(query, {"baud"}, uri)
+        try:
+            baud = int(opts.get("baud", 115200))
+        except ValueError:
+            raise SourceError(f"source {uri!r}: baud {opts['baud']!r} is not an integer") from None
+        return SerialSource(target, baud, hello=hello)
+    if kind == "ble":
+        opts = _options(query, {"service", "scan"}, uri)
+        return BleSource(target, opts.get("service", "imu"), float(opts.get("scan", 10.0)))
+    if kind == "replay":
+        opts = _options(query, {"speed", "block"}, uri)
+        return ReplaySource(target, parse_speed(opts.get("speed", "1"), uri), int(opts.get("block", 10)), rate)
+    raise SourceError(f"source {uri!r}: unknown kind {kind!r}; expected serial:, ble: or replay:")

@@ -1,0 +1,229 @@
+"""Stages one by one, no model and no tty: assembler, windower, sinks, profiler, sources, URIs."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from imuedge.edge_runtime.assembler import Assembler, StreamMismatch
+from imuedge.edge_runtime.offline import offline_predictions
+from imuedge.edge_runtime.pipeline import RunConfig, StreamRunner
+from imuedge.edge_runtime.profiler import Profiler, table
+from imuedge.edge_runtime.sinks import JsonLinesSink, ListSink, MajorityVote
+from imuedge.edge_runtime.sources import ReplaySource, SourceError, parse_source
+from imuedge.edge_runtime.windower import Windower
+from imuedge.firmware_bridge.profiles import SampleBlock
+from imuedge.window import CHANNELS
+
+ACC = CHANNELS[:3]
+
+
+def block(data, t0_us=None, period_us=20000.0, seq=None, lost=0, channels=CHANNELS, timestamps=None):
+    return SampleBlock(np.asarray(data, np.float32), tuple(channels), t0_us, period_us if t0_us is not None else None,
+                       seq, lost, timestamps_us=timestamps)
+
+
+def ramp(n, c=6, start=0):
+    return np.tile(np.arange(start, start + n, dtype=np.float32), (c, 1)) + np.arange(c, dtype=np.float32)[:, None]
+
+
+class FakePredictor:
+    """Sum of the window per class: enough to check plumbing without a runtime."""
+
+    def __init__(self, window=8, hop=4, rate=50.0, channels=CHANNELS, delay=0.0):
+        self.manifest = {"format": "fake", "precision": "fp32", "task": "classify",
+                         "input": {"channels": list(channels), "sample_rate_hz": rate, "window": window, "hop": hop},
+                         "output": {"class_names": ["a", "b"]}}
+        self.delay = delay
+
+    def predict(self, w):
+        import time
+        if self.delay:
+            time.sleep(self.delay)
+        s = float(np.asarray(w, np.float64).sum())
+        return np.array([s, -s], np.float32)
+
+
+# ------------------------------------------------------------------ windower
+def test_windower_boundaries_match_offline_any_chunking():
+    x = ramp(100)
+    rng = np.random.default_rng(0)
+    w = Windower(6, 16, 8)
+    got, i = [], 0
+    while i < 100:
+        n = int(rng.integers(1, 20))
+        got += w.push(x[:, i:i + n], np.zeros(min(n, 100 - i)))
+        i += n
+    assert [g.start for g in got] == list(range(0, 100 - 16 + 1, 8))
+    for g in got:
+        np.testing.assert_array_equal(g.data, x[:, g.start:g.start + 16])
+
+
+def test_windower_skips_windows_with_nan_and_reset_restarts_grid():
+    x = ramp(40)
+    x[:, 10] = np.nan
+    w = Windower(6, 8, 4)
+    got = w.push(x, np.zeros(40))
+    assert [g.start for g in got] == [0, 12, 16, 20, 24, 28, 32]  # 4..11 and 8..15 hold sample 10
+    assert w.skipped_gap == 2
+    w2 = Windower(6, 8, 4)
+    w2.push(ramp(6), np.zeros(6))
+    w2.reset()
+    got = w2.push(ramp(12), np.zeros(12))  # 18 samples; the first 6 never join a window
+    assert [g.start for g in got] == [6, 10]
+
+
+def test_windower_hop_larger_than_window():
+    w = Windower(1, 4, 6)
+    got = w.push(np.arange(20, dtype=np.float32)[None], np.zeros(20))
+    assert [g.start for g in got] == [0, 6, 12]
+    assert got[2].data.tolist() == [[12, 13, 14, 15]]
+
+
+# ------------------------------------------------------------------ assembler
+def test_assembler_passthrough_is_bit_exact_and_reorders_channels():
+    a = Assembler(("acc_x", "gyro_z"), 50.0)
+    x = np.random.default_rng(1).normal(size=(6, 30)).astype(np.float32)
+    out, arr, reset = a.feed(block(x, 0), 1.0)
+    assert not reset and out.dtype == np.float32
+    np.testing.assert_array_equal(out, x[[0, 5]])
+    assert a.stats.mode == "passthrough" and a.stats.rate_source == "device"
+
+
+def test_assembler_short_gap_interpolated_long_gap_nan_huge_gap_resets():
+    a = Assembler(CHANNELS, 50.0, max_gap_s=0.1, max_fill_s=2.0)
+    a.feed(block(ramp(10), 0), 0.0)
+    out, _, _ = a.feed(block(ramp(10, start=12), 12 * 20000), 0.1)  # 2 missing: 60 ms -> bridged
+    assert out.shape[1] == 12 and not np.isnan(out).any()
+    np.testing.assert_allclose(out[0, :2], [10, 11], atol=1e-5)
+    out, _, _ = a.feed(block(ramp(10, start=32), 32 * 20000), 0.2)  # 10 missing: 220 ms -> NaN
+    assert out.shape[1] == 20 and np.isnan(out[:, :10]).all() and not np.isnan(out[:, 10:]).any()
+    assert a.stats.gap_samples_interpolated == 2 and a.stats.gap_samples_missing == 10
+    _, _, reset = a.feed(block(ramp(5), 500 * 20000), 0.3)  # 10 s later: grid restarts
+    assert reset and a.stats.resets == 1
+    _, _, reset = a.feed(block(ramp(5), 0), 0.4)  # time went backwards: device rebooted
+    assert reset and a.stats.resets == 2
+
+
+def test_assembler_lost_packets_without_timestamps_make_a_gap():
+    a = Assembler(CHANNELS, 50.0, declared_rate=50.0, max_gap_s=0.01)
+    a.feed(block(ramp(5)), 0.0)
+    out, _, _ = a.feed(block(ramp(5), lost=3), 0.1)
+    assert out.shape[1] == 8 and np.isnan(out[:, :3]).all()
+
+
+def test_assembler_measures_rate_from_arrival_when_the_format_has_none():
+    a = Assembler(CHANNELS, 50.0, measure_s=2.0)
+    outs = [a.feed(block(ramp(10)), t * 0.2)[0].shape[1] for t in range(12)]  # 10 samples / 0.2 s = 50 Hz
+    assert sum(outs) == 120 and outs[0] == 0  # held until measured, then released, none lost
+    assert a.stats.rate_source == "measured" and abs(a.stats.stream_rate_hz - 50) < 1e-6
+
+
+def test_assembler_resamples_faster_stream_antialiased():
+    a = Assembler(("acc_x",), 50.0)
+    t = np.arange(400) / 200.0  # 200 Hz, 2 s
+    sig = np.sin(2 * np.pi * 1.0 * t) + 0.5 * np.sin(2 * np.pi * 90.0 * t)  # 90 Hz would alias at 50 Hz
+    out = np.concatenate([a.feed(block(sig[None, i:i + 20], i * 5000, 5000, channels=("acc_x",)), 0)[0]
+                          for i in range(0, 400, 20)], axis=1)
+    assert a.stats.mode == "resample" and abs(out.shape[1] - 100) <= 1
+    ref = np.sin(2 * np.pi * 1.0 * np.arange(out.shape[1]) / 50.0)
+    assert np.abs(out[0, 2:] - ref[2:]).max() < 0.2  # the 90 Hz tone is mostly gone, 1 Hz kept
+
+
+@pytest.mark.parametrize("rate,why", [(25.0, "upsampling"), (1000.0, "faster")])
+def test_assembler_refuses_unsafe_rates_naming_both(rate, why):
+    a = Assembler(CHANNELS, 50.0)
+    with pytest.raises(StreamMismatch) as e:
+        a.feed(block(ramp(5), 0, 1e6 / rate), 0.0)
+    assert "50 Hz" in str(e.value) and f"{rate:.4g} Hz" in str(e.value) and why in str(e.value)
+
+
+def test_assembler_refuses_missing_channels_naming_both():
+    a = Assembler(CHANNELS, 50.0)
+    with pytest.raises(StreamMismatch) as e:
+        a.check_declared(None, ACC)
+    assert "gyro_x" in str(e.value) and "acc_z" in str(e.value)
+
+
+def test_assembler_drift_estimate():
+    a = Assembler(CHANNELS, 50.0)
+    for k in range(200):  # device clock 100 ppm slow against the host
+        a.feed(block(ramp(10), k * 200000), k * 0.2 * (1 + 100e-6))
+    assert abs(a.stats.clock_drift_ppm - 100) < 1
+
+
+# ------------------------------------------------------------------ sinks, profiler
+def test_majority_vote_and_jsonl(tmp_path):
+    inner = ListSink()
+    s = MajorityVote(inner, 3)
+    for c in ["a", "b", "b", "a", "a"]:
+        s.emit({"class": c})
+    assert [r["smoothed"] for r in inner.records] == ["a", "b", "b", "b", "a"]
+    j = JsonLinesSink(str(tmp_path / "p.jsonl"))
+    j.emit({"x": 1.5})
+    j.close()
+    assert json.loads((tmp_path / "p.jsonl").read_text()) == {"x": 1.5}
+
+
+def test_profiler_report_is_json_and_bounded():
+    p = Profiler(keep=100)
+    for i in range(1000):
+        p.add("predict", i * 1e-6)
+    p.count("windows_produced", 3)
+    rep = p.report()
+    json.dumps(rep)
+    assert rep["latency"]["predict"]["count"] == 1000 and rep["latency"]["predict"]["max_ms"] == pytest.approx(0.999)
+    assert len(p.stages["predict"].snapshot()) == 100
+    assert rep["memory"]["peak_rss_mb"] > 0 and rep["cpu"]["process_s"] >= 0
+    assert "predict" in table({**rep, "packets": {}})
+
+
+# ------------------------------------------------------------------ sources
+@pytest.mark.parametrize("uri,problem", [("ttyACM0", "expected serial:"), ("usb:/dev/x", "unknown kind"),
+                                         ("serial:/dev/x?baud=fast", "not an integer"),
+                                         ("serial:/dev/x?parity=N", "unknown option"),
+                                         ("replay:x.csv?speed=-1", "speed"), ("ble:dev?service=hid", "service")])
+def test_bad_source_uris(uri, problem):
+    with pytest.raises(SourceError, match=problem):
+        parse_source(uri)
+
+
+def test_source_uris():
+    s = parse_source("serial:/dev/ttyACM0?baud=921600")
+    assert (s.port, s.baud) == ("/dev/ttyACM0", 921600)
+    assert parse_source("replay:a.csv?speed=max").speed is None
+    assert parse_source("replay:a.csv?speed=10").speed == 10
+    b = parse_source("ble:AA:BB:CC:DD:EE:FF?service=nus")
+    assert b.service == "nus" and b.default_decoder == "imuedge"
+    assert parse_source("ble:MyIMU").default_decoder == "imuedge-ble"
+
+
+def test_replay_missing_file_is_named(tmp_path):
+    with pytest.raises(SourceError, match="nope.csv"):
+        ReplaySource(tmp_path / "nope.csv").open()
+
+
+# ------------------------------------------------------------------ runner with a fake predictor
+def test_runner_csv_replay_equals_offline_and_slow_inference_drops_windows(recording_csv, tmp_path):
+    csv = recording_csv(400)
+    pred = FakePredictor(window=32, hop=8)
+    sink = ListSink()
+    rep = StreamRunner(ReplaySource(csv, None), None, pred, [sink]).run()
+    src = ReplaySource(csv)
+    src.open()
+    ref = offline_predictions(src.recording, pred)
+    assert [(r["start"], r["scores"]) for r in sink.records] == [(r["start"], r["scores"]) for r in ref]
+    assert rep["counters"]["windows_predicted"] == len(ref) == (400 - 32) // 8 + 1
+    # the same file fed as a live source to a predictor slower than the hop
+    slow = FakePredictor(window=32, hop=8, delay=0.02)
+    sink = ListSink()
+    runner = StreamRunner(ReplaySource(csv, None), None, slow, [sink],
+                          config=RunConfig(backpressure="drop", queue_size=2))
+    rep = runner.run()
+    c = rep["counters"]
+    assert c["samples"] == 400  # samples never dropped
+    assert c["windows_dropped"] > 0 and c["windows_produced"] == len(ref)
+    assert c["windows_predicted"] + c["windows_dropped"] == c["windows_produced"]
+    starts = [r["start"] for r in sink.records]
+    assert starts == sorted(starts) and starts[-1] == ref[-1]["start"]  # oldest dropped, newest kept
