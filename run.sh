@@ -1,7 +1,26 @@
 #!/usr/bin/env bash
 # README command 1: the main job, end to end, on the built-in default.
-# Sets up .venv by itself on a fresh machine; extra arguments go to `imuedge run`.
+# Sets up .venv by itself on a fresh machine. Extra arguments go to `imuedge run`;
+# IMUEDGE_OUT chooses the report folder (default reports/default).
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/bootstrap.sh
-exec imuedge run "$@"
+OUT="${IMUEDGE_OUT:-reports/default}"
+export PYTHONUNBUFFERED=1
+
+echo "== 1/4 train: HAPT -> IMG2IMU pretraining -> few-shot report"
+imuedge run --out "$OUT" "$@"
+
+echo "== 2/4 export: the default classifier to .pte / .tflite / .onnx, fp32 and int8"
+# A format whose parity check fails is refused (exit 1) while the others are kept.
+imuedge export "$OUT/classifier.pt" --format all --precision all --calibration hapt --out "$OUT/bundles" \
+  || echo "!! some bundles were refused; see $OUT/bundles/export_summary.json"
+
+echo "== 3/4 benchmark: latency, size, memory and accuracy of every bundle vs PyTorch eager"
+python -m benchmarks.export_bench "$OUT/classifier.pt" "$OUT/bundles" --out "$OUT/benchmark"
+cat "$OUT/benchmark/export_bench.md"
+
+echo "== 4/4 stream: the HAPT test subjects over a real pty serial link into the int8 .pte bundle"
+imuedge demo-stream --model "$OUT/bundles/pte-int8" --out "$OUT/stream"
+
+echo "done: report $OUT/report.md, bundles $OUT/bundles, benchmark $OUT/benchmark, stream $OUT/stream"

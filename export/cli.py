@@ -38,11 +38,17 @@ def register(subparsers) -> None:
                    help="windows for the parity report, at least 256 recommended (default: 512)")
     p.add_argument("--seed", type=int, default=0, help="seed for choosing windows (default: 0)")
     p.add_argument("--threads", type=int, default=1, help="runtime threads while checking parity (default: 1)")
-    p.add_argument("--fp32-tolerance", type=float, default=1e-3, metavar="TOL",
-                   help="refuse an fp32 bundle whose max abs output error vs PyTorch exceeds "
-                        "TOL x max(1, max |PyTorch output|) on the parity windows (default: 1e-3)")
-    p.add_argument("--min-int8-agreement", type=float, default=0.9, metavar="A",
-                   help="refuse an int8 classifier whose top-1 agreement with fp32 is below A (default: 0.9)")
+    p.add_argument("--fp32-tolerance", type=float, default=1e-4, metavar="TOL",
+                   help="refuse an fp32 bundle whose max abs output error vs PyTorch exceeds TOL on the parity "
+                        "windows (absolute; default: 1e-4)")
+    p.add_argument("--min-int8-agreement", type=float, default=0.98, metavar="A",
+                   help="refuse an int8 classifier whose top-1 agreement with fp32 is below A (default: 0.98)")
+    p.add_argument("--max-int8-f1-drop", type=float, default=0.02, metavar="D",
+                   help="refuse an int8 classifier whose macro-F1 on labelled parity windows is more than D "
+                        "below the fp32 model's (default: 0.02)")
+    p.add_argument("--max-int8-size-ratio", type=float, default=0.35, metavar="R",
+                   help="refuse an int8 artifact larger than R x the fp32 artifact of the same format "
+                        "(checked when both precisions are exported; default: 0.35)")
     p.set_defaults(func=run)
 
 
@@ -104,6 +110,8 @@ def run(a) -> int:
         ey = None  # labels from another label space: agreement only
     summary = export_bundles(target, a.out, formats, precisions, calibration=cal, eval_x=ex, eval_y=ey, data=data,
                              seed=a.seed, threads=a.threads,
-                             limits=Limits(fp32_max_abs=a.fp32_tolerance, int8_min_agreement=a.min_int8_agreement))
+                             limits=Limits(fp32_max_abs=a.fp32_tolerance, int8_min_agreement=a.min_int8_agreement,
+                                           int8_max_f1_drop=a.max_int8_f1_drop,
+                                           int8_max_size_ratio=a.max_int8_size_ratio))
     print(json.dumps({k: v["status"] for k, v in summary["results"].items()}))
     return 0 if summary["ok"] else 1

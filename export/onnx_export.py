@@ -20,10 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .quantize import op_layers
+from .quantize import float_prefixes, op_layers
 from .target import ExportError, ExportTarget, mentioned_ops, named_failure
 
 FORMAT = "onnx"
+# Activation ranges for quantize_static: "minmax" | "percentile" (99.999th percentile of |activation| over
+# the calibration windows, clipping rare outliers) | "entropy".
+CALIBRATION_RANGES = "percentile"
+_METHODS = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}
 INPUT, OUTPUT = "window", "output"
 OPSET = 18
 
@@ -109,7 +113,8 @@ def export_onnx(target: ExportTarget, precision: str, calibration: np.ndarray | 
 
     path = Path(path)
     module = target.prepared_module()
-    layers = op_layers(torch.export.export(module, target.example_inputs).graph_module)
+    graph = torch.export.export(module, target.example_inputs).graph_module
+    layers = op_layers(graph)
     batch = torch.export.Dim("batch", min=1, max=4096)
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
@@ -136,12 +141,20 @@ def export_onnx(target: ExportTarget, precision: str, calibration: np.ndarray | 
             from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
             g = onnx.load(str(fp32)).graph
-            exclude = [n.name for n in g.node if _in(node_scope(n), target.float_modules)]
+            floats = list(float_prefixes(target, graph))
+            if target.float_output_layer:  # the op producing the output (a classifier's head) stays float
+                head = next((node_scope(n) for n in g.node if OUTPUT in n.output), "")
+                if head and head not in floats:
+                    floats.append(head)
+            exclude = [n.name for n in g.node if _in(node_scope(n), floats) or
+                       (target.float_output_layer and OUTPUT in n.output)]
             try:
                 quantize_static(str(fp32), str(path), WindowReader(calibration), quant_format=QuantFormat.QDQ,
                                 per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QInt8,
-                                calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=exclude,
-                                extra_options={"WeightSymmetric": True, "ActivationSymmetric": False})
+                                calibrate_method=getattr(CalibrationMethod, _METHODS[CALIBRATION_RANGES]),
+                                nodes_to_exclude=exclude,
+                                extra_options={"WeightSymmetric": True, "ActivationSymmetric": False,
+                                               "CalibPercentile": 99.999, "CalibMovingAverage": False})
             except Exception as e:
                 raise named_failure(FORMAT, e, layers, "onnxruntime quantize_static") from e
             _session_check(path, layers)
@@ -154,4 +167,6 @@ def export_onnx(target: ExportTarget, precision: str, calibration: np.ndarray | 
                               f"(ops: {info['ops']}); refusing to ship a float model as int8", FORMAT)
         report["quantized_ops"] = info["int8_ops"]
         report["float_nodes_excluded"] = len(exclude)
+        report["float_modules"] = floats
+        report["activation_ranges"] = f"onnxruntime {_METHODS[CALIBRATION_RANGES]} calibration"
     return report

@@ -41,6 +41,7 @@ def parity_report(predictor, reference: np.ndarray, x: np.ndarray, y: np.ndarray
         rep["top1_agreement"] = float(np.mean(pred == pref))
         if y is not None:
             y = np.asarray(y, dtype=np.int64)
+            rep["labels"] = "real labels of the parity windows"
             rep["macro_f1_fp32"] = _macro_f1(y, pref, k)
             rep[f"macro_f1_{precision}"] = _macro_f1(y, pred, k)
             rep["accuracy_fp32"] = float(np.mean(pref == y))

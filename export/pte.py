@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .quantize import module_path, op_layers, op_name, pt2e_quantize, quantized_weight_ops
+from .quantize import float_prefixes, module_path, op_layers, op_name, pt2e_quantize, quantized_weight_ops
 from .target import ExportError, ExportTarget, named_failure
 
 FORMAT = "pte"
@@ -65,6 +65,9 @@ def export_pte(target: ExportTarget, precision: str, calibration: np.ndarray | N
             raise ExportError("int8 was asked but no conv/linear got int8 weights; refusing to write a float "
                               "model as int8", FORMAT)
         report["quantized_ops"] = {k: v for k, v in qops.items() if v}
+        report["activation_ranges"] = "PT2E HistogramObserver (XNNPACKQuantizer static config)"
+        report["float_modules"] = list(float_prefixes(target, torch.export.export(module, target.example_inputs)
+                                                      .graph_module))
         program = torch.export.export(gm, target.example_inputs)
     else:
         program = torch.export.export(module, target.example_inputs)
@@ -88,7 +91,7 @@ def export_pte(target: ExportTarget, precision: str, calibration: np.ndarray | N
                 portable_layers[name].append(p)
     if precision == "int8":
         float_compute = {k: v for k, v in portable.items() if any(s in k for s in ("convolution", "linear", "addmm"))
-                         and not any(_in_float(l, target) for l in portable_layers[k])}
+                         and not any(_in_float(l, report["float_modules"]) for l in portable_layers[k])}
         if float_compute:
             raise ExportError(f"int8 conv/linear ops were not delegated to XNNPACK and would run in float on "
                               f"portable kernels: {float_compute} (layers {[portable_layers[k] for k in float_compute]})",
@@ -125,8 +128,8 @@ def export_pte(target: ExportTarget, precision: str, calibration: np.ndarray | N
     return report
 
 
-def _in_float(layer: str, target: ExportTarget) -> bool:
-    return any(layer == p or layer.startswith(p + ".") for p in target.float_modules)
+def _in_float(layer: str, prefixes) -> bool:
+    return any(layer == p or layer.startswith(p + ".") for p in prefixes)
 
 
 def _named_failure(e: Exception, layers: dict[str, list[str]], stage: str) -> ExportError:

@@ -49,6 +49,12 @@ class ExportTarget:
         pte/tflite graphs are exported at this batch size).
     float_modules: module paths kept in float32 by int8 export
         (the in-graph preprocessing: DFT, log, normalisation, resize).
+    float_input_layer: int8 export keeps the first conv/linear block after
+        ``float_modules`` (the stem conv reading the spectrogram image) float32.
+    float_output_layer: int8 export keeps the layer that produces the output
+        (a classifier's linear head) float32: int8 logits are quantized in
+        steps of range/256 (0.13 on HAPT's +-17 logits), which flips close
+        top-1 calls; the head is a few KB and microseconds.
     provenance: JSON-able facts about where the model came from.
     """
 
@@ -58,6 +64,8 @@ class ExportTarget:
     output: dict
     example_inputs: tuple = ()
     float_modules: tuple[str, ...] = ()
+    float_input_layer: bool = True
+    float_output_layer: bool = True
     provenance: dict = field(default_factory=dict)
 
     def __post_init__(self):

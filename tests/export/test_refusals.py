@@ -122,3 +122,58 @@ def test_pte_op_without_runtime_kernel_named(tmp_path, monkeypatch):
     assert res["pte-fp32"]["status"] == "refused"
     err = res["pte-fp32"]["error"]
     assert "no ExecuTorch kernel" in err and "select_copy" in err and "'pick'" in err, err
+
+
+def test_default_limits_are_the_acceptance_values():
+    from imuedge.export import Limits
+
+    lim = Limits()
+    assert lim.fp32_max_abs == 1e-4  # absolute, not relative to the output scale
+    assert lim.int8_min_agreement == 0.98 and lim.int8_max_f1_drop == 0.02 and lim.int8_max_size_ratio == 0.35
+
+
+class Mlp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(6 * 128, 32), nn.ReLU(), nn.Linear(32, 2))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+@pytest.mark.parametrize("precisions,limits,message", [
+    (("fp32",), {"fp32_max_abs": -1.0}, "fp32 parity failed: max abs error"),
+    (("int8",), {"int8_min_agreement": 1.01}, "int8 parity failed: top-1 agreement"),
+    (("int8",), {"int8_min_agreement": 0.0, "int8_max_f1_drop": -1.0}, "int8 parity failed: macro-F1"),
+    (("fp32", "int8"), {"int8_min_agreement": 0.0, "int8_max_size_ratio": 0.01, "int8_size_check_min_bytes": 0},
+     "of the fp32 one's size"),
+])
+def test_limits_refuse_per_format(tmp_path, precisions, limits, message):
+    """A bundle outside the limits is refused (folder removed) with the measured number; others still pass."""
+    from imuedge.export import Limits
+
+    torch.manual_seed(0)
+    target = ExportTarget(Mlp().eval(), "classify", WindowSpec(), {"class_names": ["a", "b"]},
+                          float_input_layer=False, float_output_layer=False)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6, 128)).astype(np.float32)
+    y = rng.integers(0, 2, 64)
+    res = export_bundles(target, tmp_path, ("onnx",), precisions, calibration=x, eval_x=x, eval_y=y,
+                         limits=Limits(**limits), log=lambda *a: None)["results"]
+    refused = "onnx-fp32" if "fp32_max_abs" in limits else "onnx-int8"
+    assert res[refused]["status"] == "refused" and message in res[refused]["error"], res[refused]
+    assert not (tmp_path / refused).exists()
+    if len(precisions) == 2:
+        assert res["onnx-fp32"]["status"] == "ok", res["onnx-fp32"]
+
+
+def test_normalized_resize_is_normalize_of_resize():
+    """The spectrogram's statistics-on-the-spectrum path equals normalising the resized image."""
+    from imuedge.spectrogram import Spectrogram, SpectrogramConfig
+
+    sp = Spectrogram(config=SpectrogramConfig(image_size=(40, 56))).double()
+    x = torch.from_numpy(np.random.default_rng(1).normal(size=(3, 6, 128)))
+    x[0, 3] = 0.5  # a constant axis: std below the floor
+    spec = sp.log_magnitude(x)
+    np.testing.assert_allclose(sp.normalized_resize(spec).numpy(), sp.normalize(sp.resize(spec)).numpy(),
+                               atol=1e-6)  # the constants are float32

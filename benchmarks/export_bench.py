@@ -1,0 +1,435 @@
+"""Export benchmark: every bundle format x precision against PyTorch eager fp32, in one process.
+
+    python -m benchmarks.export_bench [CHECKPOINT] [BUNDLE_DIR ...] [--runs 200] [--out benchmarks/results]
+
+CHECKPOINT (default ``reports/default/classifier.pt``, written by ``imuedge run``)
+is the PyTorch eager fp32 reference row. Bundles: each BUNDLE_DIR (or
+``--bundles`` DIR) is a bundle folder or an ``imuedge export`` output folder
+(``DIR/*/imuedge.json``); without any, the checkpoint is exported first (pte, tflite, onnx x
+fp32, int8; HAPT calibration) into ``--export-dir``.
+
+Per row: latency of one window (median and p99 of ``--runs`` runs after
+``--warmup``), single thread and all threads, all measured in this one process
+so ratios are side by side; model load time; peak RSS (each bundle loaded and
+run in its own subprocess: VmHWM of that process, and its growth over the
+peak after importing the runtime); artifact size; macro-F1 and accuracy on HAPT test
+windows. The in-graph spectrogram's cost is measured separately: the
+spectrogram alone and the backbone+head alone on precomputed images, each
+lowered to .pte (XNNPACK fp32) and run in PyTorch eager, against the full model.
+
+Writes ``OUT/export_bench.json``, ``.md`` (table) and ``.png`` (bar chart).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CKPT = "reports/default/classifier.pt"
+TARGETS = {"pte_int8_vs_eager_fp32_1t": 2.0, "spectrogram_fraction": 0.05}
+
+
+def machine() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        usable = os.cpu_count()
+    return {"cpu": cpu, "logical_cores": os.cpu_count(), "usable_cores": usable,
+            "platform": platform.platform(), "python": platform.python_version()}
+
+
+def timings(fn, windows: np.ndarray, runs: int, warmup: int) -> dict:
+    """Median / p99 / mean ms of ``fn(window)`` over ``runs`` calls (windows cycled) after ``warmup`` calls."""
+    for i in range(warmup):
+        fn(windows[i % len(windows)])
+    ts = np.empty(runs)
+    for i in range(runs):
+        w = windows[i % len(windows)]
+        t0 = time.perf_counter()
+        fn(w)
+        ts[i] = time.perf_counter() - t0
+    ts *= 1000.0
+    return {"median_ms": float(np.median(ts)), "p99_ms": float(np.percentile(ts, 99)), "mean_ms": float(ts.mean()),
+            "runs": runs}
+
+
+def find_bundles(dirs) -> list[Path]:
+    out = []
+    for d in map(Path, dirs):
+        if (d / "imuedge.json").is_file():
+            out.append(d)
+        else:
+            out += sorted(p.parent for p in d.glob("*/imuedge.json"))
+    return out
+
+
+def hapt_test(window) -> tuple[np.ndarray, np.ndarray]:
+    from imuedge.data import load_hapt_windows
+
+    test = load_hapt_windows(channels=tuple(window.channels), window=window.window, hop=window.hop, seed=0)["test"]
+    return test.x.astype(np.float32), test.y.astype(np.int64)
+
+
+def scores(pred: np.ndarray, y: np.ndarray, k: int) -> dict:
+    from imuedge.train.metrics import macro_f1
+
+    return {"macro_f1": float(macro_f1(y, pred, k)), "accuracy": float(np.mean(pred == y)), "windows": int(len(y))}
+
+
+# ---- peak RSS, one subprocess per bundle ------------------------------------------------------------------
+
+def vm_hwm_mb() -> float:
+    """This process's peak resident set (VmHWM, MB). Not ``ru_maxrss``: Linux carries that over from the
+    forking parent, so a subprocess of a big benchmark process would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # macOS: bytes there, but best effort
+
+
+def rss_probe(bundle: str, threads: int) -> None:
+    """(subprocess) import the runtimes, note RSS, load the bundle, run 50 windows, print JSON of RSS."""
+    import numpy  # noqa: F401
+    from imuedge.export import load_bundle
+    from imuedge.export.bundle import read_manifest
+
+    manifest, _ = read_manifest(bundle)
+    fmt = manifest["format"]
+    if fmt == "pte":
+        import executorch.runtime  # noqa: F401
+    elif fmt == "tflite":
+        import ai_edge_litert.interpreter  # noqa: F401
+    elif fmt == "onnx":
+        import onnxruntime  # noqa: F401
+    before = vm_hwm_mb()
+    p = load_bundle(bundle, threads=threads)
+    x = np.random.default_rng(0).normal(size=(8, *p.input_shape)).astype(np.float32)
+    for i in range(50):
+        p.predict(x[i % 8])
+    peak = vm_hwm_mb()
+    print(json.dumps({"peak_rss_mb": peak, "after_imports_mb": before, "growth_mb": peak - before}))
+
+
+def measure_rss(bundle: Path, threads: int) -> dict:
+    r = subprocess.run([sys.executable, "-m", "benchmarks.export_bench", "--rss-probe", str(bundle),
+                        "--threads", str(threads)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    for line in reversed(r.stdout.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    return {"error": (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]}
+
+
+def eager_rss(checkpoint: str) -> dict:
+    code = ("import json,torch,numpy as np;from imuedge.export import target_from_checkpoint;"
+            "from benchmarks.export_bench import vm_hwm_mb;b=vm_hwm_mb();"
+            f"t=target_from_checkpoint({checkpoint!r});torch.set_num_threads(1);x=torch.zeros(t.example_inputs[0].shape)\n"
+            "with torch.no_grad():\n [t.module(x) for _ in range(50)]\n"
+            "p=vm_hwm_mb();print(json.dumps({'peak_rss_mb':p,'after_imports_mb':b,'growth_mb':p-b}))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1]) if lines else {"error": r.stderr.strip().splitlines()[-1:]}
+
+
+# ---- the in-graph spectrogram's cost ----------------------------------------------------------------------
+
+def spectrogram_cost(target, x: np.ndarray, runs: int, warmup: int, workdir: Path) -> dict:
+    """Spectrogram alone vs backbone+head alone vs full model: .pte fp32 (XNNPACK) and eager, 1 thread."""
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.extension.pybindings import portable_lib
+    from executorch.runtime import Runtime
+
+    module = target.prepared_module()
+    spec = getattr(getattr(module, "encoder", None), "spectrogram", None)
+    if spec is None:
+        return {"note": "model has no encoder.spectrogram"}
+
+    class Rest(torch.nn.Module):  # backbone + head on precomputed images
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, images):
+            b, s = images.shape[:2]
+            emb = self.m.encoder.forward_images(images.flatten(0, 1)).reshape(b, -1)
+            return self.m.head(emb) if hasattr(self.m, "head") else emb
+
+    xt = torch.from_numpy(x[:16])
+    with torch.no_grad():
+        images = spec(xt)
+    parts = {"spectrogram": (spec, xt), "backbone_head": (Rest(module), images), "full": (module, xt)}
+    torch.set_num_threads(1)
+    if portable_lib._threadpool_get_thread_count() != 1:
+        portable_lib._unsafe_reset_threadpool(1)
+    out: dict = {"threads": 1}
+    for name, (mod, inp) in parts.items():
+        with torch.no_grad():
+            eager = timings(lambda w: mod(w[None]), inp, runs, warmup)
+        ep = torch.export.export(mod, (inp[:1],))
+        path = workdir / f"{name}.pte"
+        path.write_bytes(to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
+        method = Runtime.get().load_program(path).load_method("forward")
+        pte = timings(lambda w: method.execute((w[None],)), inp, runs, warmup)
+        out[name] = {"eager_fp32": eager, "pte_fp32": pte}
+    for kind in ("eager_fp32", "pte_fp32"):
+        full = out["full"][kind]["median_ms"]
+        out[f"fraction_{kind}"] = out["spectrogram"][kind]["median_ms"] / full
+    return out
+
+
+# ---- main -------------------------------------------------------------------------------------------------
+
+def warm_runtimes(formats) -> None:
+    """Import each runtime (and start ExecuTorch's) before timing, so "load" is the model's own load time."""
+    if "pte" in formats:
+        from executorch.runtime import Runtime
+        Runtime.get()
+    if "tflite" in formats:
+        import ai_edge_litert.interpreter  # noqa: F401
+    if "onnx" in formats:
+        import onnxruntime  # noqa: F401
+
+
+def export_default(checkpoint: str, out: Path, log) -> Path:
+    from imuedge.cli import main as cli_main
+
+    log(f"[bench] exporting {checkpoint} -> {out} (all formats x precisions, HAPT calibration)")
+    rc = cli_main(["export", checkpoint, "--out", str(out)])
+    if rc != 0:
+        log(f"[bench] warning: some formats were refused (see {out}/export_summary.json)")
+    return out
+
+
+def run(a) -> dict:
+    import torch
+
+    from imuedge.export import load_bundle, target_from_checkpoint
+
+    log = lambda *m: print(*m, file=sys.stderr, flush=True)  # noqa: E731
+    all_threads = a.all_threads or machine()["usable_cores"]
+    target = target_from_checkpoint(a.checkpoint)
+    x, y = hapt_test(target.window)
+    if a.windows and a.windows < len(x):
+        idx = np.sort(np.random.default_rng(0).choice(len(x), a.windows, replace=False))
+        x, y = x[idx], y[idx]
+    k = len(target.output.get("class_names", [])) or int(y.max()) + 1
+    lat_windows = x[:64]
+    bundle_dirs = a.bundles or [str(export_default(a.checkpoint, Path(a.export_dir), log))]
+    bundles = find_bundles(bundle_dirs)
+    warm_runtimes({json.loads((b / "imuedge.json").read_text())["format"] for b in bundles})
+    rows = []
+
+    # PyTorch eager fp32: the reference row
+    log("[bench] PyTorch eager fp32")
+    xt = torch.from_numpy(lat_windows)
+    row = {"name": "torch-eager-fp32", "format": "torch eager", "precision": "fp32", "bytes": None}
+    t0 = time.perf_counter()
+    module = target_from_checkpoint(a.checkpoint).module
+    row["load_s"] = time.perf_counter() - t0
+    with torch.no_grad():
+        for th in (1, all_threads):
+            torch.set_num_threads(th)
+            row[f"latency_{th}t"] = timings(lambda w: module(w[None]), xt, a.runs, a.warmup)
+        torch.set_num_threads(all_threads)
+        pred = target.reference(x).numpy().argmax(1)
+    row["quality"] = scores(pred, y, k)
+    row["rss"] = eager_rss(a.checkpoint) if not a.no_rss else None
+    rows.append(row)
+
+    for b in bundles:
+        manifest = json.loads((b / "imuedge.json").read_text())
+        name = f"{manifest['format']}-{manifest['precision']}"
+        log(f"[bench] {name} ({b})")
+        row = {"name": name, "format": manifest["format"], "precision": manifest["precision"], "bundle": str(b),
+               "bytes": manifest["artifact"]["bytes"], "parity": {k2: manifest.get("parity", {}).get(k2) for k2 in
+                                                                   ("max_abs_error", "top1_agreement", "windows")}}
+        for th in (1, all_threads):
+            t0 = time.perf_counter()
+            p = load_bundle(b, threads=th)
+            load_s = time.perf_counter() - t0
+            if th == 1:
+                row["load_s"] = load_s
+            row[f"latency_{th}t"] = timings(p.predict, lat_windows, a.runs, a.warmup)
+        pred = p.predict(x).argmax(1)
+        row["quality"] = scores(pred, y, k)
+        row["rss"] = measure_rss(b, 1) if not a.no_rss else None
+        rows.append(row)
+        del p
+
+    log("[bench] spectrogram cost")
+    with tempfile.TemporaryDirectory() as tmp:
+        spectro = spectrogram_cost(target, x, a.runs, a.warmup, Path(tmp))
+
+    by = {r["name"]: r for r in rows}
+    med = lambda n, th=1: by[n][f"latency_{th}t"]["median_ms"] if n in by else None  # noqa: E731
+    ratios = {}
+    if med("pte-int8"):
+        ratios["pte_int8_vs_eager_fp32_1t"] = med("torch-eager-fp32") / med("pte-int8")
+        ratios[f"pte_int8_vs_eager_fp32_{all_threads}t"] = (med("torch-eager-fp32", all_threads)
+                                                             / med("pte-int8", all_threads))
+        if med("onnx-int8"):
+            ratios["pte_int8_vs_onnx_int8_1t"] = med("onnx-int8") / med("pte-int8")
+        if med("pte-fp32"):
+            ratios["pte_int8_vs_pte_fp32_1t"] = med("pte-fp32") / med("pte-int8")
+            ratios["spectrogram_fraction_of_pte_int8_1t"] = (spectro.get("spectrogram", {}).get("pte_fp32", {})
+                                                              .get("median_ms", float("nan")) / med("pte-int8"))
+    for fmt in ("pte", "tflite", "onnx"):
+        if by.get(f"{fmt}-int8", {}).get("bytes") and by.get(f"{fmt}-fp32", {}).get("bytes"):
+            ratios[f"{fmt}_int8_size_ratio"] = by[f"{fmt}-int8"]["bytes"] / by[f"{fmt}-fp32"]["bytes"]
+    ratios["spectrogram_fraction"] = spectro.get("fraction_pte_fp32")
+    result = {"machine": machine(), "checkpoint": a.checkpoint, "threads": {"single": 1, "all": all_threads},
+              "statistic": f"median and p99 of {a.runs} single-window runs after {a.warmup} warm-up runs",
+              "quality_data": f"HAPT test split ({len(y)} windows, subject-disjoint)", "rows": rows,
+              "spectrogram_cost": spectro, "ratios": ratios, "targets": TARGETS,
+              "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "export_bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "export_bench.md").write_text(markdown(result, a.note))
+    chart(result, out / "export_bench.png")
+    log(f"[bench] wrote {out}/export_bench.json, .md, .png")
+    return result
+
+
+def _f(v, fmt="{:.2f}"):
+    return "–" if v is None else fmt.format(v)
+
+
+def markdown(r: dict, note: str = "") -> str:
+    m, th = r["machine"], r["threads"]["all"]
+    lines = ["# Export benchmark", "",
+             f"Machine: {m['cpu']}, {m['logical_cores']} logical cores ({m['usable_cores']} usable); "
+             f"{m['platform']}, Python {m['python']}. {r['date']}.",
+             f"Latency: {r['statistic']} (batch 1, one window = 128 samples x channels), in one process; "
+             f"numbers are MEDIANS (p99 beside). 1t = one thread, {th}t = all usable threads.",
+             f"Quality: {r['quality_data']}. Checkpoint: `{r['checkpoint']}`. Load: reading and initialising "
+             f"the model, runtimes already imported (PyTorch row: rebuilding the checkpoint).", ""]
+    if note:
+        lines += [note, ""]
+    lines += [f"| model | size (KB) | load (ms) | median 1t (ms) | p99 1t (ms) | median {th}t (ms) | "
+              f"p99 {th}t (ms) | peak RSS (MB) | RSS growth (MB) | macro-F1 | accuracy | speed-up vs eager 1t |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    ref = r["rows"][0]["latency_1t"]["median_ms"]
+    for row in r["rows"]:
+        l1, ln = row["latency_1t"], row[f"latency_{th}t"]
+        rss = row.get("rss") or {}
+        lines.append(f"| {row['name']} | {_f(row['bytes'] and row['bytes'] / 1024, '{:.0f}')} | "
+                     f"{_f(row['load_s'] * 1000, '{:.0f}')} | {l1['median_ms']:.2f} | {l1['p99_ms']:.2f} | "
+                     f"{ln['median_ms']:.2f} | {ln['p99_ms']:.2f} | {_f(rss.get('peak_rss_mb'), '{:.0f}')} | "
+                     f"{_f(rss.get('growth_mb'), '{:.1f}')} | {row['quality']['macro_f1']:.4f} | "
+                     f"{row['quality']['accuracy']:.4f} | {ref / l1['median_ms']:.2f}x |")
+    s = r["spectrogram_cost"]
+    if "spectrogram" in s:
+        lines += ["", "## In-graph spectrogram cost (1 thread, fp32, medians)", "",
+                  "| part | eager fp32 (ms) | .pte fp32 XNNPACK (ms) |", "|---|---:|---:|"]
+        for part in ("spectrogram", "backbone_head", "full"):
+            lines.append(f"| {part} | {s[part]['eager_fp32']['median_ms']:.3f} | {s[part]['pte_fp32']['median_ms']:.3f} |")
+        lines.append(f"| spectrogram / full | {s['fraction_eager_fp32']:.1%} | {s['fraction_pte_fp32']:.1%} |")
+    ra = r["ratios"]
+    lines += ["", "## Targets", "", "| quantity | measured | target | met |", "|---|---:|---:|---|"]
+
+    def target_line(label, key, target, higher=True, pct=False):
+        v = ra.get(key)
+        if v is None:
+            lines.append(f"| {label} | – | {target} | not measured |")
+            return
+        ok = v >= target if higher else v <= target
+        val = f"{v:.1%}" if pct else f"{v:.2f}x"
+        tgt = f"<= {target:.0%}" if pct else f">= {target:g}x"
+        lines.append(f"| {label} | {val} | {tgt} | {'yes' if ok else '**NO (missed)**'} |")
+
+    target_line("int8 .pte vs PyTorch eager fp32, 1 thread", "pte_int8_vs_eager_fp32_1t", 2.0)
+    target_line("spectrogram / whole model (.pte fp32, 1 thread)", "spectrogram_fraction", 0.05, False, True)
+    target_line("spectrogram / int8 .pte (spectrogram stays fp32)", "spectrogram_fraction_of_pte_int8_1t", 0.05,
+                False, True)
+    for key, label in (("pte_int8_vs_onnx_int8_1t", "int8 .pte vs ORT int8, 1 thread (info)"),
+                       (f"pte_int8_vs_eager_fp32_{th}t", f"int8 .pte vs eager fp32, {th} threads (info)"),
+                       ("pte_int8_vs_pte_fp32_1t", "int8 .pte vs fp32 .pte, 1 thread (info)")):
+        if key in ra:
+            lines.append(f"| {label} | {ra[key]:.2f}x | – | – |")
+    for fmt in ("pte", "tflite", "onnx"):
+        target_line(f"{fmt} int8 size / fp32 size", f"{fmt}_int8_size_ratio", 0.35, False, True)
+    lines += ["", "Ratios > 1 mean the int8 .pte is faster. RSS: each bundle loaded and run (50 windows) in its "
+              "own subprocess; peak = VmHWM of that process (imports included), growth = peak minus the peak "
+              "after importing its runtime (what loading and running the model adds).", ""]
+    return "\n".join(lines)
+
+
+def chart(r: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    th = r["threads"]["all"]
+    names = [row["name"] for row in r["rows"]]
+    one = [row["latency_1t"]["median_ms"] for row in r["rows"]]
+    many = [row[f"latency_{th}t"]["median_ms"] for row in r["rows"]]
+    pos = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    ax.bar(pos - 0.2, one, 0.4, label="1 thread")
+    ax.bar(pos + 0.2, many, 0.4, label=f"{th} threads")
+    ax.set_xticks(pos, names, rotation=20)
+    ax.set_ylabel("median latency per window (ms)")
+    m = r["machine"]
+    ax.set_title(f"imuedge export bundles, batch 1 (medians) -- {m['cpu']}, {m['usable_cores']} cores", fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", nargs="?", default=DEFAULT_CKPT, help=f"classifier checkpoint (default {DEFAULT_CKPT})")
+    p.add_argument("bundle_dirs", nargs="*", metavar="BUNDLE_DIR",
+                   help="bundle folders or `imuedge export` output folders (default: export CHECKPOINT first)")
+    p.add_argument("--bundles", nargs="*", default=None, metavar="DIR",
+                   help="bundle folders or `imuedge export` output folders (default: export CHECKPOINT first)")
+    p.add_argument("--export-dir", default="reports/export_bench_bundles",
+                   help="where to export when no --bundles are given")
+    p.add_argument("--out", default="benchmarks/results", help="where export_bench.json/.md/.png go")
+    p.add_argument("--runs", type=int, default=200, help="timed runs per row and thread setting (default 200)")
+    p.add_argument("--warmup", type=int, default=20, help="untimed warm-up runs (default 20)")
+    p.add_argument("--windows", type=int, default=0, help="HAPT test windows for macro-F1 (default: all)")
+    p.add_argument("--all-threads", type=int, default=0, help="thread count for the multi-thread column "
+                                                               "(default: the usable cores)")
+    p.add_argument("--no-rss", action="store_true", help="skip the per-bundle peak-RSS subprocesses")
+    p.add_argument("--note", default="", help="a line added under the table's header (e.g. machine load)")
+    p.add_argument("--rss-probe", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    a.bundles = (a.bundles or []) + a.bundle_dirs
+    if a.rss_probe:
+        rss_probe(a.rss_probe, a.threads)
+        return 0
+    if not Path(a.checkpoint).is_file():
+        p.error(f"checkpoint {a.checkpoint} not found (run `imuedge run` first, or pass a checkpoint path)")
+    run(a)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
