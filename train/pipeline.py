@@ -37,7 +37,8 @@ class RunConfig:
     hop: int = 64
     split_seed: int = 0
     backbone: str = "edge"
-    pretrain_steps: int = 300  # the short default schedule, run here from scratch
+    pretrain_steps: int = 800  # the short default schedule, run here from scratch
+    pretrain_momentum: float = 0.99  # key-encoder momentum; 0.999 barely moves the key encoder in 800 steps
     pretrain_sources: str = "procedural+imu"
     use_shipped: bool = True  # also evaluate the shipped long-schedule encoders (train/weights/)
     supervised: fewshot.SupervisedConfig = field(default_factory=lambda: fewshot.SupervisedConfig(epochs=2))
@@ -81,7 +82,8 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
     for aug, label in schedules if cfg.pretrain_steps > 0 else ():
         pcfg = PretrainConfig(backbone=cfg.backbone, sources=cfg.pretrain_sources, imu_windows=str(imu_npz),
                               augment=aug, steps=cfg.pretrain_steps, out=str(out / f"pretrain-{aug}"),
-                              seed=0, checkpoint_every=max(50, cfg.pretrain_steps // 4))
+                              seed=0, checkpoint_every=max(50, cfg.pretrain_steps // 4), threads=cfg.threads)
+        pcfg.moco.momentum = cfg.pretrain_momentum
         say(f"pretraining {label}: {cfg.pretrain_steps} steps on {cfg.pretrain_sources}")
         path = pretrain(pcfg, channels=train.channels, quiet=quiet)
         encoders[label] = (f"MoCo, {cfg.pretrain_steps} steps ({cfg.pretrain_sources}), this run",
