@@ -1,4 +1,4 @@
-"""`imuedge run` (the main job), `imuedge pretrain` and `imuedge fewshot`."""
+"""`imuedge run` (the main job), `imuedge pretrain`, and `imuedge train` / `imuedge eval` (fewshot_cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -42,6 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_arguments(p)
     p.set_defaults(func=_pretrain)
+
+    from imuedge.train.fewshot_cli import register as register_fewshot
+
+    register_fewshot(sub)  # train, eval
 
 
 def _run(a) -> int:

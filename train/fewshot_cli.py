@@ -1,0 +1,402 @@
+"""`imuedge train` and `imuedge eval`: a few-shot classifier from your own recordings, and its scores.
+
+    imuedge record ... --label walking       # captures, one activity per file (edge_runtime)
+    imuedge train --data captures/ --encoder ENCODER.pt --shots 10 --out classifier.pt
+    imuedge eval --model classifier.pt --data other_captures/
+    imuedge export classifier.pt --format pte
+
+`train` windows the labelled recordings, fits the spectrogram's per-axis statistics on
+the training windows, embeds them with the frozen encoder, fits a linear probe on N
+windows per class and folds it into one ``Classifier`` saved as an imuedge checkpoint
+(the same keys as the main job's ``classifier.pt``). It scores the probe on held-out
+windows: other subjects when it can, else other recordings, else -- said so in the
+output and in the checkpoint -- on the training windows themselves.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from imuedge.window import ACC_UNITS, GYRO_UNITS
+
+
+class CliError(ValueError):
+    """A problem with the user's data or flags; printed as one line, exit status 2."""
+
+
+TRAIN_HELP = """Train a few-shot classifier on labelled recordings: window them, fit the
+spectrogram's per-axis statistics on the training windows, embed them with a frozen
+encoder, fit a linear probe on N labelled windows per class, fold it into one model and
+save it as a checkpoint that `imuedge export` and `imuedge eval` take. The probe is
+scored on held-out windows: other subjects (subject-disjoint) when the data has several,
+else other recordings, else on the training windows (the output says which)."""
+
+EVAL_HELP = """Score a classifier checkpoint on labelled recordings: window them with the
+model's window and hop, predict every window, print macro-F1, accuracy, per-class counts
+and the confusion matrix. Classes are matched by name; windows of classes the model does
+not know are counted and left out."""
+
+
+# ---------------------------------------------------------------- flags
+def _data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, metavar="FOLDER_OR_hapt",
+                   help="a folder of CSV recordings with a label column (the format `imuedge record` writes; "
+                        "see README 'Your own recordings'), or the word hapt for UCI HAPT (six basic activities)")
+    p.add_argument("--rate", type=float, metavar="HZ",
+                   help="sample rate of the files; needed when they have no timestamp column (default: from "
+                        "the timestamps)")
+    p.add_argument("--acc-unit", choices=list(ACC_UNITS),
+                   help="accelerometer unit of the files when the header does not say (default m/s2)")
+    p.add_argument("--gyro-unit", choices=list(GYRO_UNITS),
+                   help="gyroscope unit of the files when the header does not say (default rad/s)")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first malformed file (default: skip it with a message and go on)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    fmt = argparse.HelpFormatter
+    t = sub.add_parser("train", help="few-shot classifier from labelled recordings (probe on a frozen encoder)",
+                       description=TRAIN_HELP, formatter_class=fmt)
+    _data_flags(t)
+    t.add_argument("--encoder", required=True, metavar="ENCODER.pt|random",
+                   help="a pretrained encoder checkpoint (`imuedge pretrain` writes OUT/encoder.pt; a classifier "
+                        "checkpoint's encoder works too), or random for a random-init encoder (a baseline)")
+    t.add_argument("--shots", default="10", metavar="N|all",
+                   help="labelled training windows per class the probe sees, or all (default 10)")
+    t.add_argument("--window", type=int, metavar="SAMPLES",
+                   help="window length in samples; must equal the encoder's (its spectrogram's 'samples'). "
+                        "Default: the encoder's, 128 for random")
+    t.add_argument("--hop", type=int, metavar="SAMPLES", help="samples between window starts (default: window / 2)")
+    t.add_argument("--holdout", choices=("auto", "subject", "recording", "none"), default="auto",
+                   help="what the held-out test windows are: other subjects, other recordings, or none (score on "
+                        "the training windows); auto (default) tries subject, then recording, then none")
+    t.add_argument("--backbone", choices=("edge", "resnet18"), default="edge",
+                   help="backbone of a random encoder (default edge; a checkpoint brings its own)")
+    t.add_argument("--seed", type=int, default=0,
+                   help="seed of the split, the shot sampling and a random encoder (default 0)")
+    t.add_argument("--out", default="classifier.pt", help="classifier checkpoint to write (default classifier.pt)")
+    t.add_argument("--save-windows", metavar="FILE.npz",
+                   help="also save every labelled window (x: N x channels x samples, in m/s^2 and rad/s; y: class "
+                        "index) for `imuedge export --calibration FILE.npz` when the data is not HAPT-like")
+    t.set_defaults(func=lambda a: _guard("train", run_train, a))
+
+    e = sub.add_parser("eval", help="score a classifier checkpoint on labelled recordings",
+                       description=EVAL_HELP, formatter_class=fmt)
+    e.add_argument("--model", required=True, metavar="CLASSIFIER.pt",
+                   help="classifier checkpoint (`imuedge train --out`, or reports/default/classifier.pt)")
+    _data_flags(e)
+    e.add_argument("--hop", type=int, metavar="SAMPLES", help="samples between window starts (default: the model's)")
+    e.add_argument("--subjects", metavar="LIST", help="only these subjects, comma separated (default: all)")
+    e.add_argument("--json", metavar="FILE", help="also write the scores as JSON to FILE")
+    e.set_defaults(func=lambda a: _guard("eval", run_eval, a))
+
+
+def _guard(name, fn, a) -> int:
+    from imuedge.checkpoint import CheckpointError
+    from imuedge.data import RecordingFormatError
+
+    try:
+        return fn(a)
+    except (CliError, CheckpointError, RecordingFormatError, FileNotFoundError) as e:
+        print(f"imuedge {name}: error: {e}", file=sys.stderr)
+        return 2
+
+
+# ---------------------------------------------------------------- data
+def load_data(a, say):
+    """(Dataset, classes to keep or None) from --data and the unit flags."""
+    from imuedge.data import BASIC_ACTIVITIES, load_hapt, load_recordings
+
+    if a.data.lower() == "hapt":
+        return load_hapt(), BASIC_ACTIVITIES
+    try:
+        ds, errors = load_recordings(a.data, rate=a.rate, acc_unit=a.acc_unit, gyro_unit=a.gyro_unit,
+                                     strict=a.strict)
+    except ValueError as e:
+        if type(e) is not ValueError:
+            raise
+        raise CliError(str(e)) from None
+    for err in errors:
+        say(f"skipped a malformed file: {err}")
+    if not ds.recordings:
+        raise CliError(f"no recording in {a.data} could be loaded ({len(errors)} malformed)")
+    return ds, None
+
+
+def select_channels(ds, channels, what: str):
+    """The dataset restricted to ``channels``; an error naming both sides if it lacks some."""
+    from imuedge.data import Dataset
+
+    missing = [c for c in channels if c not in ds.channels]
+    if missing:
+        raise CliError(f"{what} takes channels {list(channels)} but the data in {ds.name!r} has "
+                       f"{list(ds.channels)} (missing {missing})")
+    if tuple(channels) == tuple(ds.channels):
+        return ds
+    return Dataset([r.select(tuple(channels)) for r in ds.recordings], ds.label_names, ds.name)
+
+
+def cut_windows(ds, window: int, hop: int, classes=None):
+    """Labelled windows, or an error saying why there are none."""
+    from imuedge.data import make_windows
+    from imuedge.data.windows import label_runs
+
+    rate = ds.sample_rate_hz
+    ws = make_windows(ds, window, hop, classes)
+    if len(ws):
+        return ws
+    longest = max(r.num_samples for r in ds.recordings)
+    if longest < window:
+        raise CliError(f"the window ({window} samples, {window / rate:.2f} s at {rate:g} Hz) is longer than every "
+                       f"recording in {ds.name!r} (the longest has {longest} samples, {longest / rate:.2f} s); "
+                       f"record longer")
+    runs = [b - a for r in ds.recordings for a, b, c in label_runs(r.labels) if classes is None or c in classes]
+    if not runs:
+        raise CliError(f"no labelled samples in {ds.name!r}: add a label column (e.g. `imuedge record --label "
+                       f"walking`)")
+    raise CliError(f"no labelled windows in {ds.name!r}: the longest labelled stretch has {max(runs)} samples, "
+                   f"shorter than one window ({window} samples, {window / rate:.2f} s)")
+
+
+def class_counts(y, names) -> str:
+    return ", ".join(f"{names[c]} {int((y == c).sum())}" for c in range(len(names)))
+
+
+# ---------------------------------------------------------------- holdout
+def choose_holdout(ws, mode: str, seed: int, need: int):
+    """(test mask or None, description): held-out groups leaving >= ``need`` training windows per class."""
+    from imuedge.data import subject_split
+
+    k = int(ws.y.max()) + 1
+
+    def ok(mask):
+        return mask.any() and (~mask).any() and all(int((ws.y[~mask] == c).sum()) >= need for c in range(k))
+
+    reasons = []
+    for key in (("subject", "recording") if mode == "auto" else () if mode == "none" else (mode,)):
+        groups = ws.subject if key == "subject" else ws.recording.astype(str)
+        ids = sorted(set(groups.tolist()))
+        if len(ids) < 2:
+            reasons.append(f"one {key} only")
+            continue
+        candidates = []
+        if key == "subject" and len(ids) >= 3:
+            candidates.append(subject_split(ids, seed)["test"])
+        # greedy, in seeded order: add the group holding the class least represented in the test set so far,
+        # as long as every class keeps `need` training windows, until the test set has ~20% of the windows
+        order = [ids[i] for i in np.random.default_rng(seed).permutation(len(ids))]
+        test = []
+        while np.isin(groups, test).sum() < 0.2 * len(ws):
+            in_test = ws.y[np.isin(groups, test)]
+            wanted = min(range(k), key=lambda c: int((in_test == c).sum()))
+            fits = [g for g in order if g not in test and ok(np.isin(groups, test + [g]))]
+            if not fits:
+                break
+            test.append(next((g for g in fits if (ws.y[groups == g] == wanted).any()), fits[0]))
+        candidates.append(sorted(test))
+        for test in candidates:
+            mask = np.isin(groups, test)
+            if test and ok(mask):
+                kept = sorted(set(ids) - set(test))
+                return mask, f"held-out {key}s {test} (training on {kept})"
+        reasons.append(f"no {key} can be held out leaving {need} training window(s) of every class")
+    if mode not in ("auto", "none"):
+        raise CliError(f"--holdout {mode}: {reasons[-1]}")
+    why = "; ".join(reasons) or "--holdout none"
+    return None, (f"NO HELD-OUT DATA ({why}): scores are on the TRAINING windows and overstate accuracy; "
+                  f"record another session or subject for a real test")
+
+
+# ---------------------------------------------------------------- report
+def scores(y, pred, names) -> dict:
+    from imuedge.train.fewshot import score
+    from imuedge.train.metrics import accuracy
+
+    f1, cm = score(y, pred, len(names))
+    return {"windows": int(len(y)), "macro_f1": f1, "accuracy": accuracy(y, pred),
+            "class_names": list(names), "confusion": cm.tolist()}
+
+
+def format_scores(s: dict) -> str:
+    names, cm = s["class_names"], np.asarray(s["confusion"])
+    w = max(9, *(len(n) for n in names)) + 2
+    tp, true, pred = np.diag(cm), cm.sum(1), cm.sum(0)
+    lines = [f"windows   {s['windows']}", f"accuracy  {s['accuracy']:.3f}", f"macro-F1  {s['macro_f1']:.3f}",
+             f"{'class':<{w}}{'windows':>8}{'predicted':>10}{'recall':>8}{'F1':>7}"]
+    for i, n in enumerate(names):
+        rec = tp[i] / true[i] if true[i] else float("nan")
+        f1 = 2 * tp[i] / (true[i] + pred[i]) if true[i] + pred[i] else float("nan")
+        lines.append(f"{n:<{w}}{true[i]:>8}{pred[i]:>10}{rec:>8.3f}{f1:>7.3f}")
+    lines.append("confusion matrix (rows: true class, columns: predicted)")
+    lines.append(" " * w + "".join(f"{n[:w - 2]:>{w}}" for n in names))
+    lines += [f"{n:<{w}}" + "".join(f"{v:>{w}}" for v in row) for n, row in zip(names, cm)]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- train
+def _encoder(a, channels, window):
+    """(IMUEncoder, description) from --encoder; ``window`` None means the encoder's own."""
+    import torch
+
+    from imuedge.spectrogram import SpectrogramConfig
+    from imuedge.train.encoder import Classifier, IMUEncoder
+    from imuedge.train.models import load_model
+
+    if a.encoder == "random":
+        torch.manual_seed(a.seed)
+        try:
+            spec = SpectrogramConfig(samples=window or 128)
+        except ValueError as e:
+            raise CliError(f"--window {window}: {e}") from None
+        return IMUEncoder(channels, a.backbone, spectrogram=spec), f"random-init {a.backbone} (seed {a.seed})"
+    module, _ = load_model(a.encoder)
+    enc = module.encoder if isinstance(module, Classifier) else module
+    if not isinstance(enc, IMUEncoder):
+        raise CliError(f"{a.encoder}: not an encoder or classifier checkpoint ({type(enc).__name__})")
+    return enc, f"{a.encoder}"
+
+
+def run_train(a) -> int:
+    import torch
+
+    from imuedge import checkpoint
+    from imuedge.data import remap_labels
+    from imuedge.train import fewshot
+    from imuedge.train.encoder import model_spec
+    from imuedge.train.models import classifier_from_probe
+    from imuedge.window import WindowSpec
+
+    say = lambda m: print(f"[imuedge train] {m}", flush=True)  # noqa: E731
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    shots = None if a.shots.strip().lower() == "all" else _positive_int(a.shots, "--shots")
+    _check_positive(a, "window", "hop")
+    ds, keep = load_data(a, say)
+    enc, enc_desc = _encoder(a, ds.channels, a.window)
+    samples = enc.spectrogram.config.samples
+    if a.window is not None and a.window != samples:
+        raise CliError(f"--window {a.window} but the encoder {a.encoder} takes windows of {samples} samples "
+                       f"(its spectrogram's 'samples'); use --window {samples} or another encoder")
+    window, hop = samples, a.hop or max(1, samples // 2)
+    dropped = [c for c in ds.channels if c not in enc.channels]
+    ds = select_channels(ds, enc.channels, f"the encoder ({enc_desc})")
+    if dropped:
+        say(f"the encoder takes {list(enc.channels)}; the data's {dropped} are not used")
+    ws = cut_windows(ds, window, hop, keep)
+    classes = list(keep) if keep else sorted(int(c) for c in np.unique(ws.y))
+    ws = remap_labels(ws, [c for c in classes if (ws.y == c).any()])
+    names = [ws.label_names[i] for i in range(len(ws.label_names))]
+    say(f"data {a.data}: {len(ds.recordings)} recordings, subjects {ds.subjects}, {list(ds.channels)} at "
+        f"{ds.sample_rate_hz:g} Hz; {len(ws)} windows of {window} samples, hop {hop} ({class_counts(ws.y, names)})")
+    if len(names) < 2:
+        raise CliError(f"the labelled windows hold one class only ({names[0]!r}); a classifier needs at least two "
+                       f"(record another activity)")
+    need = shots or 1
+    short = [(n, int((ws.y == c).sum())) for c, n in enumerate(names) if (ws.y == c).sum() < need]
+    if short:
+        raise CliError(f"too few windows for --shots {shots}: " + ", ".join(f"{n!r} has {k}" for n, k in short)
+                       + f" (windows of {window} samples, hop {hop}); use --shots {min(k for _, k in short)} "
+                       f"or fewer, --shots all, a smaller --hop, or record longer")
+    if a.save_windows:
+        np.savez(a.save_windows, x=ws.x, y=ws.y, class_names=np.array(names))
+        say(f"windows: {a.save_windows} ({len(ws)}; for `imuedge export --calibration`)")
+    test_mask, holdout = choose_holdout(ws, a.holdout, a.seed, need)
+    train, test = (ws, ws) if test_mask is None else (ws.subset(~test_mask), ws.subset(test_mask))
+    say(f"evaluation: {holdout}")
+    say(f"training windows: {class_counts(train.y, names)}")
+    if enc.spectrogram.config.normalization == "dataset":
+        enc.spectrogram.fit_normalization(train.x)  # per-axis statistics of the training windows only
+    say(f"embedding {len(train)} + {len(test) if test_mask is not None else 0} windows with {enc_desc}")
+    train_f = fewshot.embed(enc, train.x)
+    test_f = train_f if test_mask is None else fewshot.embed(enc, test.x)
+    r = fewshot.evaluate_probe(train_f, train.y, test_f, test.y, shots, a.seed, len(names))
+    model = classifier_from_probe(enc, r.head, r.mean, r.std)
+    probe = f"{shots} labelled windows per class (seed {a.seed})" if shots else "all training windows"
+    s = scores(test.y, fewshot.predict(model, test.x), names)
+    s.update(holdout=holdout, held_out=test_mask is not None)
+    print(f"linear probe on {probe}; scores on {'held-out' if test_mask is not None else 'TRAINING'} windows:")
+    print(format_scores(s))
+    spec = WindowSpec(ds.channels, ds.sample_rate_hz, window, hop)
+    out = checkpoint.save({
+        "kind": "classifier", "model": model_spec(model), "state_dict": model.state_dict(),
+        "window": spec.to_dict(), "label_names": {str(i): n for i, n in enumerate(names)},
+        "evaluation": s,
+        "provenance": checkpoint.provenance(seed=a.seed, data=str(a.data), encoder=enc_desc, shots=a.shots,
+                                            probe=probe, training_windows=len(train)),
+    }, a.out)
+    cal = f" --calibration {a.save_windows}" if a.save_windows else ""
+    say(f"classifier: {out}; export it with `imuedge export {out} --format pte{cal}`"
+        + ("" if cal else " (int8 calibrates on HAPT windows by default; --save-windows FILE.npz here gives "
+                          "your own for --calibration)"))
+    return 0
+
+
+def _positive_int(text: str, flag: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v <= 0:
+        raise CliError(f"{flag} {text!r}: expected a positive integer or all")
+    return v
+
+
+def _check_positive(a, *names) -> None:
+    for name in names:
+        if getattr(a, name) is not None and getattr(a, name) <= 0:
+            raise CliError(f"--{name} {getattr(a, name)}: must be a positive number of samples")
+
+
+# ---------------------------------------------------------------- eval
+def run_eval(a) -> int:
+    import torch
+
+    from imuedge.data import Dataset, resample_dataset
+    from imuedge.train.fewshot import predict
+    from imuedge.train.models import load_model
+    from imuedge.window import WindowSpec
+
+    say = lambda m: print(f"[imuedge eval] {m}", flush=True)  # noqa: E731
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    _check_positive(a, "hop")
+    module, ckpt = load_model(a.model)
+    labels = ckpt.get("label_names") or {}
+    if "window" not in ckpt or not labels or not hasattr(module, "head"):
+        raise CliError(f"{a.model}: not a classifier checkpoint (kind {ckpt.get('kind')!r}); it needs 'window' and "
+                       f"'label_names' -- `imuedge train` writes one")
+    spec = WindowSpec.from_dict(ckpt["window"])
+    names = [str(labels.get(str(i), f"class_{i}")) for i in range(module.head.out_features)]
+    ds, keep = load_data(a, say)
+    if a.subjects:
+        wanted = {int(s) for s in a.subjects.split(",") if s.strip()}
+        ds = Dataset([r for r in ds.recordings if r.subject in wanted], ds.label_names, ds.name)
+        if not ds.recordings:
+            raise CliError(f"no recording of subjects {sorted(wanted)} in {a.data}")
+    ds = select_channels(ds, spec.channels, f"the model {a.model}")
+    if abs(ds.sample_rate_hz - spec.sample_rate_hz) > 0.02 * spec.sample_rate_hz:
+        say(f"the data is at {ds.sample_rate_hz:g} Hz, the model at {spec.sample_rate_hz:g} Hz: resampling")
+        ds = resample_dataset(ds, spec.sample_rate_hz)
+    ws = cut_windows(ds, spec.window, a.hop or spec.hop, keep)
+    true_names = np.array([ds.label_names.get(int(c), str(int(c))) for c in ws.y])
+    known = np.isin(true_names, names)
+    if not known.all():
+        other = {n: int((true_names == n).sum()) for n in sorted(set(true_names[~known]))}
+        say(f"left out {int((~known).sum())} windows of classes the model does not know: {other}; "
+            f"the model's classes: {names}")
+    if not known.any():
+        raise CliError(f"none of the labelled windows in {a.data} is of a class the model knows ({names})")
+    y = np.array([names.index(n) for n in true_names[known]], dtype=np.int64)
+    pred = predict(module, ws.x[known])
+    s = scores(y, pred, names)
+    say(f"{a.model} on {a.data}: {list(spec.channels)} at {spec.sample_rate_hz:g} Hz, windows of {spec.window} "
+        f"samples, hop {a.hop or spec.hop}")
+    print(format_scores(s))
+    if a.json:
+        with open(a.json, "w", encoding="utf-8") as f:
+            json.dump(s, f, indent=2)
+    return 0
