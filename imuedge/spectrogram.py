@@ -161,6 +161,8 @@ class Spectrogram(nn.Module):
         self.sensors = tuple(name for name, _ in groups)
         # For each sensor, the input channel painting R, G, B (-1: missing axis).
         self.colour_sources = tuple(self._colour_sources(idx) for _, idx in groups)
+        # Full x/y/z sensors in channel order (e.g. all six channels): to_rgb is a reshape, no copies.
+        self.rgb_is_reshape = [i for src in self.colour_sources for i in src] == list(range(len(self.channels)))
 
         self.register_buffer("dft_weight", torch.tensor(dft_kernels(cfg.n_fft, cfg.window), dtype=torch.float32))
         resize_h = bilinear_matrix(cfg.n_freqs, cfg.image_size[0])
@@ -248,6 +250,8 @@ class Spectrogram(nn.Module):
 
     def to_rgb(self, per_axis: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` per-axis images -> ``(B, n_sensors, 3, H, W)``."""
+        if self.rgb_is_reshape:
+            return per_axis.reshape(per_axis.shape[0], self.n_sensors, 3, *per_axis.shape[-2:])
         zeros = torch.zeros_like(per_axis[:, 0])
         sensors = []
         for sources in self.colour_sources:

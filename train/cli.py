@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="do not evaluate the shipped long-schedule encoder (train/weights/)")
     p.add_argument("--supervised-epochs", type=int, default=d.supervised.epochs,
                    help="epochs of the supervised 2D baseline")
+    p.add_argument("--finetune-epochs", type=int, default=d.finetune_epochs,
+                   help="epochs of end-to-end fine-tuning (all training labels) of the default classifier, "
+                        "classifier.pt, from the best pretrained encoder")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--max-windows", type=int, default=0,
                    help="cap on windows per split, for a quick smoke run (0: all)")
@@ -57,7 +60,7 @@ def _run(a) -> int:
     cfg = RunConfig(out=a.out, shots=tuple(int(s) for s in a.shots.split(",") if s), seeds=a.seeds,
                     pretrain_steps=a.pretrain_steps, pretrain_sources=a.sources, backbone=a.backbone,
                     use_shipped=not a.no_shipped, supervised=replace(d.supervised, epochs=a.supervised_epochs),
-                    threads=a.threads, max_windows=a.max_windows)
+                    finetune_epochs=a.finetune_epochs, threads=a.threads, max_windows=a.max_windows)
     run(cfg)
     return 0
 

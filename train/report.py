@@ -11,6 +11,8 @@ import numpy as np
 def fmt(values: list[float]) -> str:
     if not values:
         return "–"
+    if len(values) == 1:
+        return f"{values[0]:.3f} (1 seed)"
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
 
@@ -63,7 +65,9 @@ def write_report(results: dict, out: Path) -> Path:
     if best:
         lines += [f"![confusion matrix]({'confusion.png'})", ""]
     lines += ["## How this was made", "", f"- Command: `{results['command']}`",
-              f"- Machine: {results['machine']}", f"- Wall time: {results['wall_time_s']:.0f} s",
+              f"- Machine: {results['machine']}", f"- Wall time: {results['wall_time_s']:.0f} s"
+              + (" (" + ", ".join(f"{k} {v:.0f} s" for k, v in results["stages_s"].items()) + ")"
+                 if results.get("stages_s") else ""),
               f"- Code version: {results['code_version']}", ""]
     for name, m in results["methods"].items():
         if m.get("note"):

@@ -75,6 +75,16 @@ def test_axes_become_rgb_and_missing_axes_are_zero():
     assert out[:, 0, 0].abs().sum() > 0 and out[:, 0, 2].abs().sum() > 0
 
 
+def test_full_sensors_take_the_reshape_path_with_the_same_images():
+    sp = Spectrogram()
+    assert sp.rgb_is_reshape and not Spectrogram(("acc_x", "acc_z")).rgb_is_reshape
+    per_axis = torch.randn(2, 6, 96, 128)
+    fast = sp.to_rgb(per_axis)
+    sp.rgb_is_reshape = False  # the general path: one plane at a time
+    assert torch.equal(fast, sp.to_rgb(per_axis))
+    assert torch.equal(fast[1, 1, 2], per_axis[1, 5])  # gyro_z -> gyro image, blue
+
+
 def test_dataset_normalisation_uses_training_statistics_and_keeps_levels():
     torch.manual_seed(0)
     train = torch.randn(64, 6, 128)

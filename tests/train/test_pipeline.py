@@ -1,0 +1,46 @@
+"""The main job (`imuedge run`) end to end on a small slice of HAPT: every file of the report appears,
+every method is in the table, and both default classifiers load and classify real windows."""
+import json
+
+import numpy as np
+import pytest
+
+from imuedge.train.models import load_model
+from imuedge.train.pipeline import RunConfig, run
+from imuedge.train.fewshot import SupervisedConfig
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    cfg = RunConfig(out=str(out), shots=(1, 10), seeds=2, pretrain_steps=3, max_windows=300, use_shipped=False,
+                    supervised=SupervisedConfig(epochs=1, batch_size=32, min_steps=4), finetune_epochs=1, threads=2)
+    run(cfg, quiet=True)
+    return out
+
+
+def test_report_files_and_methods(report):
+    for name in ("report.md", "results.json", "fewshot.png", "confusion.png", "classifier.pt", "classifier_probe10.pt"):
+        assert (report / name).stat().st_size > 0, name
+    r = json.loads((report / "results.json").read_text())
+    base = {"IMG2IMU (sensor-aware aug)", "IMG2IMU (MoCo v2 aug)", "Random init 2D", "Supervised 2D", "1D CNN"}
+    tuned = set(r["methods"]) - base
+    assert base <= set(r["methods"]) and len(tuned) == 1  # + the default classifier, fine-tuned
+    assert tuned.pop() == r["default_classifier"]["encoder"] + ", fine-tuned"
+    assert all(len(v) == 2 for v in r["methods"]["Random init 2D"]["shots"].values())  # one score per seed
+    assert set(r["split"]["train"]).isdisjoint(r["split"]["test"])
+    assert set(r["stages_s"]) >= {"data", "pretrain sensor", "pretrain mocov2", "linear probes", "default classifier"}
+    md = (report / "report.md").read_text()
+    assert "vs Random init 2D at 10 shots" in md and "Default classifier (classifier.pt)" in md
+
+
+def test_default_classifiers_classify_real_windows(report):
+    from imuedge.data import load_hapt_windows
+
+    x = load_hapt_windows(window=128, hop=64, seed=0)["test"].x[:8]
+    r = json.loads((report / "results.json").read_text())
+    for name in ("classifier.pt", "classifier_probe10.pt"):
+        model, ckpt = load_model(report / name)
+        assert ckpt["window"]["channels"] == list(r["window"]["channels"])
+        logits = model(__import__("torch").from_numpy(x)).detach().numpy()
+        assert logits.shape == (8, len(r["class_names"])) and np.isfinite(logits).all()
