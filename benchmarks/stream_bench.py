@@ -191,59 +191,68 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="throughput repeats (median quoted)")
     ap.add_argument("--soak-seconds", type=float, default=20.0, help="soak duration (3600 for the 1-hour soak)")
     ap.add_argument("--soak-speed", type=float, default=10.0, help="soak: simulator speed, x real time")
+    ap.add_argument("--phases", default="throughput,latency,soak",
+                    help="which parts to run, comma-separated (e.g. 'soak' for a long soak on its own)")
+    ap.add_argument("--note", default="", help="a line printed under the machine line (e.g. what else ran)")
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     from imuedge.export.bundle import load_bundle
 
-    result = {"machine": machine(), "config": {k: str(v) for k, v in vars(args).items()}}
+    phases = set(args.phases.split(","))
+    result = {"machine": machine(), "config": {k: str(v) for k, v in vars(args).items()}, "note": args.note}
     bundles = args.bundles or build_bundles(args.work / "bundles", tuple(args.formats.split(",")), hop=64)
     csv_long, data = recording_csv(args.work)
     csv_short, _ = recording_csv(args.work, 120)
 
-    print("throughput ...", flush=True)
-    result["throughput"] = [throughput(b, csv_long, args.repeats) for b in bundles]
+    if "throughput" in phases:
+        print("throughput ...", flush=True)
+        result["throughput"] = [throughput(b, csv_long, args.repeats) for b in bundles]
 
-    print("latency ...", flush=True)
-    windows = np.stack([data[:, s:s + 128] for s in range(0, 64 * 100, 64)]).astype(np.float32)
-    lat, hists = [], {}
-    for b in bundles:
-        pred = load_bundle(b, threads=1)
-        bare = bare_inference(pred, windows)
-        for rate in [float(r) for r in args.rates.split(",")]:
-            rep, e2e, _ = pty_run(pred, csv_short, rate, args.seconds, args.work, hop=args.hop)
-            e = rep["latency"]["e2e"]
-            row = {"bundle": b.name, "rate_hz": rate, "windows": rep["counters"]["windows_predicted"],
-                   "e2e": e, "bare_inference": bare,
-                   "overhead_p99_ms": (e.get("p99_ms", float("nan")) - bare["p99_ms"]),
-                   "overhead_p50_ms": (e.get("p50_ms", float("nan")) - bare["p50_ms"]),
-                   "packets": {k: rep["packets"][k] for k in ("received", "lost", "corrupt")},
-                   "windows_dropped": rep["counters"]["windows_dropped"], "mode": rep["stream"]["mode"],
-                   "cpu_utilisation": rep["cpu"]["utilisation"], "stages": rep["latency"]}
-            lat.append(row)
-            hists[f"{b.name} @ {rate:g} Hz"] = e2e
-            print(f"  {b.name} {rate:g} Hz: e2e p50 {e.get('p50_ms')} p99 {e.get('p99_ms')} ms, "
-                  f"overhead {row['overhead_p99_ms']:.3f} ms, lost {row['packets']['lost']}", flush=True)
-    result["latency"] = lat
+    hists = {}
+    if "latency" in phases:
+        print("latency ...", flush=True)
+        windows = np.stack([data[:, s:s + 128] for s in range(0, 64 * 100, 64)]).astype(np.float32)
+        lat = []
+        for b in bundles:
+            pred = load_bundle(b, threads=1)
+            bare = bare_inference(pred, windows)
+            for rate in [float(r) for r in args.rates.split(",")]:
+                rep, e2e, _ = pty_run(pred, csv_short, rate, args.seconds, args.work, hop=args.hop)
+                e = rep["latency"]["e2e"]
+                row = {"bundle": b.name, "rate_hz": rate, "windows": rep["counters"]["windows_predicted"],
+                       "e2e": e, "bare_inference": bare,
+                       "overhead_p99_ms": (e.get("p99_ms", float("nan")) - bare["p99_ms"]),
+                       "overhead_p50_ms": (e.get("p50_ms", float("nan")) - bare["p50_ms"]),
+                       "packets": {k: rep["packets"][k] for k in ("received", "lost", "corrupt")},
+                       "windows_dropped": rep["counters"]["windows_dropped"], "mode": rep["stream"]["mode"],
+                       "cpu_utilisation": rep["cpu"]["utilisation"], "stages": rep["latency"]}
+                lat.append(row)
+                hists[f"{b.name} @ {rate:g} Hz"] = e2e
+                print(f"  {b.name} {rate:g} Hz: e2e p50 {e.get('p50_ms')} p99 {e.get('p99_ms')} ms, "
+                      f"overhead {row['overhead_p99_ms']:.3f} ms, lost {row['packets']['lost']}", flush=True)
+        result["latency"] = lat
 
-    print(f"soak {args.soak_seconds:g} s ...", flush=True)
-    pred = load_bundle(bundles[0], threads=1)
-    rep, _, samples = pty_run(pred, csv_short, 50.0, args.soak_seconds, args.work, speed=args.soak_speed, loops=0,
-                              sample_rss=True, hop=args.hop)
-    rss = [s["rss_mb"] for s in samples if "rss_mb" in s]
-    warm = rss[max(0, len(rss) // 5)] if rss else None
-    result["soak"] = {"bundle": bundles[0].name, "seconds": args.soak_seconds, "speed": args.soak_speed,
-                      "samples": rep["counters"]["samples"], "windows": rep["counters"]["windows_predicted"],
-                      "windows_dropped": rep["counters"]["windows_dropped"],
-                      "rss_start_mb": rss[0] if rss else None, "rss_after_warmup_mb": warm,
-                      "rss_end_mb": rss[-1] if rss else None, "peak_rss_mb": rep["memory"].get("peak_rss_mb"),
-                      "rss_growth_mb": (rss[-1] - warm) if rss else None,
-                      "cpu_utilisation": rep["cpu"]["utilisation"], "trace": samples,
-                      "packets": {k: rep["packets"][k] for k in ("received", "lost", "corrupt")}}
+    if "soak" in phases:
+        print(f"soak {args.soak_seconds:g} s ...", flush=True)
+        pred = load_bundle(bundles[0], threads=1)
+        rep, _, samples = pty_run(pred, csv_short, 50.0, args.soak_seconds, args.work, speed=args.soak_speed, loops=0,
+                                  sample_rss=True, hop=args.hop)
+        rss = [s["rss_mb"] for s in samples if "rss_mb" in s]
+        warm = rss[max(0, len(rss) // 5)] if rss else None
+        result["soak"] = {"bundle": bundles[0].name, "seconds": args.soak_seconds, "speed": args.soak_speed,
+                          "samples": rep["counters"]["samples"], "windows": rep["counters"]["windows_predicted"],
+                          "windows_dropped": rep["counters"]["windows_dropped"],
+                          "rss_start_mb": rss[0] if rss else None, "rss_after_warmup_mb": warm,
+                          "rss_end_mb": rss[-1] if rss else None, "peak_rss_mb": rep["memory"].get("peak_rss_mb"),
+                          "rss_growth_mb": (rss[-1] - warm) if rss else None,
+                          "cpu_utilisation": rep["cpu"]["utilisation"], "trace": samples,
+                          "packets": {k: rep["packets"][k] for k in ("received", "lost", "corrupt")}}
 
     (args.out / "stream_bench.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
     (args.out / "stream_bench.md").write_text(markdown(result))
-    histogram(hists, args.out / "latency_hist.png")
+    if hists:
+        histogram(hists, args.out / "latency_hist.png")
     print(markdown(result))
     return 0
 
@@ -253,22 +262,28 @@ def markdown(r: dict) -> str:
     out = ["# Edge runtime benchmark", "",
            f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}, Python {m['python']}; load average at "
            f"start {', '.join(f'{x:.2f}' for x in m['load_average_at_start'])}. "
-           "Numbers from one run on this machine; a shared, loaded machine inflates the tails.", "",
-           "## Accelerated replay throughput (CSV, every window predicted; median of repeats)", "",
-           "| bundle | samples/s | x real time | wall s |", "|---|---:|---:|---:|"]
-    for t in r["throughput"]:
+           "Numbers from one run on this machine; a shared, loaded machine inflates the tails."
+           + (f" {r['note']}" if r.get("note") else ""), ""]
+    if "throughput" in r:
+        out += ["## Accelerated replay throughput (CSV, every window predicted; median of repeats)", "",
+                "| bundle | samples/s | x real time | wall s |", "|---|---:|---:|---:|"]
+    for t in r.get("throughput", []):
         md = t["median"]
         out.append(f"| {t['bundle']} | {md['samples_per_s']:,.0f} | {md['x_realtime']:,.0f} | {md['wall_s']:.2f} |")
-    out += ["", "## End-to-end latency over the pty (ms)", "",
-            "| bundle | device Hz | windows | e2e p50 | p95 | p99 | max | bare inference p50 / p99 | overhead p50 / p99 | "
-            "packets lost / received | dropped |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for x in r["latency"]:
+    if "latency" in r:
+        out += ["", "## End-to-end latency over the pty (ms)", "",
+                "| bundle | device Hz | windows | e2e p50 | p95 | p99 | max | bare inference p50 / p99 | "
+                "overhead p50 / p99 | packets lost / received | dropped |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for x in r.get("latency", []):
         e = x["e2e"]
         out.append(f"| {x['bundle']} | {x['rate_hz']:g} | {x['windows']} | {e.get('p50_ms', 0):.3f} | "
                    f"{e.get('p95_ms', 0):.3f} | {e.get('p99_ms', 0):.3f} | {e.get('max_ms', 0):.3f} | "
                    f"{x['bare_inference']['p50_ms']:.3f} / {x['bare_inference']['p99_ms']:.3f} | "
                    f"{x['overhead_p50_ms']:.3f} / {x['overhead_p99_ms']:.3f} | "
                    f"{x['packets']['lost']} / {x['packets']['received']} | {x['windows_dropped']} |")
+    if "soak" not in r:
+        return "\n".join(out + [""])
     s = r["soak"]
     out += ["", f"## Soak ({s['seconds']:g} s at {s['speed']:g}x real time, {s['bundle']})", "",
             f"samples {s['samples']:,}, windows {s['windows']:,} (dropped {s['windows_dropped']}), packets lost "

@@ -70,8 +70,8 @@ def register(subparsers) -> None:
                    help="what to stream (default hapt-test: all recordings of the HAPT test subjects)")
     d.add_argument("--out", default="demo_stream", metavar="DIR",
                    help="writes predictions.jsonl, profile.json and summary.json here (default ./demo_stream)")
-    d.add_argument("--pace", type=float, default=50.0, metavar="X",
-                   help="device speed, x real time (default 50: ~78 min of recordings in ~1.5 min)")
+    d.add_argument("--pace", type=float, default=100.0, metavar="X",
+                   help="device speed, x real time (default 100: ~78 min of recordings in ~50 s)")
     d.add_argument("--max-seconds", type=float, metavar="S",
                    help="only the first S seconds of each recording (a quick check)")
     d.add_argument("--max-recordings", type=int, metavar="N", help="only the first N recordings")

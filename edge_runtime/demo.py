@@ -161,13 +161,13 @@ def _sum_sections(parts: list[dict]) -> dict:
     return out
 
 
-def stream_hapt_test_subjects(bundle: str | Path, out: str | Path, pace: float = 50.0,
+def stream_hapt_test_subjects(bundle: str | Path, out: str | Path, pace: float = 100.0,
                               max_seconds_per_recording: float | None = None, log=print, *,
                               max_recordings: int | None = None, threads: int = 1,
                               hapt_path: str | None = None) -> dict:
     """Stream the HAPT test subjects over a pty into ``bundle``; compare with offline; return a summary.
 
-    ``pace``: x real time (50: the ~78 min of test recordings in ~1.5 min).
+    ``pace``: x real time (100: the ~78 min of test recordings in ~50 s).
     ``max_seconds_per_recording`` / ``max_recordings``: a shorter run (tests, smoke checks).
     ``log``: progress lines, the profile table and the verdict (``None``: silent).
     """

@@ -15,7 +15,7 @@ step() {
   local t0=$(date +%s.%N)
   echo "== $name"
   "$@"
-  printf '   %s: %.2f s\n' "$name" "$(echo "$(date +%s.%N) - $t0" | bc)"
+  awk -v n="$name" -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "   %s: %.2f s\n", n, b - a }'
 }
 for tool in make gcc g++ arm-none-eabi-gcc qemu-system-arm avr-gcc simavr; do
   command -v "$tool" >/dev/null || { echo "missing: $tool (see the toolchain line at the top of $0)"; exit 2; }
@@ -28,4 +28,4 @@ step "AVR build (ATmega328P)" make -s -C "$FW" avr PYTHON="$PYTHON"
 step "Arduino sketch vs core API (g++ syntax, stub headers)" make -s -C "$FW" arduino-syntax
 step "AVR in simavr" "$PYTHON" -m imuedge.firmware_bridge.avr_sim
 step "QEMU end-to-end" "$PYTHON" -m imuedge.firmware_bridge.qemu_e2e
-printf 'check.sh: all passed in %.1f s\n' "$(echo "$(date +%s.%N) - $T0" | bc)"
+awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "check.sh: all passed in %.1f s\n", b - a }'
