@@ -53,10 +53,19 @@ def _ints(text: str | None) -> set[int]:
     return {int(v) for v in text.split(",") if v.strip()} if text else set()
 
 
+class Orphaned(Exception):
+    """The process that started the simulator is gone."""
+
+
 class PtyDevice:
     def __init__(self, link: Path):
         self.link = Path(link)
         self.master = self.slave = None
+        self.parent = os.getppid()
+
+    def check_parent(self) -> None:
+        if os.getppid() != self.parent:  # whoever started us is gone (a killed benchmark, a crashed test)
+            raise Orphaned()
 
     def open(self) -> None:
         self.master, self.slave = os.openpty()
@@ -69,7 +78,13 @@ class PtyDevice:
         os.replace(tmp, self.link)
 
     def wait_host(self, timeout: float | None = None) -> bool:
-        r, _, _ = select.select([self.master], [], [], timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:  # in 1 s slices, so that a simulator whose parent died does not wait forever
+            left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+            r, _, _ = select.select([self.master], [], [], max(0.0, left))
+            if r or (deadline is not None and time.monotonic() >= deadline):
+                break
+            self.check_parent()
         if r:
             try:
                 os.read(self.master, 4096)
@@ -89,6 +104,9 @@ class PtyDevice:
     def write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
+            if not select.select([], [self.master], [], 1.0)[1]:  # nobody reading: the tty buffer is full
+                self.check_parent()
+                continue
             n = os.write(self.master, view)
             view = view[n:]
 
@@ -133,6 +151,7 @@ def run(args) -> int:
     disconnected = False
     ts0 = 1_000_000
     while True:
+        dev.check_parent()
         if k >= n_total:
             loops += 1
             if args.loops and loops >= args.loops:
@@ -225,7 +244,15 @@ def start_simulator(csv: str | Path, link: str | Path, *extra: str, timeout: flo
 
 
 def main(argv=None) -> int:
-    return run(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except Orphaned:
+        print("the process that started this simulator exited; stopping", file=sys.stderr, flush=True)
+        link = Path(args.link)
+        if link.is_symlink():
+            link.unlink()
+        return 3
 
 
 if __name__ == "__main__":

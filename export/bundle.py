@@ -25,10 +25,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from imuedge.atomic import atomic_write
 
 SCHEMA = "imuedge-bundle"
 SCHEMA_VERSION = 1
@@ -52,19 +53,11 @@ def write_manifest(folder: str | os.PathLike, manifest: dict) -> Path:
     """Write ``imuedge.json`` atomically (temp file, fsync, rename)."""
     folder = Path(folder)
     path = folder / MANIFEST
-    fd, tmp = tempfile.mkstemp(prefix=".imuedge.", suffix=".json.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(manifest, f, indent=2, sort_keys=False, default=_jsonable)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    def write(f):
+        json.dump(manifest, f, indent=2, sort_keys=False, default=_jsonable)
+        f.write("\n")
+
+    return atomic_write(path, write)
 
 
 def _jsonable(o):

