@@ -74,10 +74,8 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
     t_start = time.time()
     stages: dict[str, float] = {}  # wall seconds per stage, in the report
 
-    def lap(name: str, since: list[float] = [t_start]) -> None:
-        now = time.time()
-        stages[name] = round(now - since[0], 1)
-        since[0] = now
+    def lap(name: str) -> None:
+        stages[name] = round(time.time() - t_start - sum(stages.values()), 1)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)

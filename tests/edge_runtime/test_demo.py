@@ -44,6 +44,6 @@ def test_demo_stream_cli_flags():
 
     p = build_parser()
     a = p.parse_args(["demo-stream", "--model", "b"])
-    assert (a.demo, a.out, a.pace, a.max_seconds, a.max_recordings) == ("hapt-test", "demo_stream", 50.0, None, None)
+    assert (a.demo, a.out, a.pace, a.max_seconds, a.max_recordings) == ("hapt-test", "demo_stream", 100.0, None, None)
     with pytest.raises(SystemExit):  # `stream` still needs a source
         p.parse_args(["stream", "--model", "b"])
