@@ -266,8 +266,7 @@ def run_train(a) -> int:
     from imuedge import checkpoint
     from imuedge.data import remap_labels
     from imuedge.train import fewshot
-    from imuedge.train.encoder import model_spec
-    from imuedge.train.models import classifier_from_probe
+    from imuedge.train.models import classifier_from_probe, save_classifier
     from imuedge.window import WindowSpec
 
     say = lambda m: print(f"[imuedge train] {m}", flush=True)  # noqa: E731
@@ -321,13 +320,9 @@ def run_train(a) -> int:
     print(f"linear probe on {probe}; scores on {'held-out' if test_mask is not None else 'TRAINING'} windows:")
     print(format_scores(s))
     spec = WindowSpec(ds.channels, ds.sample_rate_hz, window, hop)
-    out = checkpoint.save({
-        "kind": "classifier", "model": model_spec(model), "state_dict": model.state_dict(),
-        "window": spec.to_dict(), "label_names": {str(i): n for i, n in enumerate(names)},
-        "evaluation": s,
-        "provenance": checkpoint.provenance(seed=a.seed, data=str(a.data), encoder=enc_desc, shots=a.shots,
-                                            probe=probe, training_windows=len(train)),
-    }, a.out)
+    out = save_classifier(model, a.out, spec.to_dict(), {str(i): n for i, n in enumerate(names)},
+                          checkpoint.provenance(seed=a.seed, data=str(a.data), encoder=enc_desc, shots=a.shots,
+                                                probe=probe, training_windows=len(train)), evaluation=s)
     cal = f" --calibration {a.save_windows}" if a.save_windows else ""
     say(f"classifier: {out}; export it with `imuedge export {out} --format pte{cal}`"
         + ("" if cal else " (int8 calibrates on HAPT windows by default; --save-windows FILE.npz here gives "

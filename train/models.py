@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from imuedge import checkpoint
-from imuedge.train.encoder import MODELS, Classifier, IMUEncoder, build_model
+from imuedge.train.encoder import MODELS, Classifier, IMUEncoder, build_model, model_spec
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 # Encoders pretrained by the project's own documented command (see weights/README.md).
@@ -53,3 +53,9 @@ def classifier_from_probe(encoder: IMUEncoder, head: nn.Linear, mean: np.ndarray
         model.head.weight.copy_(head.weight / s)
         model.head.bias.copy_(head.bias - (head.weight / s) @ m)
     return model.eval()
+
+
+def save_classifier(model: Classifier, path, window: dict, label_names: dict, provenance: dict, **extra) -> Path:
+    """Write a classifier checkpoint that ``load_model``, ``imuedge eval`` and ``imuedge export`` read."""
+    return checkpoint.save({"kind": "classifier", "model": model_spec(model), "state_dict": model.state_dict(),
+                            "window": window, "label_names": label_names, **extra, "provenance": provenance}, path)

