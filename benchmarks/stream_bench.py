@@ -17,7 +17,7 @@ What is measured (every number comes from the runtime's own profiler):
   overhead = e2e p99 - bare inference p99.
 * loss: packets lost / corrupt on the 400 Hz x 6 channel pty run.
 * soak: the simulator at ``--soak-speed`` x real time (looping the recording) for
-  ``--soak-seconds``; RSS and CPU sampled every second; growth = last RSS - RSS after
+  ``--soak-seconds``; RSS and CPU sampled every second; growth = last RSS while streaming - RSS after
   the first 20 % of the run.
 
 Writes ``OUT/stream_bench.json``, ``OUT/stream_bench.md`` and ``OUT/latency_hist.png``.
@@ -158,22 +158,34 @@ def pty_run(pred, csv: Path, rate: float, seconds: float, work: Path, speed: flo
     runner = StreamRunner(SerialSource(str(link), hello=start_command()), lambda: decoder_for("imuedge"), pred,
                           [Counter()], config=RunConfig(backoff=0.05, duration=seconds + 3 if loops != 1 else None),
                           log=lambda m: None, hop=hop)
-    out, samples = [], []
+    out = []
+    # The RSS/CPU trace is preallocated (one row a second) so that recording it does not
+    # itself grow this process's memory during a soak; rows are taken only while streaming.
+    trace = np.full((int(seconds) + 120 if sample_rss else 0, 4), np.nan)
+    rows = 0
     th = threading.Thread(target=lambda: out.append(runner.run()))
     th.start()
     t0 = time.perf_counter()
     cpu0 = time.process_time()
+    stopped = False
     while th.is_alive():
         th.join(1.0)
-        if sample_rss:
-            samples.append({"t_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0, **memory()})
+        if sample_rss and not stopped and rows < len(trace):
+            mem = memory()
+            trace[rows] = (time.perf_counter() - t0, time.process_time() - cpu0, mem.get("rss_mb", np.nan),
+                           mem.get("peak_rss_mb", np.nan))
+            rows += 1
         if loops == 1 and proc.poll() is not None and runner.outages.log:
             runner.stop()
+            stopped = True
         if loops != 1 and time.perf_counter() - t0 > seconds:
             runner.stop()
+            stopped = True
     proc.kill()
     proc.wait()
     e2e = runner.prof.stages["e2e"].snapshot() * 1e3
+    samples = [{"t_s": round(t, 2), "cpu_s": round(c, 3), "rss_mb": r, "peak_rss_mb": pk}
+               for t, c, r, pk in trace[:rows].tolist()]
     return out[0], e2e, samples
 
 

@@ -7,6 +7,11 @@ every rank holds the same weights after every step.
 
     imuedge pretrain --steps 2000 --out runs/pretrain
     torchrun --nproc_per_node=2 -m imuedge.train.pretrain --steps 2000
+    imuedge pretrain --device cuda --workers 8 --batch-size 256 ...   # one GPU
+
+On a GPU the model and the augmentations run on the device; procedural images are
+drawn on the CPU, by ``--workers`` DataLoader processes when the CPU would be the
+bottleneck (item ``i`` depends only on ``(seed, i)``, so workers change nothing but speed).
 
 Checkpoints are atomic, carry their config and code version, and resume:
 re-running the same command continues from ``OUT/last.pt``.
@@ -29,7 +34,7 @@ from tqdm import tqdm
 
 from imuedge import checkpoint
 from imuedge.spectrogram import Spectrogram, SpectrogramConfig
-from imuedge.train.augment import MocoV2Default, SensorAware
+from imuedge.train.augment import Hue, Jitter, MocoV2Default, PermuteX, SensorAware, TranslateX
 from imuedge.train.encoder import IMUEncoder, model_spec
 from imuedge.train.images import ImageFolder, ProceduralImages
 from imuedge.train.moco import MoCo, MoCoConfig
@@ -42,6 +47,7 @@ class PretrainConfig:
     image_folder: str = ""  # for the 'folder' source (ImageNet-style folder of png/jpg)
     imu_windows: str = ""  # .npz with x (N, C, T) unlabelled windows for the 'imu' source
     augment: str = "sensor"  # sensor (TranslateX/PermuteX/Hue/Jitter) | mocov2 (standard set)
+    sensor_ops: str = "translatex,permutex,hue,jitter"  # the sensor-aware set (one op per view)
     steps: int = 600
     batch_size: int = 64
     lr: float = 0.06
@@ -54,6 +60,8 @@ class PretrainConfig:
     checkpoint_every: int = 100
     log_every: int = 10
     threads: int = 0  # 0: torch default
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
+    workers: int = 0  # DataLoader processes drawing procedural images (0: in the training process)
 
     @classmethod
     def from_dict(cls, d: dict) -> "PretrainConfig":
@@ -65,12 +73,25 @@ class PretrainConfig:
 
 # ----------------------------------------------------------------- distributed
 
-def init_distributed() -> tuple[int, int]:
+def resolve_device(name: str) -> torch.device:
+    """``auto``: this rank's GPU when CUDA is available, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} asked for, but this torch build sees no CUDA GPU")
+        if name == "cuda":
+            name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return torch.device(name)
+
+
+def init_distributed(device: torch.device = torch.device("cpu")) -> tuple[int, int]:
     """(rank, world_size); initialises the process group when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
@@ -79,13 +100,16 @@ def init_distributed() -> tuple[int, int]:
 class ImageStream:
     """Draws batches of (3, H, W) images from the configured sources, in turn."""
 
-    def __init__(self, cfg: PretrainConfig, rank: int):
+    def __init__(self, cfg: PretrainConfig, rank: int, start: int = 0):
+        """``start``: the step a resumed run continues from (it draws fresh images)."""
         size = tuple(cfg.spectrogram.image_size)
+        seed = cfg.seed * 7919 + rank + 104729 * start
         self.sources = []
         for name in cfg.sources.split("+"):
             if name == "procedural":
-                self.sources.append(IndexedImages(ProceduralImages(size=size, seed=cfg.seed * 1000 + rank,
-                                                                   length=2**31 - 1)))
+                images = ProceduralImages(size=size, seed=cfg.seed * 1000 + rank, length=2**31 - 1)
+                self.sources.append(PrefetchedImages(images, cfg.batch_size, cfg.workers, seed)
+                                    if cfg.workers > 0 else IndexedImages(images))
             elif name == "folder":
                 if not cfg.image_folder:
                     raise ValueError("source 'folder' needs --image-folder PATH")
@@ -94,7 +118,7 @@ class ImageStream:
                 self.sources.append(IMUSpectrogramImages(cfg.imu_windows, cfg.spectrogram, seed=cfg.seed + rank))
             else:
                 raise ValueError(f"unknown image source {name!r}; use procedural, imu or folder")
-        self.generator = torch.Generator().manual_seed(cfg.seed * 7919 + rank)
+        self.generator = torch.Generator().manual_seed(seed)
         self.turn = 0
 
     def batch(self, n: int) -> torch.Tensor:
@@ -112,6 +136,34 @@ class IndexedImages:
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         idx = torch.randint(len(self.dataset), (n,), generator=generator)
         return torch.stack([self.dataset[int(i)] for i in idx]).float()
+
+
+class RandomIndices(torch.utils.data.Sampler):
+    """An endless stream of random indices into a dataset, from a seeded generator."""
+
+    def __init__(self, length: int, seed: int):
+        self.length, self.seed = length, seed
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed)
+        while True:
+            yield from torch.randint(self.length, (4096,), generator=generator).tolist()
+
+
+class PrefetchedImages:
+    """Random batches drawn by DataLoader worker processes (for a GPU that outpaces one CPU core).
+    ``sample`` ignores the caller's generator: the sampler has its own seed."""
+
+    def __init__(self, dataset, batch_size: int, workers: int, seed: int):
+        self.batch_size = batch_size
+        self.loader = iter(torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, sampler=RandomIndices(len(dataset), seed), num_workers=workers,
+            persistent_workers=True, prefetch_factor=4, pin_memory=torch.cuda.is_available()))
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        if n != self.batch_size:
+            raise ValueError(f"prefetched image batches hold {self.batch_size} images, {n} asked for")
+        return next(self.loader)
 
 
 HAPT_TRAIN = "hapt-train"  # the HAPT training subjects' windows (default split), labels unused
@@ -152,6 +204,21 @@ def lr_at(step: int, cfg: PretrainConfig) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+SENSOR_OPS = {"translatex": TranslateX, "permutex": PermuteX, "hue": Hue, "jitter": Jitter}
+
+
+def build_augment(cfg: PretrainConfig):
+    if cfg.augment == "mocov2":
+        return MocoV2Default()
+    if cfg.augment != "sensor":
+        raise ValueError(f"unknown augmentation set {cfg.augment!r}; use sensor or mocov2")
+    names = [n.strip().lower() for n in cfg.sensor_ops.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SENSOR_OPS]
+    if unknown or not names:
+        raise ValueError(f"unknown sensor-aware op(s) {unknown or cfg.sensor_ops!r}; choose from {sorted(SENSOR_OPS)}")
+    return SensorAware([SENSOR_OPS[n]() for n in names])
+
+
 def build_moco(cfg: PretrainConfig) -> MoCo:
     return MoCo(replace(cfg.moco, backbone=cfg.backbone))
 
@@ -178,13 +245,14 @@ def pretrain(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x",
 def train(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"),
           quiet: bool = False) -> tuple[MoCo, Path]:
     """The training loop; returns this rank's MoCo module and the encoder checkpoint path."""
-    rank, world = init_distributed()
+    device = resolve_device(cfg.device)
+    rank, world = init_distributed(device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
-    moco = build_moco(cfg)
-    augment = SensorAware() if cfg.augment == "sensor" else MocoV2Default()
+    moco = build_moco(cfg).to(device)
+    augment = build_augment(cfg)
     params = [p for p in moco.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     start, seconds = 0, 0.0
@@ -196,9 +264,12 @@ def train(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "g
         start, seconds = state["train_state"]["step"], state["train_state"]["seconds"]
         if rank == 0 and not quiet:
             print(f"[pretrain] resuming from {last} at step {start}/{cfg.steps}")
-    model = torch.nn.parallel.DistributedDataParallel(moco) if world > 1 else moco
-    stream = ImageStream(cfg, rank)
-    stream.generator.manual_seed(cfg.seed * 7919 + rank + 104729 * start)  # resume draws fresh images
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            moco, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        model = moco
+    stream = ImageStream(cfg, rank, start)  # a resumed run draws fresh images
     aug_gen = torch.Generator().manual_seed(cfg.seed * 31 + rank + 7 * start)
     log = (out / "metrics.jsonl") if rank == 0 else None
     out.mkdir(parents=True, exist_ok=True)
@@ -209,7 +280,7 @@ def train(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "g
         t0 = time.perf_counter()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
-        images = stream.batch(cfg.batch_size)
+        images = stream.batch(cfg.batch_size).to(device, non_blocking=True)
         im_q, im_k = augment(images, aug_gen), augment(images, aug_gen)
         loss, logits, labels = model(im_q, im_k)
         opt.zero_grad()
@@ -254,24 +325,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "of the default split, labels unused) or an .npz with x (N,C,T) and channels")
     p.add_argument("--augment", default=d.augment, choices=["sensor", "mocov2"],
                    help="positive-view augmentations: sensor-aware (IMG2IMU) or the standard MoCo v2 set")
+    p.add_argument("--sensor-ops", default=d.sensor_ops,
+                   help="comma-separated sensor-aware ops, one drawn per view (default: all four, %(default)s)")
     p.add_argument("--steps", type=int, default=d.steps, help="optimizer steps (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step per rank")
     p.add_argument("--lr", type=float, default=d.lr, help="peak SGD learning rate (cosine decay, warm-up)")
     p.add_argument("--queue", type=int, default=d.moco.queue_size, help="MoCo queue length (keys)")
+    p.add_argument("--temperature", type=float, default=d.moco.temperature, help="InfoNCE temperature")
     p.add_argument("--momentum", type=float, default=d.moco.momentum,
                    help="key-encoder momentum (0.999 for long runs; ~0.99 for schedules of a few thousand steps)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--out", default=d.out, help="output folder: last.pt (resumable), encoder.pt, metrics.jsonl")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between checkpoints")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--device", default=d.device,
+                   help="auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:N; under torchrun "
+                        "each rank takes GPU LOCAL_RANK")
+    p.add_argument("--workers", type=int, default=d.workers,
+                   help="DataLoader processes drawing procedural images (0: in the training process; use a few "
+                        "on a GPU, where one CPU core cannot keep up)")
 
 
 def config_from_args(a: argparse.Namespace) -> PretrainConfig:
     cfg = PretrainConfig(backbone=a.backbone, sources=a.sources, image_folder=a.image_folder,
-                         imu_windows=a.imu_windows, augment=a.augment, steps=a.steps, batch_size=a.batch_size,
-                         lr=a.lr, seed=a.seed, out=a.out, checkpoint_every=a.checkpoint_every, threads=a.threads)
+                         imu_windows=a.imu_windows, augment=a.augment, sensor_ops=a.sensor_ops, steps=a.steps,
+                         batch_size=a.batch_size,
+                         lr=a.lr, seed=a.seed, out=a.out, checkpoint_every=a.checkpoint_every, threads=a.threads,
+                         device=a.device, workers=a.workers)
     cfg.moco.queue_size = a.queue
     cfg.moco.momentum = a.momentum
+    cfg.moco.temperature = a.temperature
     return cfg
 
 

@@ -9,7 +9,10 @@ import torch
 
 from imuedge import checkpoint
 from imuedge.train.models import load_encoder
-from imuedge.train.pretrain import PretrainConfig, lr_at, pretrain, train
+from imuedge.train.augment import Hue, Jitter, SensorAware, TranslateX
+from imuedge.train.images import ProceduralImages
+from imuedge.train.pretrain import (PrefetchedImages, PretrainConfig, RandomIndices, build_augment, lr_at, pretrain,
+                                    resolve_device, train)
 
 
 def tiny(out, steps):
@@ -61,6 +64,40 @@ def test_learning_rate_warms_up_then_decays():
     cfg = PretrainConfig(steps=100, lr=0.1, warmup_steps=10)
     assert lr_at(0, cfg) < lr_at(9, cfg) == pytest.approx(0.1)
     assert lr_at(99, cfg) < 0.01
+
+
+def test_worker_processes_draw_exactly_the_images_of_their_sampler():
+    images = ProceduralImages(size=(24, 32), seed=3, length=1000)
+    stream = PrefetchedImages(images, batch_size=4, workers=1, seed=11)
+    indices = iter(RandomIndices(len(images), seed=11))
+    for _ in range(2):  # consecutive batches continue the sampler's sequence
+        expected = images.batch([next(indices) for _ in range(4)])
+        assert torch.equal(stream.sample(4, torch.Generator()), expected)
+    with pytest.raises(ValueError, match="hold 4 images, 8 asked"):
+        stream.sample(8, torch.Generator())
+
+
+def test_pretraining_with_worker_processes_runs(tmp_path):
+    cfg = tiny(tmp_path, 2)
+    cfg.workers = 1
+    enc = load_encoder(pretrain(cfg, quiet=True))
+    assert torch.isfinite(enc(torch.randn(1, 6, 128))).all()
+
+
+def test_sensor_ops_choose_the_sensor_aware_set():
+    aug = build_augment(PretrainConfig(sensor_ops="translatex, hue,jitter"))
+    assert isinstance(aug, SensorAware) and [type(op) for op in aug.ops] == [TranslateX, Hue, Jitter]
+    assert len(build_augment(PretrainConfig()).ops) == 4  # the paper's four by default
+    with pytest.raises(ValueError, match="unknown sensor-aware op.*'rotate'"):
+        build_augment(PretrainConfig(sensor_ops="translatex,rotate"))
+
+
+def test_devices_resolve_and_a_missing_gpu_is_refused():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA GPU"):
+            resolve_device("cuda")
 
 
 @pytest.mark.ddp
