@@ -16,6 +16,11 @@ peak after importing the runtime); artifact size; macro-F1 and accuracy on HAPT 
 windows. The in-graph spectrogram's cost is measured separately: the
 spectrogram alone and the backbone+head alone on precomputed images, each
 lowered to .pte (XNNPACK fp32) and run in PyTorch eager, against the full model.
+A program that returns the spectrogram image also pays for handing 6 x 96 x 128
+floats back to Python, which the model never does (its first conv reads the image
+inside the delegate); so the targets use "spectrogram, in graph": the same
+spectrogram followed by a global mean of each image plane (delegated, ~73 k adds)
+-- an upper bound of its cost inside the model. Both numbers are reported.
 
 Writes ``OUT/export_bench.json``, ``.md`` (table) and ``.png`` (bar chart).
 """
@@ -176,10 +181,19 @@ def spectrogram_cost(target, x: np.ndarray, runs: int, warmup: int, workdir: Pat
             emb = self.m.encoder.forward_images(images.flatten(0, 1)).reshape(b, -1)
             return self.m.head(emb) if hasattr(self.m, "head") else emb
 
+    class InGraph(torch.nn.Module):  # the spectrogram without returning its image (see module docstring)
+        def __init__(self, s):
+            super().__init__()
+            self.s = s
+
+        def forward(self, w):
+            return self.s(w).flatten(1, 2).mean(dim=(-2, -1), keepdim=True)
+
     xt = torch.from_numpy(x[:16])
     with torch.no_grad():
         images = spec(xt)
-    parts = {"spectrogram": (spec, xt), "backbone_head": (Rest(module), images), "full": (module, xt)}
+    parts = {"spectrogram": (spec, xt), "spectrogram_in_graph": (InGraph(spec), xt),
+             "backbone_head": (Rest(module), images), "full": (module, xt)}
     torch.set_num_threads(1)
     if portable_lib._threadpool_get_thread_count() != 1:
         portable_lib._unsafe_reset_threadpool(1)
@@ -195,7 +209,8 @@ def spectrogram_cost(target, x: np.ndarray, runs: int, warmup: int, workdir: Pat
         out[name] = {"eager_fp32": eager, "pte_fp32": pte}
     for kind in ("eager_fp32", "pte_fp32"):
         full = out["full"][kind]["median_ms"]
-        out[f"fraction_{kind}"] = out["spectrogram"][kind]["median_ms"] / full
+        out[f"fraction_{kind}"] = out["spectrogram_in_graph"][kind]["median_ms"] / full
+        out[f"fraction_returning_image_{kind}"] = out["spectrogram"][kind]["median_ms"] / full
     return out
 
 
@@ -293,8 +308,8 @@ def run(a) -> dict:
             ratios["pte_int8_vs_onnx_int8_1t"] = med("onnx-int8") / med("pte-int8")
         if med("pte-fp32"):
             ratios["pte_int8_vs_pte_fp32_1t"] = med("pte-fp32") / med("pte-int8")
-            ratios["spectrogram_fraction_of_pte_int8_1t"] = (spectro.get("spectrogram", {}).get("pte_fp32", {})
-                                                              .get("median_ms", float("nan")) / med("pte-int8"))
+            spec_ms = spectro.get("spectrogram_in_graph", {}).get("pte_fp32", {}).get("median_ms", float("nan"))
+            ratios["spectrogram_fraction_of_pte_int8_1t"] = spec_ms / med("pte-int8")
     for fmt in ("pte", "tflite", "onnx"):
         if by.get(f"{fmt}-int8", {}).get("bytes") and by.get(f"{fmt}-fp32", {}).get("bytes"):
             ratios[f"{fmt}_int8_size_ratio"] = by[f"{fmt}-int8"]["bytes"] / by[f"{fmt}-fp32"]["bytes"]
@@ -344,9 +359,16 @@ def markdown(r: dict, note: str = "") -> str:
     if "spectrogram" in s:
         lines += ["", "## In-graph spectrogram cost (1 thread, fp32, medians)", "",
                   "| part | eager fp32 (ms) | .pte fp32 XNNPACK (ms) |", "|---|---:|---:|"]
-        for part in ("spectrogram", "backbone_head", "full"):
-            lines.append(f"| {part} | {s[part]['eager_fp32']['median_ms']:.3f} | {s[part]['pte_fp32']['median_ms']:.3f} |")
-        lines.append(f"| spectrogram / full | {s['fraction_eager_fp32']:.1%} | {s['fraction_pte_fp32']:.1%} |")
+        names = {"spectrogram": "spectrogram, image returned", "spectrogram_in_graph": "spectrogram, in graph",
+                 "backbone_head": "backbone + head (images in)", "full": "full model"}
+        for part, label in names.items():
+            if part in s:
+                lines.append(f"| {label} | {s[part]['eager_fp32']['median_ms']:.3f} | "
+                             f"{s[part]['pte_fp32']['median_ms']:.3f} |")
+        lines.append(f"| spectrogram in graph / full | {s['fraction_eager_fp32']:.1%} | {s['fraction_pte_fp32']:.1%} |")
+        lines += ["", "'In graph': the spectrogram followed by a mean of each image plane, so that the 6 x 96 x 128 "
+                  "image is not handed back to Python (the model never does that; an upper bound of the "
+                  "spectrogram's cost inside the model). 'Image returned' includes that hand-back."]
     ra = r["ratios"]
     lines += ["", "## Targets", "", "| quantity | measured | target | met |", "|---|---:|---:|---|"]
 
@@ -361,8 +383,8 @@ def markdown(r: dict, note: str = "") -> str:
         lines.append(f"| {label} | {val} | {tgt} | {'yes' if ok else '**NO (missed)**'} |")
 
     target_line("int8 .pte vs PyTorch eager fp32, 1 thread", "pte_int8_vs_eager_fp32_1t", 2.0)
-    target_line("spectrogram / whole model (.pte fp32, 1 thread)", "spectrogram_fraction", 0.05, False, True)
-    target_line("spectrogram / int8 .pte (spectrogram stays fp32)", "spectrogram_fraction_of_pte_int8_1t", 0.05,
+    target_line("spectrogram in graph / whole model (.pte fp32, 1 thread)", "spectrogram_fraction", 0.05, False, True)
+    target_line("spectrogram in graph / int8 .pte (spectrogram stays fp32)", "spectrogram_fraction_of_pte_int8_1t", 0.05,
                 False, True)
     for key, label in (("pte_int8_vs_onnx_int8_1t", "int8 .pte vs ORT int8, 1 thread (info)"),
                        (f"pte_int8_vs_eager_fp32_{th}t", f"int8 .pte vs eager fp32, {th} threads (info)"),
