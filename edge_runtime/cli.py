@@ -7,8 +7,9 @@ import json
 import signal
 import sys
 
-SOURCE_HELP = ("serial:PORT[?baud=115200] | ble:NAME_OR_ADDRESS[?service=imu|nus] | "
-               "replay:FILE[?speed=1|10|max] (a CSV recording or a raw serial capture)")
+SOURCE_HELP = ("serial:PORT[?baud=115200] | ble:NAME_OR_ADDRESS[?service=imu|nus&adapter=hci0&scan=10&tries=3] "
+               "(adapter: the BlueZ adapter to use, Linux; scan: seconds to look for the device; tries: connection "
+               "attempts per (re)connect) | replay:FILE[?speed=1|10|max] (a CSV recording or a raw serial capture)")
 DECODERS = ("auto", "imuedge", "imuedge-ble", "text", "sensorserver", "witmotion", "witmotion-ble")
 
 

@@ -13,7 +13,9 @@ Every source has the same small interface::
 ``parse_source("serial:/dev/ttyACM0?baud=921600")`` builds one from a URI:
 
     serial:PORT[?baud=115200]                      pyserial; PORT may be any pyserial URL
-    ble:NAME_OR_ADDRESS[?service=imu|nus]          bleak; the imuedge IMU GATT service or Nordic UART
+    ble:NAME_OR_ADDRESS[?service=imu|nus&adapter=hci1&scan=10&tries=3]
+                                                   bleak; the imuedge IMU GATT service or Nordic UART;
+                                                   adapter: BlueZ adapter (Linux), tries: connects per open
     replay:FILE[?speed=1|10|max]                   a CSV recording or a raw serial capture (.bin)
 
 A new transport is one new ``Source`` subclass.
@@ -231,27 +233,39 @@ class BleSource(Source):
     notifications to ``read`` through a queue. A disconnect callback turns into
     ``SourceDisconnected`` on the next ``read``; the runner then calls ``open`` again
     (with backoff), which scans and connects afresh.
+
+    ``adapter``: the BlueZ adapter to scan and connect with (``hci1``; Linux only;
+    default: bleak's, the first one). ``tries``: connection attempts per ``open`` on the
+    device found by the scan -- a first connect often fails (service discovery cut short,
+    a connection that times out) on real radios and on BlueZ alike, and retrying the
+    connect is quicker than a new scan.
     """
 
-    def __init__(self, target: str, service: str = "imu", scan_timeout: float = 10.0, start: bool = True):
+    def __init__(self, target: str, service: str = "imu", scan_timeout: float = 10.0, start: bool = True,
+                 adapter: str | None = None, tries: int = 3):
         if service not in ("imu", "nus"):
             raise SourceError(f"ble service {service!r}: expected 'imu' or 'nus'")
+        if int(tries) < 1:
+            raise SourceError(f"ble tries {tries!r}: expected a positive integer")
         self.target, self.service, self.scan_timeout, self.start = target, service, scan_timeout, start
+        self.adapter, self.tries = adapter or None, int(tries)
         self.default_decoder = "imuedge-ble" if service == "imu" else "imuedge"
         self._q: queue.Queue = queue.Queue()
         self._loop = None
         self._thread = None
         self._client = None
         self._disconnected = threading.Event()
+        self.connect_failures: list[str] = []  # failed attempts that a retry then fixed (for reports)
 
     def describe(self) -> str:
-        return f"ble:{self.target}({self.service})"
+        return f"ble:{self.target}({self.service}{'@' + self.adapter if self.adapter else ''})"
 
     def _ensure_loop(self):
         import asyncio
 
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
+            self._loop.set_exception_handler(self._loop_exception)
             self._thread = threading.Thread(target=self._loop.run_forever, name="ble-loop", daemon=True)
             self._thread.start()
 
@@ -260,23 +274,52 @@ class BleSource(Source):
 
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
+    @staticmethod
+    def _loop_exception(loop, context) -> None:
+        # After a failed connect, bleak closes its D-Bus connection under a pending write and
+        # asyncio reports "Future exception was never retrieved: BrokenPipeError": not news.
+        if isinstance(context.get("exception"), (BrokenPipeError, ConnectionResetError)):
+            return
+        loop.default_exception_handler(context)
+
+    def _on_disconnect(self, client) -> None:
+        if client is self._client:  # not a late callback from an attempt that was retried
+            self._disconnected.set()
+
     async def _connect(self):
+        import asyncio
+
         from bleak import BleakClient, BleakScanner
 
         t = self.target
+        bluez = {"bluez": {"adapter": self.adapter}} if self.adapter else {}
         is_address = len(t) == 17 and t.count(":") == 5 or len(t) == 36 and t.count("-") == 4
-        device = (await BleakScanner.find_device_by_address(t, timeout=self.scan_timeout) if is_address
-                  else await BleakScanner.find_device_by_name(t, timeout=self.scan_timeout))
+        device = (await BleakScanner.find_device_by_address(t, timeout=self.scan_timeout, **bluez) if is_address
+                  else await BleakScanner.find_device_by_name(t, timeout=self.scan_timeout, **bluez))
         if device is None:
             raise SourceDisconnected(f"BLE device {t!r} not found (scanned {self.scan_timeout:g} s)")
-        client = BleakClient(device, disconnected_callback=lambda _c: self._disconnected.set())
-        await client.connect()
         notify, write = (IMU_DATA_UUID, IMU_CONTROL_UUID) if self.service == "imu" else (NUS_TX_UUID, NUS_RX_UUID)
-        await client.start_notify(notify, lambda _ch, data: self._q.put(bytes(data)))
-        if self.start:
-            cmd = P.encode_command(P.CommandPacket(0, P.Command.START))
-            await client.write_gatt_char(write, cmd if self.service == "imu" else P.frame(cmd), response=True)
-        return client
+        for attempt in range(1, self.tries + 1):
+            client = BleakClient(device, disconnected_callback=self._on_disconnect, **bluez)
+            self._client = client
+            try:
+                await client.connect()
+                await client.start_notify(notify, lambda _ch, data: self._q.put(bytes(data)))
+                if self.start:
+                    cmd = P.encode_command(P.CommandPacket(0, P.Command.START))
+                    await client.write_gatt_char(write, cmd if self.service == "imu" else P.frame(cmd),
+                                                 response=True)
+                return client
+            except Exception as e:  # noqa: BLE001 - BleakError, TimeoutError, D-Bus errors
+                self._client = None
+                try:
+                    await client.disconnect()
+                except Exception:  # noqa: BLE001
+                    pass
+                if attempt == self.tries:
+                    raise
+                self.connect_failures.append(f"{type(e).__name__}: {e}")
+                await asyncio.sleep(0.5 * attempt)
 
     def open(self) -> None:
         try:
@@ -286,7 +329,7 @@ class BleSource(Source):
         self._ensure_loop()
         self._disconnected.clear()
         try:
-            self._client = self._call(self._connect(), self.scan_timeout + 30)
+            self._client = self._call(self._connect(), (self.scan_timeout + 30) * self.tries)
         except SourceDisconnected:
             raise
         except Exception as e:  # noqa: BLE001 - BleakError, timeouts, adapter off
@@ -306,11 +349,11 @@ class BleSource(Source):
 
     def close(self) -> None:
         if self._client is not None and self._loop is not None:
+            client, self._client = self._client, None
             try:
-                self._call(self._client.disconnect(), 5)
+                self._call(client.disconnect(), 5)
             except Exception:  # noqa: BLE001
                 pass
-            self._client = None
 
 
 # --------------------------------------------------------------------------- URIs
@@ -335,7 +378,8 @@ def parse_speed(text: str, uri: str = "") -> float | None:
 
 
 def parse_source(uri: str, *, hello: bytes | None = None, rate: float | None = None) -> Source:
-    """``serial:PORT[?baud=N]`` | ``ble:NAME_OR_ADDRESS[?service=imu|nus]`` | ``replay:FILE[?speed=X|max]``."""
+    """``serial:PORT[?baud=N]`` | ``ble:NAME_OR_ADDRESS[?service=imu|nus&adapter=hciN&scan=S&tries=N]`` |
+    ``replay:FILE[?speed=X|max]``."""
     kind, sep, rest = uri.partition(":")
     if not sep or not rest:
         raise SourceError(f"source {uri!r}: expected serial:PORT, ble:NAME_OR_ADDRESS or replay:FILE")
@@ -348,8 +392,12 @@ def parse_source(uri: str, *, hello: bytes | None = None, rate: float | None = N
             raise SourceError(f"source {uri!r}: baud {opts['baud']!r} is not an integer") from None
         return SerialSource(target, baud, hello=hello)
     if kind == "ble":
-        opts = _options(query, {"service", "scan"}, uri)
-        return BleSource(target, opts.get("service", "imu"), float(opts.get("scan", 10.0)))
+        opts = _options(query, {"service", "scan", "adapter", "tries"}, uri)
+        try:
+            scan, tries = float(opts.get("scan", 10.0)), int(opts.get("tries", 3))
+        except ValueError:
+            raise SourceError(f"source {uri!r}: scan must be a number of seconds, tries an integer") from None
+        return BleSource(target, opts.get("service", "imu"), scan, adapter=opts.get("adapter"), tries=tries)
     if kind == "replay":
         opts = _options(query, {"speed", "block"}, uri)
         return ReplaySource(target, parse_speed(opts.get("speed", "1"), uri), int(opts.get("block", 10)), rate)

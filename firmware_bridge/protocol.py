@@ -41,6 +41,7 @@ MAX_SAMPLES = 255
 MAX_PAYLOAD_LEN = MAX_SAMPLES * len(CHANNELS) * 2
 MAX_PACKET_LEN = 255 + 0xFFFF + CRC_LEN  # what the length fields can express
 BLE_ATT_OVERHEAD = 3  # ATT opcode + handle in a notification
+BLE_MAX_ATTRIBUTE_LEN = 512  # the longest attribute value ATT carries, at any MTU
 CHANNEL_MASK_ALL = 0x3F
 
 _COMMON = struct.Struct("<2sBBBBHH")  # magic, major, minor, type, header_len, seq, payload_len
@@ -423,7 +424,8 @@ def max_samples_per_packet(n_channels: int, mtu: int | None = None) -> int:
     """Largest sample count per data packet; with ``mtu`` (negotiated BLE ATT MTU), what fits one notification."""
     if mtu is None:
         return MAX_SAMPLES
-    room = mtu - BLE_ATT_OVERHEAD - DATA_HEADER_LEN - CRC_LEN
+    # An attribute value is at most 512 bytes (Core spec Vol 3 Part F 3.2.9), whatever the MTU.
+    room = min(mtu - BLE_ATT_OVERHEAD, BLE_MAX_ATTRIBUTE_LEN) - DATA_HEADER_LEN - CRC_LEN
     return max(0, min(MAX_SAMPLES, room // (2 * n_channels)))
 
 

@@ -8,7 +8,7 @@ VENV="$ROOT/.venv"
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 
-APT_PACKAGES="make gcc g++ gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gcc-avr avr-libc simavr socat"
+APT_PACKAGES="make gcc g++ gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gcc-avr avr-libc simavr socat qemu-system-x86 bluez bluez-test-tools busybox-static dbus"
 if [ "${APT:-0}" = "1" ]; then
   missing=""
   for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done

@@ -58,6 +58,20 @@ def pte_bundle(tmp_path_factory, hapt_test_recording):
     return out / "pte-fp32"
 
 
+@pytest.fixture(scope="session")
+def onnx_bundle(tmp_path_factory, hapt_test_recording):
+    """The classifier of ``pte_bundle`` as an ONNX fp32 bundle: it runs without torch (the BlueZ-in-QEMU guest)."""
+    from imuedge.export import export_bundles
+
+    torch.set_num_threads(1)
+    x = hapt_test_recording.data
+    ev = np.stack([x[:, s:s + 128] for s in range(0, 64 * 32, 64)]).astype(np.float32)
+    out = tmp_path_factory.mktemp("onnx_bundles")
+    summary = export_bundles(small_target(), out, ("onnx",), ("fp32",), eval_x=ev, log=lambda m: None)
+    assert summary["ok"], summary
+    return out / "onnx-fp32"
+
+
 def write_csv(path, data, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"), rate=50.0):
     from imuedge.data import Recording, write_recording_csv
 

@@ -72,7 +72,9 @@ def test_ble_samples_per_mtu():
     assert P.max_samples_per_packet(6, mtu=23) == 0  # default ATT MTU: too small for data
     assert P.max_samples_per_packet(6, mtu=49) == 1
     assert P.max_samples_per_packet(6, mtu=247) == 17  # (247-3-32-2)//12
-    assert P.max_samples_per_packet(3, mtu=517) == 80
+    # at the largest MTU the 512-byte cap on an attribute value binds, not the MTU
+    assert P.max_samples_per_packet(3, mtu=517) == 79 and P.max_samples_per_packet(6, mtu=517) == 39
+    assert len(P.encode_data(data(n=39))) <= P.BLE_MAX_ATTRIBUTE_LEN < len(P.encode_data(data(n=40)))
     assert P.max_samples_per_packet(6) == 255
     n = P.max_samples_per_packet(6, mtu=247)
     assert len(P.encode_data(data(n=n))) + P.BLE_ATT_OVERHEAD <= 247
