@@ -123,30 +123,20 @@ def throughput(bundle: Path, csv: Path, repeats: int) -> dict:
     return {"bundle": bundle.name, "runs": runs, "median": med}
 
 
-def bare_inference(pred, windows: np.ndarray, n: int = 2000) -> dict:
+def bare_inference(pred, windows: np.ndarray, n: int = 2000, interval_s: float = 0.0) -> dict:
+    """``predict`` on the same windows in a loop: back to back, or once every ``interval_s``
+    (sleeping between, as a stream calls it -- "paced"). On this VM a model called after an idle
+    gap runs ~1 ms slower than back to back (caches, clocks): the model's cost at that cadence,
+    not the runtime's."""
     ts = []
     for i in range(n):
         w = windows[i % len(windows)]
         t0 = time.perf_counter()
         pred.predict(w)
         ts.append(time.perf_counter() - t0)
-    v = np.array(ts) * 1e3
-    return {"count": n, "p50_ms": float(np.percentile(v, 50)), "p99_ms": float(np.percentile(v, 99)),
-            "max_ms": float(v.max())}
-
-
-def paced_inference(pred, windows: np.ndarray, interval_s: float, n: int = 250) -> dict:
-    """``predict`` once every ``interval_s`` (sleeping between), as a stream calls it: on this VM a model
-    called after an idle gap runs ~1 ms slower than in a back-to-back loop (caches, clocks), which is
-    the model's cost at that cadence, not the runtime's."""
-    ts = []
-    for i in range(n):
-        w = windows[i % len(windows)]
-        t0 = time.perf_counter()
-        pred.predict(w)
-        ts.append(time.perf_counter() - t0)
-        time.sleep(interval_s)
-    v = np.array(ts[10:]) * 1e3
+        if interval_s:
+            time.sleep(interval_s)
+    v = np.array(ts[10:] if interval_s else ts) * 1e3  # paced: the first calls follow the back-to-back loop
     return {"count": len(v), "interval_s": interval_s, "p50_ms": float(np.percentile(v, 50)),
             "p99_ms": float(np.percentile(v, 99)), "max_ms": float(v.max())}
 
@@ -251,7 +241,7 @@ def main(argv=None) -> int:
             pred = load_bundle(b, threads=1)
             bare = bare_inference(pred, windows)
             model_rate = float(pred.manifest["input"]["sample_rate_hz"])
-            paced = paced_inference(pred, windows, args.hop / model_rate)
+            paced = bare_inference(pred, windows, n=250, interval_s=args.hop / model_rate)
             for rate in [float(r) for r in args.rates.split(",")]:
                 rep, e2e, _ = pty_run(pred, csv_short, rate, args.seconds, args.work, hop=args.hop)
                 e = rep["latency"]["e2e"]

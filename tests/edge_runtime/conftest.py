@@ -45,31 +45,28 @@ def hapt_test_recording():
     return rec
 
 
-@pytest.fixture(scope="session")
-def pte_bundle(tmp_path_factory, hapt_test_recording):
+def export_small(tmp_path_factory, recording, fmt: str):
+    """The small classifier exported to one fp32 bundle of ``fmt``, checked on HAPT test windows."""
     from imuedge.export import export_bundles
 
     torch.set_num_threads(1)
-    x = hapt_test_recording.data
+    x = recording.data
     ev = np.stack([x[:, s:s + 128] for s in range(0, 64 * 32, 64)]).astype(np.float32)
-    out = tmp_path_factory.mktemp("bundles")
-    summary = export_bundles(small_target(), out, ("pte",), ("fp32",), eval_x=ev, log=lambda m: None)
+    out = tmp_path_factory.mktemp(f"{fmt}_bundles")
+    summary = export_bundles(small_target(), out, (fmt,), ("fp32",), eval_x=ev, log=lambda m: None)
     assert summary["ok"], summary
-    return out / "pte-fp32"
+    return out / f"{fmt}-fp32"
+
+
+@pytest.fixture(scope="session")
+def pte_bundle(tmp_path_factory, hapt_test_recording):
+    return export_small(tmp_path_factory, hapt_test_recording, "pte")
 
 
 @pytest.fixture(scope="session")
 def onnx_bundle(tmp_path_factory, hapt_test_recording):
     """The classifier of ``pte_bundle`` as an ONNX fp32 bundle: it runs without torch (the BlueZ-in-QEMU guest)."""
-    from imuedge.export import export_bundles
-
-    torch.set_num_threads(1)
-    x = hapt_test_recording.data
-    ev = np.stack([x[:, s:s + 128] for s in range(0, 64 * 32, 64)]).astype(np.float32)
-    out = tmp_path_factory.mktemp("onnx_bundles")
-    summary = export_bundles(small_target(), out, ("onnx",), ("fp32",), eval_x=ev, log=lambda m: None)
-    assert summary["ok"], summary
-    return out / "onnx-fp32"
+    return export_small(tmp_path_factory, hapt_test_recording, "onnx")
 
 
 def write_csv(path, data, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"), rate=50.0):
