@@ -11,7 +11,8 @@ every rank holds the same weights after every step.
 
 On a GPU the model and the augmentations run on the device; procedural images are
 drawn on the CPU, by ``--workers`` DataLoader processes when the CPU would be the
-bottleneck (item ``i`` depends only on ``(seed, i)``, so workers change nothing but speed).
+bottleneck (a seeded sampler picks the items and item ``i`` depends only on ``(seed, i)``, so
+any number of workers >= 1 draws the same images; ``--workers 0`` draws its own sequence).
 
 Checkpoints are atomic, carry their config and code version, and resume:
 re-running the same command continues from ``OUT/last.pt``.
