@@ -290,7 +290,11 @@ mount -t 9p -o $OPTS,ro,cache=loose hostroot /host || die "cannot mount the host
 mount -t proc proc /host/proc && mount -t sysfs sys /host/sys && mount -t devtmpfs dev /host/dev || die "mounts"
 mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts devpts /host/dev/pts; mount -t tmpfs shm /host/dev/shm
+mkdir -p /hosttmp && mount -o bind /host/tmp /hosttmp  # the host's /tmp, before a scratch tmpfs covers it
 mount -t tmpfs tmp /host/tmp && mount -t tmpfs run /host/run || die "tmpfs"
+for p in @KEEP@; do  # a checkout or venv under the host's /tmp stays visible (read-only) in the guest
+  mkdir -p "/host$p" && mount -o bind "/hosttmp${p#/tmp}" "/host$p" || die "cannot keep $p"
+done
 [ -d /host/var/lib/bluetooth ] && mount -t tmpfs bt /host/var/lib/bluetooth
 mkdir -p /host/tmp/out
 mount -t 9p -o $OPTS out /host/tmp/out || die "cannot mount the results share"
@@ -305,10 +309,14 @@ poweroff -f
 
 
 def build_initramfs(path: Path, busybox: str, modules: list[Path], python: str) -> Path:
+    """``python``: the interpreter the guest runs (this venv's). The guest's /tmp is a scratch tmpfs;
+    the checkout and the venv, when they live under the host's /tmp, are bound back into it."""
+    keep = sorted({str(d) for d in (ROOT, Path(sys.prefix), Path(python).parent.parent) if str(d).startswith("/tmp/")})
     entries = [(d, 0o40755, b"") for d in ("bin", "dev", "proc", "sys", "host", "lib", "lib/modules")]
     entries.append(("dev/console", 0o20600, b"", (5, 1)))
     entries.append(("bin/busybox", 0o100755, Path(busybox).read_bytes()))
-    entries.append(("init", 0o100755, INIT.replace("@PYTHON@", python).encode()))
+    init = INIT.replace("@PYTHON@", python).replace("@KEEP@", " ".join(keep))
+    entries.append(("init", 0o100755, init.encode()))
     names = []
     for ko in modules:
         names.append(ko.stem)
