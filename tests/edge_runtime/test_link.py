@@ -187,10 +187,13 @@ def test_sigint_flushes_sinks_and_profile(tmp_path, recording_csv, predictor):
         if seen.wait(60) and not done.is_set():
             os.kill(os.getpid(), signal.SIGINT)  # a real SIGINT, delivered to the main thread
     threading.Thread(target=interrupt, daemon=True).start()
+    # Ctrl-C's handler, also when this test runs as a shell's background job (which starts with SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         rep = runner.run()  # main thread
     finally:
         done.set()
+        signal.signal(signal.SIGINT, previous)
     assert rep["interrupted"] is True
     lines = out.read_text().splitlines()
     assert lines and len(lines) == rep["counters"]["windows_predicted"]
