@@ -640,15 +640,13 @@ def expected_windows(n: int, per: int, sent: list[int], window: int, hop: int, r
 def reference_predictions(counts: np.ndarray, sent: list[int], per: int, predictor) -> list[dict]:
     """``offline_predictions`` of each window ``expected_windows`` names (the samples as the
     host decodes them: counts x scale), with the stream's window start."""
-    from imuedge.firmware_bridge import protocol as P
-    from imuedge.firmware_bridge.replay_data import ACC_SCALE, GYRO_SCALE
-
     from .offline import _predictor, offline_predictions
+    from .simulator import decoded
 
     pred = _predictor(predictor)
     inp = pred.manifest["input"]
     W, hop = int(inp["window"]), int(inp["hop"])
-    full = P.DataPacket(0, 0, 0, P.channels_to_mask(CHANNELS), ACC_SCALE, GYRO_SCALE, counts).to_array()
+    full = decoded(counts, CHANNELS)
     out = []
     for k, (st, src) in enumerate(expected_windows(len(counts), per, sent, W, hop, float(inp["sample_rate_hz"]))):
         rec = offline_predictions(full[:, src:src + W], pred, CHANNELS)[0]
@@ -676,8 +674,7 @@ def check_run(out: Path, name: str, bundle: Path | None = None) -> dict:
     scores are from this machine's (0.0 when both CPUs take the same kernels; an emulated
     CPU may differ from the real one in the last bits).
     """
-    from imuedge.firmware_bridge import protocol as P
-    from imuedge.firmware_bridge.replay_data import ACC_SCALE, GYRO_SCALE
+    from .simulator import decoded
 
     out = Path(out)
     d = out / name
@@ -685,7 +682,7 @@ def check_run(out: Path, name: str, bundle: Path | None = None) -> dict:
     peri = json.loads((d / "peripheral.json").read_text())
     counts = np.load(out / f"{name}-counts.npy")
     per = peri["samples_per_packet"]
-    full = P.DataPacket(0, 0, 0, P.channels_to_mask(CHANNELS), ACC_SCALE, GYRO_SCALE, counts).to_array()
+    full = decoded(counts, CHANNELS)
     sent_idx = (np.concatenate([np.arange(i * per, min((i + 1) * per, len(counts))) for i in peri["sent"]])
                 if peri["sent"] else np.zeros(0, int))
     got = np.load(d / "samples.npy")

@@ -42,11 +42,14 @@ def quantize(data: np.ndarray, channels) -> np.ndarray:
     return np.clip(counts, -32768, 32767).astype(np.int16).T.copy()
 
 
+def decoded(counts: np.ndarray, channels) -> np.ndarray:
+    """int16 (n, C) counts -> what the host decodes from them: float32 (C, n), via DataPacket.to_array()."""
+    return P.DataPacket(0, 0, 0, P.channels_to_mask(channels), ACC_SCALE, GYRO_SCALE, counts).to_array()
+
+
 def expected_stream(data: np.ndarray, channels) -> np.ndarray:
-    """What the host decodes from the simulator: float32 (C, n), via DataPacket.to_array()."""
-    counts = quantize(data, channels)
-    pkt = P.DataPacket(0, 0, 0, P.channels_to_mask(channels), ACC_SCALE, GYRO_SCALE, counts)
-    return pkt.to_array()
+    """What the host decodes from the simulator: float32 (C, n)."""
+    return decoded(quantize(data, channels), channels)
 
 
 def _ints(text: str | None) -> set[int]:
