@@ -102,12 +102,52 @@ def skip_modules_quantizer(base, prefixes: tuple[str, ...]):
             for n in model.graph.nodes:
                 if prefixes and in_modules(n, prefixes):
                     n.meta.pop("quantization_annotation", None)
+            drop_dangling_specs(model.graph)
             return model
 
         def validate(self, model):
             return base.validate(model)
 
     return SkipModules()
+
+
+def drop_dangling_specs(graph: fx.Graph) -> list[str]:
+    """Remove annotations that share or derive their quantization from a tensor that is no longer annotated.
+
+    The XNNPACK quantizer lets shape ops (view, reshape, flatten) and adds share
+    the range of their input: ``SharedQuantizationSpec(node or edge)``. Once the
+    skipped modules' annotations are gone, such a spec on the far side of the
+    float boundary points at nothing and ``prepare_pt2e`` fails with a bare
+    ``KeyError: <node>``. Those nodes stay float too (repeated until no spec
+    dangles, since dropping one can orphan the next). Returns their names.
+    """
+    from torchao.quantization.pt2e.quantizer import DerivedQuantizationSpec, SharedQuantizationSpec
+
+    dropped: list[str] = []
+    while True:
+        defined = set()
+        for n in graph.nodes:
+            a = n.meta.get("quantization_annotation")
+            if a is None:
+                continue
+            if a.output_qspec is not None:
+                defined.add(n)
+            defined.update((arg, n) for arg, spec in a.input_qspec_map.items() if spec is not None)
+
+        def dangles(spec) -> bool:
+            if isinstance(spec, SharedQuantizationSpec):
+                return spec.edge_or_node not in defined
+            if isinstance(spec, DerivedQuantizationSpec):
+                return any(e not in defined for e in spec.derived_from)
+            return False
+
+        orphans = [n for n in graph.nodes if (a := n.meta.get("quantization_annotation")) is not None
+                   and any(dangles(s) for s in (a.output_qspec, *a.input_qspec_map.values()))]
+        if not orphans:
+            return dropped
+        for n in orphans:
+            n.meta.pop("quantization_annotation")
+            dropped.append(n.name)
 
 
 def pt2e_quantize(target: ExportTarget, module: torch.nn.Module, quantizer, calibration: np.ndarray,

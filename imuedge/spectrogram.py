@@ -13,7 +13,10 @@ complex tensors and ``F.interpolate``. Instead:
   ``-window * sin`` (stride = hop), already divided by ``sum(window)``;
 * the resize is two matmuls with precomputed bilinear matrices
   (``out = R_h @ S @ R_w^T``), equal to ``F.interpolate(mode="bilinear",
-  align_corners=False)`` without antialiasing;
+  align_corners=False)`` without antialiasing; for one window the second
+  one is a banded ``bmm`` with no ``expand`` (``Spectrogram.resize``).
+  (``F.interpolate`` lowers to XNNPACK too now, but measured no faster in
+  the model, and ONNX/LiteRT resize semantics differ in corner cases);
 * real and imaginary parts are channel slices of the conv output, not
   ``select``s of a reshaped tensor: XNNPACK takes slices into its delegate,
   while ``select`` ran as a portable kernel between two delegates
@@ -147,6 +150,31 @@ def bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
     return m
 
 
+H_BLOCKS = 4  # row blocks of the frequency resize (see Spectrogram.resize); 1 = dense
+
+
+def band_blocks(matrix: np.ndarray, n_blocks: int) -> tuple[tuple[int, ...], np.ndarray]:
+    """Cut a banded ``(n_out, n_in)`` matrix into ``n_blocks`` equal row blocks that each
+    read ``K`` consecutive columns (the same ``K`` for all, the widest band).
+
+    Returns the first column of each block and the ``(n_blocks, n_out / n_blocks, K)``
+    blocks; ``blocks[b] @ x[start[b]:start[b] + K]`` equals rows ``b`` of ``matrix @ x``.
+    Falls back to one dense block when ``n_blocks`` does not divide ``n_out``.
+    """
+    n_out, n_in = matrix.shape
+    if n_blocks < 1 or n_out % n_blocks:
+        n_blocks = 1
+    rows = n_out // n_blocks
+    spans = []
+    for b in range(n_blocks):
+        used = np.flatnonzero(np.abs(matrix[b * rows:(b + 1) * rows]).sum(0))
+        spans.append((int(used.min()), int(used.max()) + 1) if used.size else (0, 1))
+    k = max(hi - lo for lo, hi in spans)
+    starts = tuple(min(lo, n_in - k) for lo, _ in spans)
+    blocks = np.stack([matrix[b * rows:(b + 1) * rows, s:s + k] for b, s in enumerate(starts)])
+    return starts, blocks
+
+
 class Spectrogram(nn.Module):
     """Raw window ``(B, C, T)`` -> sensor images ``(B, n_sensors, 3, H, W)``.
 
@@ -168,11 +196,27 @@ class Spectrogram(nn.Module):
         # Full x/y/z sensors in channel order (e.g. all six channels): to_rgb is a reshape, no copies.
         self.rgb_is_reshape = [i for src in self.colour_sources for i in src] == list(range(len(self.channels)))
 
-        self.register_buffer("dft_weight", torch.tensor(dft_kernels(cfg.n_fft, cfg.window), dtype=torch.float32))
+        # The sine kernels of k = 0 and (even n_fft) k = n_fft / 2 are zero: the conv leaves them out (32
+        # output channels instead of 34 by default: XNNPACK's conv works in 8/16-channel tiles, measured
+        # 26 -> 17 us) and stft() pads the imaginary part back with zeros.
+        kernels = dft_kernels(cfg.n_fft, cfg.window)
+        norms = np.abs(kernels).sum(axis=(1, 2))
+        self.dft_rows = np.flatnonzero(norms > 1e-9 * norms.max())  # sin(pi * n) is ~1e-16 in float64, not 0
+        imag = self.dft_rows[self.dft_rows >= cfg.n_freqs] - cfg.n_freqs  # bins whose sine kernel is kept
+        if len(self.dft_rows) != cfg.n_freqs + len(imag) or (len(imag) and np.any(np.diff(imag) != 1)):
+            raise ValueError(f"unexpected zero DFT kernels for n_fft={cfg.n_fft}, window={cfg.window!r}")
+        first = int(imag[0]) if len(imag) else cfg.n_freqs
+        self.imag_pad = (0, 0, first, cfg.n_freqs - first - len(imag))  # F.pad: (frames), (bins) before/after
+        self.register_buffer("dft_weight", torch.tensor(kernels[self.dft_rows], dtype=torch.float32))
+        self.register_load_state_dict_pre_hook(self._drop_zero_kernels)
         resize_h = bilinear_matrix(cfg.n_freqs, cfg.image_size[0])
         if cfg.low_freq_at_bottom:
             resize_h = resize_h[::-1].copy()
         self.register_buffer("resize_h", torch.tensor(resize_h, dtype=torch.float32))
+        # R_h cut into row blocks that each read K consecutive bins, one copy per channel (see resize).
+        self.h_block_starts, blocks = band_blocks(resize_h, H_BLOCKS)
+        self.register_buffer("resize_h_blocks", torch.tensor(np.concatenate([blocks] * len(self.channels)),
+                                                             dtype=torch.float32), persistent=False)
         resize_w = bilinear_matrix(cfg.n_frames, cfg.image_size[1])
         self.register_buffer("resize_w_t", torch.tensor(resize_w.T.copy(), dtype=torch.float32))
         # Per-axis statistics of the training split's log-magnitudes ("dataset" normalisation).
@@ -188,6 +232,13 @@ class Spectrogram(nn.Module):
                              persistent=False)
         self.register_buffer("gram_w", torch.tensor(resize_w.T @ resize_w / w, dtype=torch.float32),
                              persistent=False)
+
+    def _drop_zero_kernels(self, module, state_dict, prefix, *args) -> None:
+        """Checkpoints written before the zero sine kernels were left out hold all 2F of them."""
+        key = prefix + "dft_weight"
+        w = state_dict.get(key)
+        if w is not None and w.shape[0] == 2 * self.config.n_freqs != len(self.dft_rows):
+            state_dict[key] = w[torch.as_tensor(self.dft_rows)]
 
     def _colour_sources(self, idx: list[int]) -> tuple[int, int, int]:
         sources = [-1, -1, -1]
@@ -209,8 +260,9 @@ class Spectrogram(nn.Module):
         """Real and imaginary parts, each ``(B, C, F, frames)``."""
         b, c, t = x.shape
         f = self.config.n_freqs
-        spec = F.conv1d(x.reshape(b * c, 1, t), self.dft_weight, stride=self.config.hop)  # (B*C, 2F, frames)
-        return spec[:, :f].reshape(b, c, f, -1), spec[:, f:].reshape(b, c, f, -1)
+        spec = F.conv1d(x.reshape(b * c, 1, t), self.dft_weight, stride=self.config.hop)  # (B*C, F+Fi, frames)
+        imag = F.pad(spec[:, f:], self.imag_pad)
+        return spec[:, :f].reshape(b, c, f, -1), imag.reshape(b, c, f, -1)
 
     def log_magnitude(self, x: torch.Tensor) -> torch.Tensor:
         """``log(log_eps + |STFT|)`` as ``(B, C, F, frames)``, scipy-comparable."""
@@ -220,11 +272,29 @@ class Spectrogram(nn.Module):
         return torch.log(magnitude + self.config.log_eps)
 
     def resize(self, spec: torch.Tensor) -> torch.Tensor:
-        """``(..., F, frames)`` -> ``(..., H, W)`` by two matmuls."""
-        # time axis first: (F x frames) @ (frames x W), then (H x F) @ that -- half the MACs of H first
-        # (F.linear here would be cheaper in XNNPACK, but int8 quantizers annotate linear layers and
-        # the float spectrogram must stay out of their shared-range bookkeeping)
-        return torch.matmul(self.resize_h, torch.matmul(spec, self.resize_w_t))
+        """``(..., F, frames)`` -> ``(..., H, W)`` by two matmuls.
+
+        Time axis first: ``(F x frames) @ (frames x W)``, then ``(H x F) @ that``
+        (half the MACs of H first). For one window (the exported shape) the
+        second product uses the band structure of ``R_h``: the H rows are cut
+        into ``H_BLOCKS`` blocks, each reading only ``K`` consecutive bins
+        (``K = 6`` of 17 by default), and one ``bmm`` multiplies every
+        (channel, block) pair at once -- 2.8x fewer MACs, and no ``expand``
+        (``matmul`` broadcasting ``R_h`` over channels emits ``expand`` ops
+        that ExecuTorch runs as portable kernels outside XNNPACK, splitting
+        the delegate). The skipped entries of ``R_h`` are exact zeros, so
+        the result equals the dense product. A batch, or a dynamic batch
+        (ONNX), takes the broadcast ``matmul``.
+        """
+        y = torch.matmul(spec, self.resize_w_t)
+        lead, w = y.shape[:-2], y.shape[-1]
+        blocks, rows, k = self.resize_h_blocks.shape
+        static = all(type(d) is int for d in lead)  # a dynamic batch (ONNX export) is a SymInt: no branch on it
+        if static and int(np.prod(lead)) * len(self.h_block_starts) == blocks:
+            parts = torch.stack([y[..., s:s + k, :] for s in self.h_block_starts], dim=-3)  # (..., nb, K, W)
+            out = torch.bmm(self.resize_h_blocks, parts.reshape(blocks, k, w))
+            return out.reshape(*lead, rows * len(self.h_block_starts), w)
+        return torch.matmul(self.resize_h, y)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """Zero mean, unit std over each image channel's pixels (std floored at ``norm_floor``)."""

@@ -177,3 +177,42 @@ def test_normalized_resize_is_normalize_of_resize():
     spec = sp.log_magnitude(x)
     np.testing.assert_allclose(sp.normalized_resize(spec).numpy(), sp.normalize(sp.resize(spec)).numpy(),
                                atol=1e-6)  # the constants are float32
+
+
+class LinearFront(nn.Module):
+    """A float front end whose last op is a linear (like a resize by F.linear)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("w", torch.randn(32, 128) / 8)
+
+    def forward(self, x):
+        return torch.nn.functional.linear(x, self.w)
+
+
+class FrontThenLayers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.front = LinearFront()
+        self.body = nn.Sequential(nn.Linear(6 * 32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU())
+        self.head = nn.Linear(64, 2)
+
+    def forward(self, x):
+        return self.head(self.body(self.front(x).reshape(x.shape[0], -1)))  # the reshape shares the linear's range
+
+
+def test_int8_keeps_a_float_front_end_ending_in_linear(tmp_path):
+    """Skipping a module whose linear the quantizer annotated used to leave the next layer's shared spec
+    pointing at nothing (prepare_pt2e: a bare ``KeyError``); now the dangling specs are dropped too."""
+    from imuedge.export.quantize import drop_dangling_specs  # noqa: F401  (the fix under test)
+
+    torch.manual_seed(0)
+    target = ExportTarget(FrontThenLayers().eval(), "classify", WindowSpec(), {"class_names": ["a", "b"]},
+                          float_modules=("front",), float_input_layer=False)
+    x = np.random.default_rng(0).normal(size=(64, 6, 128)).astype(np.float32)
+    res = export_bundles(target, tmp_path, ("pte",), ("int8",), calibration=x, eval_x=x,
+                         log=lambda *a: None)["results"]
+    assert res["pte-int8"]["status"] == "ok", res["pte-int8"]
+    p = imuedge.load_bundle(tmp_path / "pte-int8")
+    agree = (p.predict(x).argmax(1) == target.reference(x).numpy().argmax(1)).mean()
+    assert agree >= 0.9

@@ -5,7 +5,7 @@ import scipy.signal
 import torch
 import torch.nn.functional as F
 
-from imuedge.spectrogram import Spectrogram, SpectrogramConfig, bilinear_matrix
+from imuedge.spectrogram import Spectrogram, SpectrogramConfig, band_blocks, bilinear_matrix
 from imuedge.window import CHANNELS
 
 TOL = 1e-4
@@ -112,6 +112,38 @@ def test_resize_matches_bilinear_interpolate():
     assert torch.allclose(rh @ spec @ rw.T, want, atol=1e-12)
 
 
+@pytest.mark.parametrize("batch", [1, 3])
+def test_banded_resize_equals_the_dense_product(batch):
+    """One window takes the banded bmm path, a batch the broadcast matmul: both are R_h @ S @ R_w^T."""
+    sp = Spectrogram()
+    spec = torch.randn(batch, 6, 17, 49)
+    dense = torch.matmul(sp.resize_h, torch.matmul(spec, sp.resize_w_t))
+    torch.testing.assert_close(sp.resize(spec), dense, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("n_out,n_in,n_blocks", [(96, 17, 4), (96, 17, 3), (128, 49, 4), (96, 17, 5), (10, 10, 1)])
+def test_band_blocks_rebuild_the_matrix(n_out, n_in, n_blocks):
+    m = bilinear_matrix(n_in, n_out)[::-1].copy()
+    starts, blocks = band_blocks(m, n_blocks)
+    n = len(starts)  # 5 does not divide 96: one dense block
+    assert n == (n_blocks if n_out % n_blocks == 0 else 1) and blocks.shape[0] == n
+    rebuilt = np.zeros_like(m)
+    rows = n_out // n
+    for b, s in enumerate(starts):
+        rebuilt[b * rows:(b + 1) * rows, s:s + blocks.shape[2]] = blocks[b]
+    np.testing.assert_array_equal(rebuilt, m)  # nothing outside the blocks was dropped
+    if n > 1:
+        assert blocks.shape[2] < n_in
+
+
+def test_exported_window_has_no_expand_outside_matmuls():
+    """ExecuTorch runs ``expand`` as a portable kernel between XNNPACK delegates: the exported shape has none."""
+    program = torch.export.export(Spectrogram().eval(), (torch.randn(1, 6, 128),)).run_decompositions({})
+    ops = [str(n.target) for n in program.graph.nodes if n.op == "call_function"]
+    assert not [op for op in ops if "expand" in op], ops
+    assert any("bmm" in op for op in ops), ops
+
+
 def test_low_frequency_on_bottom_row():
     x = torch.zeros(1, 6, 128)
     x[0, 0] = 5.0 + 0.01 * torch.randn(128)  # DC dominates acc_x
@@ -134,3 +166,21 @@ def test_exports_without_stft_or_complex_ops():
         val = n.meta.get("val")
         if isinstance(val, torch.Tensor):
             assert not val.is_complex(), n
+
+
+def test_zero_sine_kernels_are_left_out_and_old_state_dicts_still_load():
+    """k = 0 and k = n_fft/2 have no sine part: 32 conv kernels, not 34. A state dict from before (all 34) loads."""
+    from imuedge.spectrogram import dft_kernels
+
+    sp = Spectrogram()
+    assert sp.dft_weight.shape[0] == 32
+    full = torch.tensor(dft_kernels(32, "hann"), dtype=torch.float32)
+    x = 3 * torch.randn(2, 6, 128)
+    re, im = sp.stft(x)
+    spec = F.conv1d(x.reshape(12, 1, 128), full, stride=2)
+    torch.testing.assert_close(re.reshape(12, 17, -1), spec[:, :17], atol=1e-6, rtol=0)
+    torch.testing.assert_close(im.reshape(12, 17, -1), spec[:, 17:], atol=1e-6, rtol=0)
+    old = {**sp.state_dict(), "dft_weight": full}
+    again = Spectrogram()
+    again.load_state_dict(old)
+    torch.testing.assert_close(again(x), sp(x))
