@@ -184,3 +184,13 @@ def test_zero_sine_kernels_are_left_out_and_old_state_dicts_still_load():
     again = Spectrogram()
     again.load_state_dict(old)
     torch.testing.assert_close(again(x), sp(x))
+
+
+def test_power_equals_the_squared_stft_and_a_silent_window_has_a_finite_gradient():
+    sp = Spectrogram()
+    x = 3 * torch.randn(2, 6, 128)
+    re, im = sp.stft(x)
+    torch.testing.assert_close(sp.power(x), re * re + im * im, atol=1e-5, rtol=1e-6)
+    silent = torch.zeros(1, 6, 128, requires_grad=True)  # |X| = 0 everywhere: sqrt's slope is infinite there
+    sp(silent).sum().backward()
+    assert torch.isfinite(silent.grad).all()
