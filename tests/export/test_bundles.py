@@ -54,12 +54,15 @@ def test_bundle_parity(exported, fmt, precision):
         np.testing.assert_allclose(out, ref, atol=1e-4)
 
 
-def test_pte_reports_delegation(exported):
-    backend = json.loads((exported["out"] / "pte-int8" / "imuedge.json").read_text())["backend"]
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_pte_reports_delegation(exported, precision):
+    backend = json.loads((exported["out"] / f"pte-{precision}" / "imuedge.json").read_text())["backend"]
     assert backend["delegated_ops"] and 0.5 < backend["delegated_op_coverage"] <= 1.0
     assert "aten::convolution.default" in backend["delegated_ops"]
     # whatever was not delegated is listed with the layer it comes from
     assert set(backend["portable_ops"]) == set(backend["portable_op_layers"])
+    # The IMG2IMU classifier runs whole in XNNPACK: spectrogram, backbone, global average pool, head.
+    assert backend["portable_ops"] == {} and backend["delegate_partitions"] == 1, backend
 
 
 def test_summary_written(exported):
