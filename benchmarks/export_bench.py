@@ -144,13 +144,18 @@ def rss_probe(bundle: str, threads: int) -> None:
     print(json.dumps({"peak_rss_mb": peak, "after_imports_mb": before, "growth_mb": peak - before}))
 
 
-def measure_rss(bundle: Path, threads: int) -> dict:
-    r = subprocess.run([sys.executable, "-m", "benchmarks.export_bench", "--rss-probe", str(bundle),
-                        "--threads", str(threads)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+def run_probe(args: list[str], timeout: int = 600) -> dict:
+    """Run ``python -m benchmarks.export_bench ARGS`` in a fresh process; its last JSON line, or the error."""
+    r = subprocess.run([sys.executable, "-m", "benchmarks.export_bench", *args], cwd=ROOT,
+                       capture_output=True, text=True, timeout=timeout)
     for line in reversed(r.stdout.splitlines()):
         if line.startswith("{"):
             return json.loads(line)
     return {"error": (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]}
+
+
+def measure_rss(bundle: Path, threads: int) -> dict:
+    return run_probe(["--rss-probe", str(bundle), "--threads", str(threads)])
 
 
 def eager_rss(checkpoint: str) -> dict:
@@ -237,13 +242,7 @@ def measure_share(checkpoint: str, rounds: int, warmup: int) -> dict:
     measurement gave 5.6-7.6% for the int8 share where a fresh process beside it, minutes apart,
     gave 4.2-4.3% (its with-model as slow or slower); a device runs one model in one runtime.
     """
-    r = subprocess.run([sys.executable, "-m", "benchmarks.export_bench", checkpoint, "--share-probe",
-                        "--runs", str(rounds), "--warmup", str(warmup)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=1800)
-    for line in reversed(r.stdout.splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    return {"error": (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]}
+    return run_probe([checkpoint, "--share-probe", "--runs", str(rounds), "--warmup", str(warmup)], timeout=1800)
 
 
 def share_probe(checkpoint: str, rounds: int, warmup: int) -> None:
