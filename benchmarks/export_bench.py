@@ -144,14 +144,18 @@ def rss_probe(bundle: str, threads: int) -> None:
     print(json.dumps({"peak_rss_mb": peak, "after_imports_mb": before, "growth_mb": peak - before}))
 
 
-def run_probe(args: list[str], timeout: int = 600) -> dict:
-    """Run ``python -m benchmarks.export_bench ARGS`` in a fresh process; its last JSON line, or the error."""
-    r = subprocess.run([sys.executable, "-m", "benchmarks.export_bench", *args], cwd=ROOT,
-                       capture_output=True, text=True, timeout=timeout)
+def python_json(args: list[str], timeout: int = 600) -> dict:
+    """Run ``python ARGS`` in a fresh process; the last JSON line it prints, or its error."""
+    r = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     for line in reversed(r.stdout.splitlines()):
         if line.startswith("{"):
             return json.loads(line)
     return {"error": (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]}
+
+
+def run_probe(args: list[str], timeout: int = 600) -> dict:
+    """``python -m benchmarks.export_bench ARGS`` (a hidden probe mode) in a fresh process."""
+    return python_json(["-m", "benchmarks.export_bench", *args], timeout)
 
 
 def measure_rss(bundle: Path, threads: int) -> dict:
@@ -164,9 +168,7 @@ def eager_rss(checkpoint: str) -> dict:
             f"t=target_from_checkpoint({checkpoint!r});torch.set_num_threads(1);x=torch.zeros(t.example_inputs[0].shape)\n"
             "with torch.no_grad():\n [t.module(x) for _ in range(50)]\n"
             "p=vm_hwm_mb();print(json.dumps({'peak_rss_mb':p,'after_imports_mb':b,'growth_mb':p-b}))")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
-    return json.loads(lines[-1]) if lines else {"error": r.stderr.strip().splitlines()[-1:]}
+    return python_json(["-c", code])
 
 
 # ---- the in-graph spectrogram's cost ----------------------------------------------------------------------
@@ -195,7 +197,7 @@ def without_spectrogram(target, window: np.ndarray):
 
 def spectrogram_share(target, calibration: np.ndarray, x: np.ndarray, rounds: int, warmup: int,
                       workdir: Path) -> dict:
-    """The model with and without its spectrogram, .pte fp32 and int8, 1 thread, timed interleaved (paired)."""
+    """The model with and without its spectrogram, .pte fp32 and int8, 1 thread, each pair timed alternating (paired)."""
     from executorch.extension.pybindings import portable_lib
     from executorch.runtime import Runtime
     import torch
