@@ -22,7 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrain-steps", type=int, default=d.pretrain_steps,
                    help="MoCo steps of the short pretraining run done here (0 skips it)")
     p.add_argument("--sources", default=d.pretrain_sources,
-                   help="pretraining image sources, '+'-joined: procedural, imu (unlabelled train windows)")
+                   help="pretraining image sources, '+'-joined: procedural, imu (unlabelled windows of the "
+                        "training subjects' whole recordings)")
+    p.add_argument("--imu-positives", default=d.pretrain_positives, choices=["augment", "neighbour"],
+                   help="positive pairs of the imu source: 'augment' (two augmentations of one window, as IMG2IMU) "
+                        "or 'neighbour' (a window of the same recording at most --neighbour-seconds away)")
+    p.add_argument("--neighbour-seconds", type=float, default=d.pretrain_neighbour_s,
+                   help="reach of neighbour positives, seconds")
     p.add_argument("--backbone", default=d.backbone, choices=["edge", "resnet18"], help="vision backbone")
     p.add_argument("--no-shipped", action="store_true",
                    help="do not evaluate the shipped long-schedule encoder (train/weights/)")
@@ -58,7 +64,8 @@ def _run(a) -> int:
 
     d = RunConfig()
     cfg = RunConfig(out=a.out, shots=tuple(int(s) for s in a.shots.split(",") if s), seeds=a.seeds,
-                    pretrain_steps=a.pretrain_steps, pretrain_sources=a.sources, backbone=a.backbone,
+                    pretrain_steps=a.pretrain_steps, pretrain_sources=a.sources,
+                    pretrain_positives=a.imu_positives, pretrain_neighbour_s=a.neighbour_seconds, backbone=a.backbone,
                     use_shipped=not a.no_shipped, supervised=replace(d.supervised, epochs=a.supervised_epochs),
                     finetune_epochs=a.finetune_epochs, threads=a.threads, max_windows=a.max_windows)
     run(cfg)

@@ -46,7 +46,9 @@ class PretrainConfig:
     backbone: str = "edge"  # edge | resnet18
     sources: str = "procedural"  # '+'-joined: procedural, imu, folder
     image_folder: str = ""  # for the 'folder' source (ImageNet-style folder of png/jpg)
-    imu_windows: str = ""  # .npz with x (N, C, T) unlabelled windows for the 'imu' source
+    imu_windows: str = ""  # 'hapt-train', or an .npz with x (N, C, T) unlabelled windows for the 'imu' source
+    imu_positives: str = "augment"  # augment: both views from one window | neighbour: a nearby window's
+    neighbour_seconds: float = 5.0  # 'neighbour': the key window starts at most this far from the query's
     augment: str = "sensor"  # sensor (TranslateX/PermuteX/Hue/Jitter) | mocov2 (standard set)
     sensor_ops: str = "translatex,permutex,hue,jitter"  # the sensor-aware set (one op per view)
     steps: int = 600
@@ -116,16 +118,20 @@ class ImageStream:
                     raise ValueError("source 'folder' needs --image-folder PATH")
                 self.sources.append(IndexedImages(ImageFolder(cfg.image_folder, size=size)))
             elif name == "imu":
-                self.sources.append(IMUSpectrogramImages(cfg.imu_windows, cfg.spectrogram, seed=cfg.seed + rank))
+                self.sources.append(IMUSpectrogramImages(cfg.imu_windows, cfg.spectrogram, cfg.imu_positives,
+                                                         cfg.neighbour_seconds))
             else:
                 raise ValueError(f"unknown image source {name!r}; use procedural, imu or folder")
         self.generator = torch.Generator().manual_seed(seed)
         self.turn = 0
 
-    def batch(self, n: int) -> torch.Tensor:
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` images and their positives, to be augmented into the query and key views (the same
+        images, except for IMU windows with neighbour positives)."""
         source = self.sources[self.turn % len(self.sources)]
         self.turn += 1
-        return source.sample(n, self.generator)
+        images = source.sample(n, self.generator)
+        return images if isinstance(images, tuple) else (images, images)
 
 
 class IndexedImages:
@@ -167,33 +173,96 @@ class PrefetchedImages:
         return next(self.loader)
 
 
-HAPT_TRAIN = "hapt-train"  # the HAPT training subjects' windows (default split), labels unused
+HAPT_TRAIN = "hapt-train"  # the HAPT training subjects' whole recordings (default split), labels unused
+HAPT_TRAIN_HOP = 16  # samples between their windows' starts (0.32 s at 50 Hz)
+POSITIVES = ("augment", "neighbour")
+
+
+def hapt_train_windows(window: int = 128, hop: int = HAPT_TRAIN_HOP, split_seed: int = 0):
+    """Unlabelled windows over the whole recordings of the training subjects of HAPT's subject split."""
+    from imuedge.data import Dataset, load_hapt, subject_split, unlabelled_windows
+
+    ds = load_hapt()
+    train = set(subject_split(ds.subjects, split_seed)["train"])
+    return unlabelled_windows(Dataset([r for r in ds.recordings if r.subject in train], name=ds.name), window, hop)
+
+
+def save_imu_windows(path, ws) -> None:
+    """An ``--imu-windows`` file from a WindowSet: x, channels, and where each window lies."""
+    np.savez(path, x=ws.x, channels=np.array(ws.channels), recording=np.asarray(ws.recording, dtype=str),
+             start=ws.start, sample_rate_hz=np.float64(ws.sample_rate_hz))
 
 
 class IMUSpectrogramImages:
-    """Unlabelled IMU windows rendered as spectrogram images (one per sensor)."""
+    """Unlabelled IMU windows, rendered as spectrogram images (one per sensor) batch by batch.
 
-    def __init__(self, path: str, spec_cfg: SpectrogramConfig, seed: int):
+    ``positives="augment"``: the two views of a pair are augmentations of ONE window's images (IMG2IMU).
+    ``"neighbour"``: the key view's window is drawn uniformly among the windows of the same recording that
+    start at most ``neighbour_s`` seconds away (the query's own included), so the pair teaches that nearby
+    moments of one recording look alike -- they mostly share an activity -- without any label.
+    """
+
+    def __init__(self, path: str, spec_cfg: SpectrogramConfig, positives: str = "augment",
+                 neighbour_s: float = 5.0):
         if not path:
             raise ValueError("source 'imu' needs unlabelled windows: --imu-windows hapt-train, or "
                              "FILE.npz with x (N,C,T) and channels")
+        if positives not in POSITIVES:
+            raise ValueError(f"unknown --imu-positives {positives!r}; use one of {list(POSITIVES)}")
         if path == HAPT_TRAIN:
-            from imuedge.data import load_hapt_windows
-
-            train = load_hapt_windows()["train"]  # labels are not used
-            x, channels = train.x, train.channels
+            ws = hapt_train_windows()
+            x, channels, where = ws.x, ws.channels, (ws.recording, ws.start, ws.sample_rate_hz)
         else:
             with np.load(path) as z:
                 x = z["x"].astype(np.float32)
                 channels = tuple(str(c) for c in z["channels"])
-        spectrogram = Spectrogram(channels, spec_cfg)
-        spectrogram.fit_normalization(x)
-        with torch.no_grad():
-            imgs = torch.cat([spectrogram(torch.from_numpy(x[i:i + 512])) for i in range(0, len(x), 512)])
-        self.images = imgs.flatten(0, 1)  # (N * sensors, 3, H, W)
+                keys = ("recording", "start", "sample_rate_hz")
+                where = tuple(z[k] for k in keys) if all(k in z for k in keys) else None
+            if positives == "neighbour" and where is None:
+                raise ValueError(f"{path}: --imu-positives neighbour needs to know where each window lies: arrays "
+                                 f"'recording' (N,), 'start' (N,, samples) and 'sample_rate_hz'; it has {sorted(z)}")
+        self.x = torch.from_numpy(np.ascontiguousarray(x))
+        self.spectrogram = Spectrogram(channels, spec_cfg)
+        self.spectrogram.fit_normalization(x)
+        self.positives = positives
+        if positives == "neighbour":
+            self.order, self.low, self.high = neighbour_ranges(*where, neighbour_s)
 
-    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return self.images[torch.randint(len(self.images), (n,), generator=generator)]
+    def images(self, index: torch.Tensor, n: int) -> torch.Tensor:
+        with torch.no_grad():
+            return self.spectrogram(self.x[index]).flatten(0, 1)[:n]  # (n, 3, H, W), sensors of a window adjacent
+
+    def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` images (from ceil(n / sensors) windows) and their positives."""
+        windows = -(-n // self.spectrogram.n_sensors)
+        index = torch.randint(len(self.x), (windows,), generator=generator)
+        if self.positives == "augment":
+            images = self.images(index, n)
+            return images, images
+        span = (self.high - self.low)[index]
+        pick = self.low[index] + (torch.rand(windows, generator=generator) * span).long().clamp_max(span - 1)
+        return self.images(index, n), self.images(self.order[pick], n)
+
+
+def neighbour_ranges(recording, start, sample_rate_hz, seconds: float):
+    """``(order, low, high)``: the windows of window i's recording that start within ``seconds`` of it are
+    ``order[low[i]:high[i]]`` (``order`` sorts the windows by recording, then start)."""
+    recording, start = np.asarray(recording).astype(str), np.asarray(start, np.int64)
+    if len(recording) != len(start):
+        raise ValueError(f"'recording' ({len(recording)}) and 'start' ({len(start)}) differ in length")
+    if seconds < 0:
+        raise ValueError(f"--neighbour-seconds must be >= 0, got {seconds}")
+    order = np.lexsort((start, recording))
+    rec, st = recording[order], start[order]
+    reach = int(round(seconds * float(sample_rate_hz)))
+    low, high = np.empty(len(st), np.int64), np.empty(len(st), np.int64)
+    bounds = np.flatnonzero(np.r_[True, rec[1:] != rec[:-1], True])
+    for a, b in zip(bounds[:-1], bounds[1:]):  # one recording: sorted positions a..b-1
+        low[a:b] = a + np.searchsorted(st[a:b], st[a:b] - reach, side="left")
+        high[a:b] = a + np.searchsorted(st[a:b], st[a:b] + reach, side="right")
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))  # window i sits at sorted position back[i]
+    return torch.from_numpy(order), torch.from_numpy(low[back]), torch.from_numpy(high[back])
 
 
 # -------------------------------------------------------------------- training
@@ -281,8 +350,8 @@ def train(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "g
         t0 = time.perf_counter()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
-        images = stream.batch(cfg.batch_size).to(device, non_blocking=True)
-        im_q, im_k = augment(images, aug_gen), augment(images, aug_gen)
+        images, positives = (t.to(device, non_blocking=True) for t in stream.batch(cfg.batch_size))
+        im_q, im_k = augment(images, aug_gen), augment(positives, aug_gen)
         loss, logits, labels = model(im_q, im_k)
         opt.zero_grad()
         loss.backward()
@@ -322,8 +391,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "folder (--image-folder), imu (--imu-windows). Default: %(default)s")
     p.add_argument("--image-folder", default="", help="folder of png/jpg images (searched recursively)")
     p.add_argument("--imu-windows", default="",
-                   help="unlabelled IMU windows for the 'imu' source: 'hapt-train' (the HAPT training subjects "
-                        "of the default split, labels unused) or an .npz with x (N,C,T) and channels")
+                   help="unlabelled IMU windows for the 'imu' source: 'hapt-train' (windows every 0.32 s over the "
+                        "whole recordings of the default split's HAPT training subjects, labels unused) or an .npz "
+                        "with x (N,C,T) and channels (plus recording, start and sample_rate_hz for neighbour "
+                        "positives; `imuedge.train.pretrain.save_imu_windows` writes one from a WindowSet)")
+    p.add_argument("--imu-positives", default=d.imu_positives, choices=list(POSITIVES),
+                   help="how the 'imu' source makes a positive pair: 'augment' (two augmentations of one window, "
+                        "as IMG2IMU) or 'neighbour' (the key view is another window of the same recording "
+                        "starting at most --neighbour-seconds away, then augmented). Default: %(default)s")
+    p.add_argument("--neighbour-seconds", type=float, default=d.neighbour_seconds,
+                   help="reach of 'neighbour' positives in seconds (default %(default)s)")
     p.add_argument("--augment", default=d.augment, choices=["sensor", "mocov2"],
                    help="positive-view augmentations: sensor-aware (IMG2IMU) or the standard MoCo v2 set")
     p.add_argument("--sensor-ops", default=d.sensor_ops,
@@ -349,10 +426,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(a: argparse.Namespace) -> PretrainConfig:
     cfg = PretrainConfig(backbone=a.backbone, sources=a.sources, image_folder=a.image_folder,
-                         imu_windows=a.imu_windows, augment=a.augment, sensor_ops=a.sensor_ops, steps=a.steps,
-                         batch_size=a.batch_size,
-                         lr=a.lr, seed=a.seed, out=a.out, checkpoint_every=a.checkpoint_every, threads=a.threads,
-                         device=a.device, workers=a.workers)
+                         imu_windows=a.imu_windows, imu_positives=a.imu_positives,
+                         neighbour_seconds=a.neighbour_seconds, augment=a.augment, sensor_ops=a.sensor_ops,
+                         steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, out=a.out,
+                         checkpoint_every=a.checkpoint_every, threads=a.threads, device=a.device, workers=a.workers)
     cfg.moco.queue_size = a.queue
     cfg.moco.momentum = a.momentum
     cfg.moco.temperature = a.temperature

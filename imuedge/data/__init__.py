@@ -3,6 +3,7 @@
     load_hapt()            UCI HAPT, 30 subjects, 50 Hz, m/s^2 and rad/s
     load_recordings(dir)   your own CSV recordings -> (Dataset, errors)
     make_windows(...)      windows that never cross a label change or a recording
+    unlabelled_windows()   windows over whole recordings, no labels (self-supervised pretraining)
     subject_split(...)     subject-disjoint train / val / test
     load_hapt_windows()    all of the above for HAPT in one call
 """
@@ -18,7 +19,7 @@ from imuedge.data.recordings import RecordingFormatError, RecordingsConfig, Reco
 from imuedge.data.signal import gravity_split, lowpass, resample, resample_dataset, resample_labels, \
     resample_recording
 from imuedge.data.splits import few_shot_indices, split_windows, subject_split
-from imuedge.data.windows import ZScore, label_runs, make_windows, remap_labels
+from imuedge.data.windows import ZScore, label_runs, make_windows, remap_labels, unlabelled_windows
 from imuedge.window import CHANNELS
 
 __all__ = [
@@ -27,7 +28,8 @@ __all__ = [
     "UnsafePickleError", "WindowSet", "ZScore", "few_shot_indices", "find_archive", "gravity_split",
     "label_runs", "load_hapt", "load_hapt_windows", "load_recordings", "lowpass", "make_windows",
     "read_recording_file", "remap_labels", "resample", "resample_dataset", "resample_labels",
-    "resample_recording", "split_windows", "subject_split", "windows_by_split", "write_recording_csv",
+    "resample_recording", "split_windows", "subject_split", "unlabelled_windows", "windows_by_split",
+    "write_recording_csv",
 ]
 
 

@@ -4,6 +4,10 @@ A window never crosses a recording boundary, a label change or an unlabelled
 sample: each recording is split into runs of one constant label, and windows
 of ``window`` samples start every ``hop`` samples from the start of each run.
 Runs shorter than ``window`` give no window.
+
+``unlabelled_windows`` is the self-supervised counterpart: windows over whole
+recordings, label changes ignored and no label kept, so that pretraining can
+pair a window with its neighbours in time without seeing any label.
 """
 from __future__ import annotations
 
@@ -65,6 +69,29 @@ def make_windows(dataset: Dataset, window: int, hop: int, classes=None) -> Windo
     names = {k: v for k, v in dataset.label_names.items() if keep is None or k in keep}
     return WindowSet(x, y.astype(np.int64), subject.astype(np.int64), recording, start.astype(np.int64),
                      channels, rate, names)
+
+
+def unlabelled_windows(dataset: Dataset, window: int, hop: int) -> WindowSet:
+    """Windows of ``window`` samples every ``hop`` samples over each WHOLE recording (they cross label
+    changes and unlabelled stretches, never a recording boundary); ``y`` is ``UNLABELLED`` throughout.
+    ``recording`` and ``start`` say where each window lies, which is what temporal-neighbour pretraining uses."""
+    if window <= 0 or hop <= 0:
+        raise ValueError(f"window ({window}) and hop ({hop}) must be positive")
+    xs, subj, rec_ids, starts = [], [], [], []
+    for r in dataset.recordings:
+        first = np.arange(0, r.num_samples - window + 1, hop)
+        if first.size == 0:
+            continue
+        xs.append(np.lib.stride_tricks.sliding_window_view(r.data, window, axis=1)[:, first].transpose(1, 0, 2))
+        subj.append(np.full(first.size, r.subject))
+        rec_ids.append(np.full(first.size, r.recording_id, dtype=object))
+        starts.append(first)
+    if not xs:
+        raise ValueError(f"dataset {dataset.name!r}: no recording is {window} samples long")
+    x = np.ascontiguousarray(np.concatenate(xs), dtype=np.float32)
+    return WindowSet(x, np.full(len(x), UNLABELLED, np.int64), np.concatenate(subj).astype(np.int64),
+                     np.concatenate(rec_ids), np.concatenate(starts).astype(np.int64), dataset.channels,
+                     dataset.sample_rate_hz, {})
 
 
 def remap_labels(ws: WindowSet, classes) -> WindowSet:

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,8 +12,12 @@ from imuedge import checkpoint
 from imuedge.train.models import load_encoder
 from imuedge.train.augment import Hue, Jitter, SensorAware, TranslateX
 from imuedge.train.images import ProceduralImages
-from imuedge.train.pretrain import (PrefetchedImages, PretrainConfig, RandomIndices, build_augment, lr_at, pretrain,
-                                    resolve_device, train)
+from imuedge.window import CHANNELS
+from imuedge.data import Dataset, Recording, unlabelled_windows
+from imuedge.spectrogram import SpectrogramConfig
+from imuedge.train.pretrain import (IMUSpectrogramImages, PrefetchedImages, PretrainConfig, RandomIndices,
+                                    build_augment, lr_at, neighbour_ranges, pretrain, resolve_device,
+                                    save_imu_windows, train)
 
 
 def tiny(out, steps):
@@ -80,6 +85,64 @@ def test_worker_processes_draw_exactly_the_images_of_their_sampler():
 def test_pretraining_with_worker_processes_runs(tmp_path):
     cfg = tiny(tmp_path, 2)
     cfg.workers = 1
+    enc = load_encoder(pretrain(cfg, quiet=True))
+    assert torch.isfinite(enc(torch.randn(1, 6, 128))).all()
+
+
+def long_recordings(tmp_path, seconds=(20, 12)):
+    """Unlabelled windows (128 samples every 16) of recordings whose every sample holds its own time,
+    so a window's content tells where it came from; saved as an --imu-windows file."""
+    recs = []
+    for i, sec in enumerate(seconds):
+        t = np.arange(sec * 50, dtype=np.float32) / 50 + 1000 * i  # recording i: 1000 * i + time in s
+        recs.append(Recording(np.tile(t, (6, 1)), np.full(t.size, -1), CHANNELS, 50.0, i + 1, f"rec{i}"))
+    ws = unlabelled_windows(Dataset(recs), 128, 16)
+    path = tmp_path / "windows.npz"
+    save_imu_windows(path, ws)
+    return ws, path
+
+
+def test_neighbour_ranges_stay_inside_one_recording_and_reach():
+    rec = np.array(["b", "a", "b", "a", "a", "b"])  # not sorted: ranges are computed on a sorted order
+    start = np.array([100, 0, 0, 300, 50, 400])
+    order, low, high = neighbour_ranges(rec, start, 50.0, seconds=2.0)  # reach: 100 samples
+    near = {i: sorted(int(order[p]) for p in range(low[i], high[i])) for i in range(len(rec))}
+    assert near == {0: [0, 2], 1: [1, 4], 2: [0, 2], 3: [3], 4: [1, 4], 5: [5]}
+    with pytest.raises(ValueError, match="must be >= 0"):
+        neighbour_ranges(rec, start, 50.0, seconds=-1)
+
+
+def test_neighbour_positives_come_from_the_same_recording_within_reach(tmp_path):
+    ws, path = long_recordings(tmp_path)
+    source = IMUSpectrogramImages(str(path), SpectrogramConfig(), positives="neighbour", neighbour_s=2.0)
+    acc = source.images(torch.arange(len(ws)), 2 * len(ws))[::2]  # every window's accelerometer image
+    seen_offsets = set()
+    for seed in range(20):
+        index = torch.randint(len(ws), (4,), generator=torch.Generator().manual_seed(seed))
+        images, keys = source.sample(8, torch.Generator().manual_seed(seed))
+        assert images.shape == keys.shape == (8, 3, 96, 128)
+        assert torch.equal(images, source.images(index, 8))  # the query windows are the drawn ones
+        for i, key in zip(index.tolist(), keys[::2]):  # the acc image of each key window ...
+            distance = (acc - key).abs().flatten(1).amax(1)
+            j = int(distance.argmin())  # ... is one window's (others differ by far more): same recording, <= 2 s
+            assert distance[j] < 1e-4 < distance.topk(2, largest=False).values[1]
+            assert ws.recording[j] == ws.recording[i] and abs(ws.start[j] - ws.start[i]) <= 100
+            seen_offsets.add(int(ws.start[j] - ws.start[i]))
+    assert len(seen_offsets) > 5  # and they are spread over the reach, not always the window itself
+
+
+def test_neighbour_positives_need_to_know_where_windows_lie(tmp_path):
+    bare = tmp_path / "bare.npz"
+    np.savez(bare, x=np.zeros((3, 6, 128), np.float32), channels=np.array(CHANNELS))
+    IMUSpectrogramImages(str(bare), SpectrogramConfig())  # 'augment' needs no more
+    with pytest.raises(ValueError, match=r"bare.npz: --imu-positives neighbour needs .*'recording'"):
+        IMUSpectrogramImages(str(bare), SpectrogramConfig(), positives="neighbour")
+
+
+def test_pretraining_with_neighbour_positives_runs(tmp_path):
+    _, path = long_recordings(tmp_path)
+    cfg = tiny(tmp_path / "run", 2)
+    cfg.sources, cfg.imu_windows, cfg.imu_positives = "procedural+imu", str(path), "neighbour"
     enc = load_encoder(pretrain(cfg, quiet=True))
     assert torch.isfinite(enc(torch.randn(1, 6, 128))).all()
 

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from imuedge.data import Dataset, Recording, ZScore, label_runs, make_windows, remap_labels
+from imuedge.data import UNLABELLED, Dataset, Recording, ZScore, label_runs, make_windows, remap_labels, \
+    unlabelled_windows
 
 
 def recording(labels, rid, subject=1, channels=("acc_x", "gyro_x")):
@@ -71,3 +72,17 @@ def test_zscore_fit_apply_and_round_trip():
     np.testing.assert_array_equal(again.apply(ws.x), out.x)
     constant = ZScore.fit(make_windows(Dataset([recording([1] * 10, "c")]), 5, 5))
     assert np.isfinite(constant.apply(np.zeros((1, 2, 5)))).all()
+
+
+def test_unlabelled_windows_cross_label_changes_but_never_recordings_and_keep_no_label():
+    ds = Dataset([recording(LABELS, "a"), recording([2] * 6, "b", subject=2), recording([1] * 3, "c")])
+    ws = unlabelled_windows(ds, window=4, hop=8)
+    # a (35 samples): starts 0, 8, 16, 24 (the one at 8 spans labels 1 and 2, the one at 16 the unlabelled gap);
+    # b (6): start 0 only; c (3): too short.
+    assert list(zip(ws.recording, ws.start.tolist())) == [("a", 0), ("a", 8), ("a", 16), ("a", 24), ("b", 0)]
+    assert (ws.y == UNLABELLED).all() and ws.label_names == {}
+    recs = {r.recording_id: r for r in ds.recordings}
+    for x, rid, s in zip(ws.x, ws.recording, ws.start):
+        np.testing.assert_array_equal(x, recs[rid].data[:, s:s + 4])
+    with pytest.raises(ValueError, match="no recording is 40 samples long"):
+        unlabelled_windows(ds, window=40, hop=8)
