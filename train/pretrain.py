@@ -220,7 +220,8 @@ class IMUSpectrogramImages:
                 where = tuple(z[k] for k in keys) if all(k in z for k in keys) else None
             if positives == "neighbour" and where is None:
                 raise ValueError(f"{path}: --imu-positives neighbour needs to know where each window lies: arrays "
-                                 f"'recording' (N,), 'start' (N,, samples) and 'sample_rate_hz'; it has {sorted(z)}")
+                                 f"'recording' (N,), 'start' (N,) in samples, and 'sample_rate_hz'; it has "
+                                 f"{sorted(z.files)}")
         self.x = torch.from_numpy(np.ascontiguousarray(x))
         self.spectrogram = Spectrogram(channels, spec_cfg)
         self.spectrogram.fit_normalization(x)
