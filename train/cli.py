@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="reach of neighbour positives, seconds")
     p.add_argument("--backbone", default=d.backbone, choices=["edge", "resnet18"], help="vision backbone")
     p.add_argument("--no-shipped", action="store_true",
-                   help="do not evaluate the shipped long-schedule encoder (train/weights/)")
+                   help="do not evaluate the shipped pretrained encoder (train/weights/, see its README)")
     p.add_argument("--supervised-epochs", type=int, default=d.supervised.epochs,
                    help="epochs of the supervised 2D baseline")
     p.add_argument("--finetune-epochs", type=int, default=d.finetune_epochs,

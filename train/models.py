@@ -17,7 +17,7 @@ from imuedge.train.encoder import MODELS, Classifier, IMUEncoder, build_model, m
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 # Encoders pretrained by the project's own documented command (see weights/README.md).
 SHIPPED = {
-    "IMG2IMU (sensor-aware aug), long": WEIGHTS / "img2imu_edge_sensor.pt",
+    "IMG2IMU (sensor-aware aug), shipped": WEIGHTS / "img2imu_edge_sensor.pt",
 }
 
 

@@ -47,7 +47,7 @@ class RunConfig:
     pretrain_positives: str = "neighbour"
     pretrain_neighbour_s: float = 5.0
     pretrain_hop: int = 16
-    use_shipped: bool = True  # also evaluate the shipped long-schedule encoders (train/weights/)
+    use_shipped: bool = True  # also evaluate the shipped pretrained encoders (train/weights/)
     supervised: fewshot.SupervisedConfig = field(default_factory=lambda: fewshot.SupervisedConfig(epochs=1))
     # The deployable default classifier (classifier.pt, exported and streamed by run.sh): the best
     # IMG2IMU encoder fine-tuned end to end on the training split's labels for this many epochs.
