@@ -121,6 +121,7 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
         encoders[label] = (f"MoCo, {cfg.pretrain_steps} steps ({cfg.pretrain_sources}{imu_note}), this run",
                            load_encoder(path), "")
         lap(f"pretrain {aug}")
+    imu_npz.unlink(missing_ok=True)  # an intermediate (125 MB for HAPT); rebuilt if the run is repeated
     if cfg.use_shipped and cfg.split_seed != 0:
         say("not evaluating the shipped encoders: they saw the (unlabelled) training subjects of split seed 0, "
             f"which overlap this run's test subjects (split seed {cfg.split_seed})")
