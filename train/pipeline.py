@@ -43,7 +43,7 @@ class RunConfig:
     pretrain_sources: str = "procedural+imu"
     # The 'imu' source: windows every pretrain_hop samples over the training subjects' whole recordings
     # (no labels); a positive is a window of the same recording <= pretrain_neighbour_s away
-    # (benchmarks/results/pretrain/README.md: +0.05 macro-F1 at 10 shots over 'augment').
+    # (benchmarks/results/pretrain/README.md, section 2).
     pretrain_positives: str = "neighbour"
     pretrain_neighbour_s: float = 5.0
     pretrain_hop: int = 16

@@ -35,6 +35,25 @@ def make_windows(dataset: Dataset, window: int, hop: int, classes=None) -> Windo
     ``classes``: the label ids to keep (None: every labelled sample). Labels keep
     their ids; ``remap_labels`` numbers them 0..K-1.
     """
+    keep = None if classes is None else {int(c) for c in classes}
+    names = {k: v for k, v in dataset.label_names.items() if keep is None or k in keep}
+    return cut_windows(dataset, window, hop, names,
+                       lambda r: [run for run in label_runs(r.labels) if keep is None or run[2] in keep])
+
+
+def unlabelled_windows(dataset: Dataset, window: int, hop: int) -> WindowSet:
+    """Windows of ``window`` samples every ``hop`` samples over each WHOLE recording (they cross label
+    changes and unlabelled stretches, never a recording boundary); ``y`` is ``UNLABELLED`` throughout.
+    ``recording`` and ``start`` say where each window lies, which is what temporal-neighbour pretraining uses."""
+    ws = cut_windows(dataset, window, hop, {}, lambda r: [(0, r.num_samples, UNLABELLED)])
+    if not len(ws):
+        raise ValueError(f"dataset {dataset.name!r}: no recording is {window} samples long")
+    return ws
+
+
+def cut_windows(dataset: Dataset, window: int, hop: int, label_names: dict, spans) -> WindowSet:
+    """Windows starting every ``hop`` samples from the start of each ``(start, stop, label)`` of
+    ``spans(recording)``, never reaching past ``stop``."""
     if window <= 0 or hop <= 0:
         raise ValueError(f"window ({window}) and hop ({hop}) must be positive")
     if not dataset.recordings:
@@ -44,12 +63,9 @@ def make_windows(dataset: Dataset, window: int, hop: int, classes=None) -> Windo
         if r.channels != channels or r.sample_rate_hz != rate:
             raise ValueError(f"{r.recording_id}: {list(r.channels)} at {r.sample_rate_hz} Hz differs from the "
                              f"dataset's {list(channels)} at {rate} Hz; select channels / resample first")
-    keep = None if classes is None else {int(c) for c in classes}
     xs, ys, subj, rec_ids, starts = [], [], [], [], []
     for r in dataset.recordings:
-        for a, b, label in label_runs(r.labels):
-            if keep is not None and label not in keep:
-                continue
+        for a, b, label in spans(r):
             first = np.arange(a, b - window + 1, hop)
             if first.size == 0:
                 continue
@@ -66,32 +82,8 @@ def make_windows(dataset: Dataset, window: int, hop: int, classes=None) -> Windo
         x = np.zeros((0, len(channels), window), np.float32)
         cat = [np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0, np.int64)]
     y, subject, recording, start = cat
-    names = {k: v for k, v in dataset.label_names.items() if keep is None or k in keep}
     return WindowSet(x, y.astype(np.int64), subject.astype(np.int64), recording, start.astype(np.int64),
-                     channels, rate, names)
-
-
-def unlabelled_windows(dataset: Dataset, window: int, hop: int) -> WindowSet:
-    """Windows of ``window`` samples every ``hop`` samples over each WHOLE recording (they cross label
-    changes and unlabelled stretches, never a recording boundary); ``y`` is ``UNLABELLED`` throughout.
-    ``recording`` and ``start`` say where each window lies, which is what temporal-neighbour pretraining uses."""
-    if window <= 0 or hop <= 0:
-        raise ValueError(f"window ({window}) and hop ({hop}) must be positive")
-    xs, subj, rec_ids, starts = [], [], [], []
-    for r in dataset.recordings:
-        first = np.arange(0, r.num_samples - window + 1, hop)
-        if first.size == 0:
-            continue
-        xs.append(np.lib.stride_tricks.sliding_window_view(r.data, window, axis=1)[:, first].transpose(1, 0, 2))
-        subj.append(np.full(first.size, r.subject))
-        rec_ids.append(np.full(first.size, r.recording_id, dtype=object))
-        starts.append(first)
-    if not xs:
-        raise ValueError(f"dataset {dataset.name!r}: no recording is {window} samples long")
-    x = np.ascontiguousarray(np.concatenate(xs), dtype=np.float32)
-    return WindowSet(x, np.full(len(x), UNLABELLED, np.int64), np.concatenate(subj).astype(np.int64),
-                     np.concatenate(rec_ids), np.concatenate(starts).astype(np.int64), dataset.channels,
-                     dataset.sample_rate_hz, {})
+                     channels, rate, label_names)
 
 
 def remap_labels(ws: WindowSet, classes) -> WindowSet:
