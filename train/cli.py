@@ -11,6 +11,7 @@ and standard augmentations), evaluate few-shot linear probes against baselines (
 
 def register(sub: argparse._SubParsersAction) -> None:
     from imuedge.train.pipeline import RunConfig
+    from imuedge.train.pretrain import POSITIVES, add_arguments
 
     d = RunConfig()
     p = sub.add_parser("run", help="the main job: HAPT -> IMG2IMU pretraining -> few-shot report",
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sources", default=d.pretrain_sources,
                    help="pretraining image sources, '+'-joined: procedural, imu (unlabelled windows of the "
                         "training subjects' whole recordings)")
-    p.add_argument("--imu-positives", default=d.pretrain_positives, choices=["augment", "neighbour"],
+    p.add_argument("--imu-positives", default=d.pretrain_positives, choices=list(POSITIVES),
                    help="positive pairs of the imu source: 'augment' (two augmentations of one window, as IMG2IMU) "
                         "or 'neighbour' (a window of the same recording at most --neighbour-seconds away)")
     p.add_argument("--neighbour-seconds", type=float, default=d.pretrain_neighbour_s,
@@ -41,8 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-windows", type=int, default=0,
                    help="cap on windows per split, for a quick smoke run (0: all)")
     p.set_defaults(func=_run)
-
-    from imuedge.train.pretrain import add_arguments
 
     p = sub.add_parser("pretrain", help="MoCo v2 pretraining of an IMG2IMU encoder (resumable, DDP-ready)",
                        description="MoCo v2 pretraining of an IMG2IMU encoder on images. Runs on one CPU, or "
