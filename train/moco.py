@@ -14,10 +14,20 @@ shuffled BN (a multi-GPU trick against BN leaking batch identity) is not
 implemented; use per-rank batches of a reasonable size or SyncBN.
 
 Defaults follow the IMG2IMU paper (dim 64, K 4096, m 0.999, T 0.2).
+
+``far_negatives_s > 0`` (for IMU windows, where each image knows its recording and start time,
+``where`` = ``(N, 2)`` of recording index and start in seconds): the other keys of the batch join
+the queue as negatives, and any key -- queued or in the batch -- from the query's own recording
+starting less than ``far_negatives_s`` from it is left out (most likely the same activity bout, so
+not a true negative). Grouping a batch's windows by recording then makes the in-batch negatives
+hard ones: same subject and placement, another moment, mostly another activity (as in Temporal
+Neighbourhood Coding, Tonekaboni et al. 2021). Images without a ``where`` (procedural, folder)
+are near no other key.
 """
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 import torch
@@ -37,6 +47,7 @@ class MoCoConfig:
     queue_size: int = 4096
     momentum: float = 0.999
     temperature: float = 0.2
+    far_negatives_s: float = 0.0  # > 0: in-batch negatives; same-recording keys closer than this are masked
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,6 +91,8 @@ class MoCo(nn.Module):
             p.requires_grad_(False)
         self.register_buffer("queue", F.normalize(torch.randn(cfg.queue_size, cfg.dim), dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+        if cfg.far_negatives_s > 0:  # (recording index, start s) of each queued key; -inf: none yet
+            self.register_buffer("queue_where", torch.full((cfg.queue_size, 2), -math.inf))
 
     def to_config(self) -> dict:
         return self.config.to_dict()
@@ -108,30 +121,56 @@ class MoCo(nn.Module):
             k.mul_(m).add_(q.detach(), alpha=1.0 - m)
 
     @torch.no_grad()
-    def dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
+    def dequeue_and_enqueue(self, keys: torch.Tensor, where: torch.Tensor | None = None) -> None:
         """Write ``keys`` (all ranks' under DDP) at the pointer, wrapping around;
         if more keys than the queue holds, the last ``queue_size`` are kept."""
-        keys = gather_from_all_ranks(keys)[-self.config.queue_size:]
         size = self.config.queue_size
+        keys = gather_from_all_ranks(keys)[-size:]
         index = (self.queue_ptr + torch.arange(keys.shape[0], device=keys.device)) % size
         self.queue[index] = keys.to(self.queue.dtype)
+        if hasattr(self, "queue_where"):
+            self.queue_where[index] = gather_from_all_ranks(where)[-size:].to(self.queue_where.dtype)
         self.queue_ptr.copy_((self.queue_ptr + keys.shape[0]) % size)
 
-    def contrastive_logits(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    def resolve_where(self, where: torch.Tensor | None, n: int, device) -> torch.Tensor | None:
+        """``where`` as ``(n, 2)`` floats when far negatives are on (images without one: own recording)."""
+        if self.config.far_negatives_s <= 0:
+            return None
+        if where is None:  # a NaN start is near nothing
+            return torch.tensor([-1.0, math.nan], device=device).expand(n, 2)
+        if where.shape != (n, 2):
+            raise ValueError(f"where must be (N, 2) = (recording index, start s) per image; got {tuple(where.shape)}")
+        return where.to(device=device, dtype=torch.float32)
+
+    def near(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """(len(a), len(b)) True where b's key is from a's recording and starts < far_negatives_s away."""
+        same = a[:, None, 0] == b[None, :, 0]
+        return same & ((a[:, None, 1] - b[None, :, 1]).abs() < self.config.far_negatives_s)
+
+    def contrastive_logits(self, q: torch.Tensor, k: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
         positive = (q * k).sum(dim=1, keepdim=True)
         negative = q @ self.queue.clone().detach().T
-        return torch.cat([positive, negative], dim=1) / self.config.temperature
+        if where is None:
+            return torch.cat([positive, negative], dim=1) / self.config.temperature
+        masked = -1e4  # exp(-1e4 / T) == 0: a left-out negative
+        negative = negative.masked_fill(self.near(where, self.queue_where), masked)
+        own = torch.eye(len(q), dtype=torch.bool, device=q.device)  # q_i . k_i is the positive already
+        in_batch = (q @ k.T).masked_fill(self.near(where, where) | own, masked)
+        return torch.cat([positive, negative, in_batch], dim=1) / self.config.temperature
 
-    def forward(self, im_q: torch.Tensor, im_k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, im_q: torch.Tensor, im_k: torch.Tensor,
+                where: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``where``: (N, 2) recording index and start (s) of each pair, used when ``far_negatives_s > 0``."""
+        where = self.resolve_where(where, im_q.shape[0], im_q.device)
         q = self.encode_query(im_q)
         if self.training:
             self.momentum_update()
         k = self.encode_key(im_k)
-        logits = self.contrastive_logits(q, k)
+        logits = self.contrastive_logits(q, k, where)
         labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
         loss = F.cross_entropy(logits, labels)
         if self.training:
-            self.dequeue_and_enqueue(k)
+            self.dequeue_and_enqueue(k, where)
         return loss, logits, labels
 
     def encoder_state_dict(self) -> dict:

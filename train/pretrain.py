@@ -49,6 +49,7 @@ class PretrainConfig:
     imu_windows: str = ""  # 'hapt-train', or an .npz with x (N, C, T) unlabelled windows for the 'imu' source
     imu_positives: str = "augment"  # augment: both views from one window | neighbour: a nearby window's
     neighbour_seconds: float = 5.0  # 'neighbour': the key window starts at most this far from the query's
+    recordings_per_batch: int = 0  # 'imu': a batch's windows come from this many recordings (0: from all)
     augment: str = "sensor"  # sensor (TranslateX/PermuteX/Hue/Jitter) | mocov2 (standard set)
     sensor_ops: str = "translatex,permutex,hue,jitter"  # the sensor-aware set (one op per view)
     steps: int = 600
@@ -118,20 +119,22 @@ class ImageStream:
                     raise ValueError("source 'folder' needs --image-folder PATH")
                 self.sources.append(IndexedImages(ImageFolder(cfg.image_folder, size=size)))
             elif name == "imu":
-                self.sources.append(IMUSpectrogramImages(cfg.imu_windows, cfg.spectrogram, cfg.imu_positives,
-                                                         cfg.neighbour_seconds))
+                self.sources.append(IMUSpectrogramImages(
+                    cfg.imu_windows, cfg.spectrogram, cfg.imu_positives, cfg.neighbour_seconds,
+                    cfg.recordings_per_batch, needs_where=cfg.moco.far_negatives_s > 0))
             else:
                 raise ValueError(f"unknown image source {name!r}; use procedural, imu or folder")
         self.generator = torch.Generator().manual_seed(seed)
         self.turn = 0
 
-    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` images and their positives, to be augmented into the query and key views (the same
-        images, except for IMU windows with neighbour positives)."""
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``n`` images, their positives (to be augmented into the query and key views: the same images,
+        except for IMU windows with neighbour positives) and, for IMU windows, where each lies
+        (``(n, 2)``: recording index, start in s; None for other sources)."""
         source = self.sources[self.turn % len(self.sources)]
         self.turn += 1
         images = source.sample(n, self.generator)
-        return images if isinstance(images, tuple) else (images, images)
+        return images if isinstance(images, tuple) else (images, images, None)
 
 
 class IndexedImages:
@@ -200,10 +203,12 @@ class IMUSpectrogramImages:
     ``"neighbour"``: the key view's window is drawn uniformly among the windows of the same recording that
     start at most ``neighbour_s`` seconds away (the query's own included), so the pair teaches that nearby
     moments of one recording look alike -- they mostly share an activity -- without any label.
+    ``recordings_per_batch=G``: a batch's windows come from G recordings drawn uniformly (so that MoCo's
+    far negatives, see ``MoCoConfig.far_negatives_s``, include other moments of the same recording).
     """
 
     def __init__(self, path: str, spec_cfg: SpectrogramConfig, positives: str = "augment",
-                 neighbour_s: float = 5.0):
+                 neighbour_s: float = 5.0, recordings_per_batch: int = 0, needs_where: bool = False):
         if not path:
             raise ValueError("source 'imu' needs unlabelled windows: --imu-windows hapt-train, or "
                              "FILE.npz with x (N,C,T) and channels")
@@ -218,8 +223,11 @@ class IMUSpectrogramImages:
                 channels = tuple(str(c) for c in z["channels"])
                 keys = ("recording", "start", "sample_rate_hz")
                 where = tuple(z[k] for k in keys) if all(k in z for k in keys) else None
-            if positives == "neighbour" and where is None:
-                raise ValueError(f"{path}: --imu-positives neighbour needs to know where each window lies: arrays "
+            wants = [w for w, on in (("--imu-positives neighbour", positives == "neighbour"),
+                                     ("--recordings-per-batch", recordings_per_batch > 0),
+                                     ("--far-negatives", needs_where)) if on]
+            if wants and where is None:
+                raise ValueError(f"{path}: {', '.join(wants)} needs to know where each window lies: arrays "
                                  f"'recording' (N,), 'start' (N,) in samples, and 'sample_rate_hz'; it has "
                                  f"{sorted(z.files)}")
         self.x = torch.from_numpy(np.ascontiguousarray(x))
@@ -228,21 +236,40 @@ class IMUSpectrogramImages:
         self.positives = positives
         if positives == "neighbour":
             self.order, self.low, self.high = neighbour_ranges(*where, neighbour_s)
+        if recordings_per_batch < 0:
+            raise ValueError(f"--recordings-per-batch must be >= 0, got {recordings_per_batch}")
+        self.recordings_per_batch = recordings_per_batch
+        self.where = None  # (N, 2): recording index, start in s
+        if where is not None:
+            names, rec = np.unique(np.asarray(where[0]).astype(str), return_inverse=True)
+            start_s = np.asarray(where[1], np.float64) / float(where[2])
+            self.where = torch.from_numpy(np.stack([rec, start_s], 1).astype(np.float32))
+            self.by_recording = [torch.from_numpy(np.flatnonzero(rec == r)) for r in range(len(names))]
 
     def images(self, index: torch.Tensor, n: int) -> torch.Tensor:
         with torch.no_grad():
             return self.spectrogram(self.x[index]).flatten(0, 1)[:n]  # (n, 3, H, W), sensors of a window adjacent
 
-    def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` images (from ceil(n / sensors) windows) and their positives."""
-        windows = -(-n // self.spectrogram.n_sensors)
-        index = torch.randint(len(self.x), (windows,), generator=generator)
+    def draw(self, windows: int, generator: torch.Generator) -> torch.Tensor:
+        """Indices of ``windows`` windows: uniformly, or from ``recordings_per_batch`` recordings."""
+        if not self.recordings_per_batch:
+            return torch.randint(len(self.x), (windows,), generator=generator)
+        per = -(-windows // self.recordings_per_batch)
+        recordings = torch.randint(len(self.by_recording), (self.recordings_per_batch,), generator=generator)
+        return torch.cat([self.by_recording[r][torch.randint(len(self.by_recording[r]), (per,), generator=generator)]
+                          for r in recordings.tolist()])[:windows]
+
+    def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``n`` images (from ceil(n / sensors) windows), their positives, and where each lies (or None)."""
+        sensors = self.spectrogram.n_sensors
+        index = self.draw(-(-n // sensors), generator)
+        where = None if self.where is None else self.where[index].repeat_interleave(sensors, 0)[:n]
         if self.positives == "augment":
             images = self.images(index, n)
-            return images, images
+            return images, images, where
         span = (self.high - self.low)[index]
-        pick = self.low[index] + (torch.rand(windows, generator=generator) * span).long().clamp_max(span - 1)
-        return self.images(index, n), self.images(self.order[pick], n)
+        pick = self.low[index] + (torch.rand(len(index), generator=generator) * span).long().clamp_max(span - 1)
+        return self.images(index, n), self.images(self.order[pick], n), where
 
 
 def neighbour_ranges(recording, start, sample_rate_hz, seconds: float):
@@ -351,9 +378,10 @@ def train(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "g
         t0 = time.perf_counter()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
-        images, positives = (t.to(device, non_blocking=True) for t in stream.batch(cfg.batch_size))
+        images, positives, where = stream.batch(cfg.batch_size)
+        images, positives = images.to(device, non_blocking=True), positives.to(device, non_blocking=True)
         im_q, im_k = augment(images, aug_gen), augment(positives, aug_gen)
-        loss, logits, labels = model(im_q, im_k)
+        loss, logits, labels = model(im_q, im_k, where)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -402,6 +430,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "starting at most --neighbour-seconds away, then augmented). Default: %(default)s")
     p.add_argument("--neighbour-seconds", type=float, default=d.neighbour_seconds,
                    help="reach of 'neighbour' positives in seconds (default %(default)s)")
+    p.add_argument("--recordings-per-batch", type=int, default=d.recordings_per_batch,
+                   help="'imu' source: draw each batch's windows from this many recordings (0, the default: from "
+                        "all windows); with --far-negatives, other moments of the same recording become hard "
+                        "negatives")
+    p.add_argument("--far-negatives", type=float, default=d.moco.far_negatives_s, metavar="SECONDS",
+                   help="> 0: the other keys of the batch are negatives too, and no key from the query's own "
+                        "recording starting less than SECONDS from it is a negative (queued or in the batch; it "
+                        "is most likely the same activity bout). 0 (default): MoCo's queue only")
     p.add_argument("--augment", default=d.augment, choices=["sensor", "mocov2"],
                    help="positive-view augmentations: sensor-aware (IMG2IMU) or the standard MoCo v2 set")
     p.add_argument("--sensor-ops", default=d.sensor_ops,
@@ -428,12 +464,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(a: argparse.Namespace) -> PretrainConfig:
     cfg = PretrainConfig(backbone=a.backbone, sources=a.sources, image_folder=a.image_folder,
                          imu_windows=a.imu_windows, imu_positives=a.imu_positives,
-                         neighbour_seconds=a.neighbour_seconds, augment=a.augment, sensor_ops=a.sensor_ops,
+                         neighbour_seconds=a.neighbour_seconds, recordings_per_batch=a.recordings_per_batch,
+                         augment=a.augment, sensor_ops=a.sensor_ops,
                          steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, out=a.out,
                          checkpoint_every=a.checkpoint_every, threads=a.threads, device=a.device, workers=a.workers)
     cfg.moco.queue_size = a.queue
     cfg.moco.momentum = a.momentum
     cfg.moco.temperature = a.temperature
+    cfg.moco.far_negatives_s = a.far_negatives
     return cfg
 
 

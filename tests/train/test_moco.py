@@ -91,3 +91,36 @@ def test_config_round_trip_and_encoder_weights():
     again = MoCo.from_config(moco.to_config())
     assert again.to_config() == moco.to_config()
     assert set(moco.encoder_state_dict()) == set(moco.backbone.state_dict())
+
+
+def test_far_negatives_add_the_batch_and_leave_out_keys_near_the_query():
+    torch.manual_seed(0)
+    moco = MoCo(MoCoConfig(**TINY, far_negatives_s=30.0))
+    #                     recording, start (s): 0 and 1 are 10 s apart; 2 is 40 s from 0; 3 elsewhere
+    where = torch.tensor([[0.0, 0.0], [0.0, 10.0], [0.0, 40.0], [1.0, 10.0]])
+    x = torch.randn(4, 3, 16, 16)
+    _, logits, _ = moco(x, x, where)  # the queue holds no recording yet: all 12 queued keys are negatives
+    masked = logits == -1e4 / moco.config.temperature
+    assert logits.shape == (4, 1 + 12 + 4)
+    assert not masked[:, :13].any()
+    in_batch = masked[:, 13:]
+    assert in_batch.tolist() == [[True, True, False, False],   # itself and the key 10 s away
+                                 [True, True, False, False],   # (40 - 10 = 30 s is far enough)
+                                 [False, False, True, False],
+                                 [False, False, False, True]]  # another recording: only itself
+    assert torch.equal(moco.queue_where[:4], where)
+    _, logits, _ = moco(x[:1], x[:1], torch.tensor([[0.0, 5.0]]))  # now the queue holds keys 0 (5 s) and 1 (5 s)
+    assert (logits[0, 1:13] == -1e4 / moco.config.temperature).tolist() == [True, True] + [False] * 10
+
+
+def test_far_negatives_without_where_mask_only_each_image_itself():
+    moco = MoCo(MoCoConfig(**TINY, far_negatives_s=30.0))
+    _, logits, _ = moco(torch.randn(3, 3, 16, 16), torch.randn(3, 3, 16, 16))  # e.g. procedural images
+    assert torch.equal(logits[:, 13:] == -1e4 / 0.2, torch.eye(3, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"where must be \(N, 2\)"):
+        moco(torch.randn(3, 3, 16, 16), torch.randn(3, 3, 16, 16), torch.zeros(3))
+
+
+def test_without_far_negatives_the_state_is_plain_moco():
+    assert "queue_where" not in MoCo(MoCoConfig(**TINY)).state_dict()  # old checkpoints still resume
+    assert "queue_where" in MoCo(MoCoConfig(**TINY, far_negatives_s=1.0)).state_dict()

@@ -119,7 +119,7 @@ def test_neighbour_positives_come_from_the_same_recording_within_reach(tmp_path)
     seen_offsets = set()
     for seed in range(20):
         index = torch.randint(len(ws), (4,), generator=torch.Generator().manual_seed(seed))
-        images, keys = source.sample(8, torch.Generator().manual_seed(seed))
+        images, keys, _ = source.sample(8, torch.Generator().manual_seed(seed))
         assert images.shape == keys.shape == (8, 3, 96, 128)
         assert torch.equal(images, source.images(index, 8))  # the query windows are the drawn ones
         for i, key in zip(index.tolist(), keys[::2]):  # the acc image of each key window ...
@@ -137,6 +137,21 @@ def test_neighbour_positives_need_to_know_where_windows_lie(tmp_path):
     IMUSpectrogramImages(str(bare), SpectrogramConfig())  # 'augment' needs no more
     with pytest.raises(ValueError, match=r"bare.npz: --imu-positives neighbour needs .*'recording'"):
         IMUSpectrogramImages(str(bare), SpectrogramConfig(), positives="neighbour")
+    with pytest.raises(ValueError, match=r"bare.npz: --recordings-per-batch, --far-negatives needs"):
+        IMUSpectrogramImages(str(bare), SpectrogramConfig(), recordings_per_batch=2, needs_where=True)
+
+
+def test_grouped_batches_come_from_that_many_recordings_and_say_where_each_window_lies(tmp_path):
+    ws, path = long_recordings(tmp_path)
+    source = IMUSpectrogramImages(str(path), SpectrogramConfig(), positives="neighbour", recordings_per_batch=2)
+    acc = source.images(torch.arange(len(ws)), 2 * len(ws))[::2]
+    for seed in range(5):
+        images, _, where = source.sample(12, torch.Generator().manual_seed(seed))  # 6 windows, 3 per recording
+        assert where.shape == (12, 2) and torch.equal(where[0::2], where[1::2])  # acc and gyro image of a window
+        assert len(set(where[:, 0].tolist())) <= 2
+        for image, (rec, start_s) in zip(images[::2], where[::2].tolist()):
+            j = int((acc - image).abs().flatten(1).amax(1).argmin())  # which window this image is
+            assert ws.recording[j] == sorted(set(ws.recording))[int(rec)] and ws.start[j] / 50.0 == pytest.approx(start_s)
 
 
 def test_pretraining_with_neighbour_positives_runs(tmp_path):
@@ -145,6 +160,19 @@ def test_pretraining_with_neighbour_positives_runs(tmp_path):
     cfg.sources, cfg.imu_windows, cfg.imu_positives = "procedural+imu", str(path), "neighbour"
     enc = load_encoder(pretrain(cfg, quiet=True))
     assert torch.isfinite(enc(torch.randn(1, 6, 128))).all()
+
+
+def test_pretraining_with_grouped_batches_and_far_negatives_runs_and_resumes(tmp_path):
+    _, path = long_recordings(tmp_path)
+    cfg = tiny(tmp_path / "run", 2)
+    cfg.sources, cfg.imu_windows, cfg.imu_positives = "imu+procedural", str(path), "neighbour"
+    cfg.recordings_per_batch, cfg.moco.far_negatives_s = 2, 10.0
+    train(cfg, quiet=True)
+    cfg.steps = 3  # resumes: the queue's recordings come back with it
+    moco, path = train(cfg, quiet=True)
+    recording = moco.queue_where[:, 0]  # 32 slots: imu keys (step 0), procedural (1), imu (2), never filled
+    assert ((recording >= 0).sum(), (recording == -1).sum(), recording.isinf().sum()) == (16, 8, 8)
+    assert torch.isfinite(load_encoder(path)(torch.randn(1, 6, 128))).all()
 
 
 def test_sensor_ops_choose_the_sensor_aware_set():
