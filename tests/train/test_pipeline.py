@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from imuedge.train.models import load_model
-from imuedge.train.pipeline import RunConfig, run
+from imuedge.train.pipeline import RunConfig, positives_note, run
 from imuedge.train.fewshot import SupervisedConfig
 
 
@@ -44,3 +44,10 @@ def test_default_classifiers_classify_real_windows(report):
         assert ckpt["window"]["channels"] == list(r["window"]["channels"])
         logits = model(__import__("torch").from_numpy(x)).detach().numpy()
         assert logits.shape == (8, len(r["class_names"])) and np.isfinite(logits).all()
+
+
+def test_the_pretraining_column_names_how_pairs_were_made():
+    assert positives_note("procedural", "neighbour", 5.0) == ""  # no imu source: nothing to say
+    assert positives_note("procedural+imu", "neighbour", 5.0) == "; imu positives: neighbours <= 5 s"
+    assert positives_note("imu", "neighbour", 5.0, 30.0, 8) == (
+        "; imu positives: neighbours <= 5 s; 8 recordings per batch; same-recording negatives only >= 30 s away")
