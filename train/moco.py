@@ -9,9 +9,16 @@ the last ``queue_size`` normalised keys.
 In training mode ``forward`` also does the momentum update (before
 computing keys) and enqueues the keys, as MoCo's reference does; in eval
 mode it only computes the loss. Under DDP (``torch.distributed``
-initialised) the keys of all ranks are gathered before enqueueing. MoCo's
-shuffled BN (a multi-GPU trick against BN leaking batch identity) is not
-implemented; use per-rank batches of a reasonable size or SyncBN.
+initialised) the keys of all ranks are gathered before enqueueing.
+
+``bn_splits > 1`` is MoCo's shuffled BN on one process: BatchNorm in
+training takes its statistics over ``bn_splits`` equal chunks of the batch
+(as that many GPUs would, each on its own share), and the query and the key
+encoder each see the batch in its own random order, so a query and its
+positive key are normalised with different company. Without it, a query and
+its key share the batch statistics that no queued negative shares, a cue the
+encoder can use instead of the image (the MoCo paper's "cheating"); batches
+grouped by recording (``recordings_per_batch``) make that cue stronger.
 
 Defaults follow the IMG2IMU paper (dim 64, K 4096, m 0.999, T 0.2).
 
@@ -48,6 +55,7 @@ class MoCoConfig:
     momentum: float = 0.999
     temperature: float = 0.2
     far_negatives_s: float = 0.0  # > 0: in-batch negatives; same-recording keys closer than this are masked
+    bn_splits: int = 1  # > 1: shuffled BN, batch statistics over this many chunks of a shuffled batch
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,6 +66,45 @@ class MoCoConfig:
         if unknown:
             raise ValueError(f"unknown MoCoConfig field(s) {sorted(unknown)}")
         return cls(**d)
+
+
+class SplitBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d that in training normalises each of ``splits`` equal, contiguous chunks of the
+    batch by the chunk's own statistics; running statistics move by the mean over chunks. In eval
+    (and its state dict) it is a plain BatchNorm2d."""
+
+    def __init__(self, num_features: int, splits: int, **kw):
+        super().__init__(num_features, **kw)
+        self.splits = splits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.splits
+        if not self.training or s == 1:
+            return super().forward(x)
+        n, c, h, w = x.shape
+        if n % s:
+            raise ValueError(f"a batch of {n} images does not split into {s} BatchNorm chunks; "
+                             f"make the batch size a multiple of bn_splits")
+        chunks = x.view(s, n // s, c, h, w).transpose(0, 1).reshape(n // s, s * c, h, w)  # chunk i = channels i*c..
+        mean, var = self.running_mean.repeat(s), self.running_var.repeat(s)
+        y = F.batch_norm(chunks, mean, var, self.weight.repeat(s), self.bias.repeat(s), True, self.momentum, self.eps)
+        with torch.no_grad():
+            self.running_mean.copy_(mean.view(s, c).mean(0))
+            self.running_var.copy_(var.view(s, c).mean(0))
+            self.num_batches_tracked.add_(1)
+        return y.view(n // s, s, c, h, w).transpose(0, 1).reshape(n, c, h, w)
+
+
+def split_batchnorm(module: nn.Module, splits: int) -> nn.Module:
+    """Swap every BatchNorm2d in ``module`` for a ``SplitBatchNorm2d`` with the same state (in place)."""
+    for name, child in module.named_children():
+        if type(child) is nn.BatchNorm2d:
+            split = SplitBatchNorm2d(child.num_features, splits, eps=child.eps, momentum=child.momentum)
+            split.load_state_dict(child.state_dict())
+            setattr(module, name, split)
+        else:
+            split_batchnorm(child, splits)
+    return module
 
 
 class ProjectionHead(nn.Sequential):
@@ -83,7 +130,11 @@ class MoCo(nn.Module):
         super().__init__()
         self.config = config or MoCoConfig()
         cfg = self.config
+        if cfg.bn_splits < 1:
+            raise ValueError(f"bn_splits must be >= 1, got {cfg.bn_splits}")
         self.backbone = build_backbone(cfg.backbone, **cfg.backbone_kwargs)
+        if cfg.bn_splits > 1:
+            split_batchnorm(self.backbone, cfg.bn_splits)
         self.head = ProjectionHead(self.backbone.out_dim, cfg.hidden_dim or self.backbone.out_dim, cfg.dim)
         self.key_backbone = copy.deepcopy(self.backbone)
         self.key_head = copy.deepcopy(self.head)
@@ -107,12 +158,19 @@ class MoCo(nn.Module):
     def key_parameters(self):
         return [*self.key_backbone.parameters(), *self.key_head.parameters()]
 
+    def shuffled(self, backbone: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        """``backbone(images)``; with shuffled BN (training, bn_splits > 1) on the batch in a random order."""
+        if not (self.training and self.config.bn_splits > 1):
+            return backbone(images)
+        order = torch.randperm(images.shape[0], device=images.device)
+        return backbone(images[order])[torch.argsort(order)]
+
     def encode_query(self, images: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.head(self.backbone(images)), dim=1)
+        return F.normalize(self.head(self.shuffled(self.backbone, images)), dim=1)
 
     @torch.no_grad()
     def encode_key(self, images: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.key_head(self.key_backbone(images)), dim=1)
+        return F.normalize(self.key_head(self.shuffled(self.key_backbone, images)), dim=1)
 
     @torch.no_grad()
     def momentum_update(self) -> None:

@@ -72,7 +72,7 @@ def save_default_classifier(model, path: Path, window: dict, labels: dict, encod
 
 def recipe_note(pc: PretrainConfig) -> str:
     """For the report's 'Pretraining' column: how the imu source made its positive and negative pairs,
-    and the sensor-aware augmentations when they are not the default four."""
+    shuffled BN, and the sensor-aware augmentations when they are not the default four."""
     note = ""
     if "imu" in pc.sources.split("+"):
         note += "; imu positives: " + (f"neighbours <= {pc.neighbour_seconds:g} s"
@@ -81,6 +81,8 @@ def recipe_note(pc: PretrainConfig) -> str:
             note += f"; {pc.recordings_per_batch} recordings per batch"
         if pc.moco.far_negatives_s > 0:
             note += f"; same-recording negatives only >= {pc.moco.far_negatives_s:g} s away"
+    if pc.moco.bn_splits > 1:
+        note += f"; shuffled BN ({pc.moco.bn_splits} chunks)"
     if pc.augment == "sensor" and pc.sensor_ops != PretrainConfig.sensor_ops:
         note += f"; augmentations {pc.sensor_ops}"
     return note

@@ -438,6 +438,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="> 0: the other keys of the batch are negatives too, and no key from the query's own "
                         "recording starting less than SECONDS from it is a negative (queued or in the batch; it "
                         "is most likely the same activity bout). 0 (default): MoCo's queue only")
+    p.add_argument("--bn-splits", type=int, default=d.moco.bn_splits,
+                   help="> 1: MoCo's shuffled BN on one process -- BatchNorm statistics over this many equal "
+                        "chunks of the batch, which the query and the key encoder each see in their own random "
+                        "order (the batch size must be a multiple). 1 (default): statistics over the whole batch")
     p.add_argument("--augment", default=d.augment, choices=["sensor", "mocov2"],
                    help="positive-view augmentations: sensor-aware (IMG2IMU) or the standard MoCo v2 set")
     p.add_argument("--sensor-ops", default=d.sensor_ops,
@@ -472,6 +476,7 @@ def config_from_args(a: argparse.Namespace) -> PretrainConfig:
     cfg.moco.momentum = a.momentum
     cfg.moco.temperature = a.temperature
     cfg.moco.far_negatives_s = a.far_negatives
+    cfg.moco.bn_splits = a.bn_splits
     return cfg
 
 

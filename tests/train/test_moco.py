@@ -2,7 +2,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from imuedge.train.moco import MoCo, MoCoConfig
+import copy
+
+from torch import nn
+
+from imuedge.train.moco import MoCo, MoCoConfig, SplitBatchNorm2d
 
 @pytest.fixture(autouse=True)
 def one_thread():  # tiny convs: threads only add contention on shared CPUs
@@ -124,3 +128,39 @@ def test_far_negatives_without_where_mask_only_each_image_itself():
 def test_without_far_negatives_the_state_is_plain_moco():
     assert "queue_where" not in MoCo(MoCoConfig(**TINY)).state_dict()  # old checkpoints still resume
     assert "queue_where" in MoCo(MoCoConfig(**TINY, far_negatives_s=1.0)).state_dict()
+
+
+def test_split_batchnorm_is_batchnorm_per_chunk():
+    torch.manual_seed(0)
+    plain = nn.BatchNorm2d(4)
+    nn.init.uniform_(plain.weight), nn.init.uniform_(plain.bias)
+    split = SplitBatchNorm2d(4, splits=3)
+    split.load_state_dict(plain.state_dict())  # same parameters and buffers: checkpoints load either way
+    x = torch.randn(12, 4, 5, 6) * 3 + 1
+    per_chunk = [copy.deepcopy(plain) for _ in range(3)]  # what 3 GPUs with 4 images each would do
+    assert torch.allclose(split(x), torch.cat([bn(c) for bn, c in zip(per_chunk, x.chunk(3))]), atol=1e-6)
+    assert torch.allclose(split.running_mean, torch.stack([bn.running_mean for bn in per_chunk]).mean(0))
+    assert torch.allclose(split.running_var, torch.stack([bn.running_var for bn in per_chunk]).mean(0))
+    assert not torch.allclose(split(x), plain(x))  # chunk statistics are not the batch's
+    split.eval(), plain.eval()
+    plain.load_state_dict(split.state_dict())
+    assert torch.equal(split(x), plain(x))  # in eval: running statistics, as BatchNorm2d
+    with pytest.raises(ValueError, match="multiple of bn_splits"):
+        split.train()(torch.randn(10, 4, 5, 6))
+
+
+def test_shuffled_bn_trains_and_gives_a_plain_encoder():
+    torch.manual_seed(0)
+    moco = MoCo(MoCoConfig(**TINY, bn_splits=2))
+    assert {type(m) for m in moco.backbone.modules() if isinstance(m, nn.BatchNorm2d)} == {SplitBatchNorm2d}
+    assert {type(m) for m in moco.key_backbone.modules() if isinstance(m, nn.BatchNorm2d)} == {SplitBatchNorm2d}
+    x = torch.randn(4, 3, 16, 16)
+    loss, logits, _ = moco(x, x)
+    loss.backward()
+    assert logits.shape == (4, 13) and all(p.grad is not None for p in moco.query_parameters())
+    plain = MoCo(MoCoConfig(**TINY))
+    plain.backbone.load_state_dict(moco.encoder_state_dict())  # the encoder is an ordinary backbone
+    moco.eval()  # in eval the split BN and the shuffle are gone: the same features as that backbone
+    assert torch.allclose(moco.encode_query(x), F.normalize(moco.head(plain.backbone.eval()(x)), dim=1), atol=1e-6)
+    with pytest.raises(ValueError, match="bn_splits must be >= 1"):
+        MoCo(MoCoConfig(**TINY, bn_splits=0))

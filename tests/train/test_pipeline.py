@@ -57,3 +57,5 @@ def test_the_pretraining_column_names_how_pairs_were_made():
         "; imu positives: neighbours <= 5 s; 8 recordings per batch; same-recording negatives only >= 30 s away")
     cfg.sensor_ops = "translatex,permutex,jitter"
     assert recipe_note(cfg).endswith("away; augmentations translatex,permutex,jitter")
+    cfg.moco.bn_splits = 8
+    assert recipe_note(cfg).endswith("away; shuffled BN (8 chunks); augmentations translatex,permutex,jitter")
