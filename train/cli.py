@@ -20,16 +20,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shots", default=",".join(map(str, d.shots)),
                    help="comma-separated labelled windows per class")
     p.add_argument("--seeds", type=int, default=d.seeds, help="few-shot seeds (mean ± std over them)")
-    p.add_argument("--pretrain-steps", type=int, default=d.pretrain_steps,
+    pre = d.pretrain
+    p.add_argument("--pretrain-steps", type=int, default=pre.steps,
                    help="MoCo steps of the short pretraining run done here (0 skips it)")
-    p.add_argument("--sources", default=d.pretrain_sources,
+    p.add_argument("--sources", default=pre.sources,
                    help="pretraining image sources, '+'-joined: procedural, imu (unlabelled windows of the "
                         "training subjects' whole recordings)")
-    p.add_argument("--imu-positives", default=d.pretrain_positives, choices=list(POSITIVES),
+    p.add_argument("--imu-positives", default=pre.imu_positives, choices=list(POSITIVES),
                    help="positive pairs of the imu source: 'augment' (two augmentations of one window, as IMG2IMU) "
                         "or 'neighbour' (a window of the same recording at most --neighbour-seconds away)")
-    p.add_argument("--neighbour-seconds", type=float, default=d.pretrain_neighbour_s,
+    p.add_argument("--neighbour-seconds", type=float, default=pre.neighbour_seconds,
                    help="reach of neighbour positives, seconds")
+    p.add_argument("--recordings-per-batch", type=int, default=pre.recordings_per_batch,
+                   help="the imu source draws each batch's windows from this many recordings (0: from all)")
+    p.add_argument("--far-negatives", type=float, default=pre.moco.far_negatives_s, metavar="SECONDS",
+                   help="> 0: the batch's other keys are negatives too, except keys of the query's own recording "
+                        "starting less than SECONDS from it (0: MoCo's queue only)")
+    p.add_argument("--bn-splits", type=int, default=pre.moco.bn_splits,
+                   help="shuffled BN: BatchNorm statistics over this many chunks of a shuffled batch (1: off)")
+    p.add_argument("--sensor-ops", default=pre.sensor_ops,
+                   help="the sensor-aware augmentations of the sensor-aware row, comma-separated, from "
+                        "translatex, permutex, hue, jitter (one per view)")
     p.add_argument("--backbone", default=d.backbone, choices=["edge", "resnet18"], help="vision backbone")
     p.add_argument("--no-shipped", action="store_true",
                    help="do not evaluate the shipped pretrained encoder (train/weights/, see its README)")
@@ -56,18 +67,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_fewshot(sub)  # train, eval
 
 
-def _run(a) -> int:
-    from dataclasses import replace
+def run_config_from_args(a: argparse.Namespace):
+    """The ``RunConfig`` that `imuedge run` flags describe (no flag: the dataclass defaults)."""
+    from imuedge.train.pipeline import RunConfig
 
-    from imuedge.train.pipeline import RunConfig, run
-
-    d = RunConfig()
     cfg = RunConfig(out=a.out, shots=tuple(int(s) for s in a.shots.split(",") if s), seeds=a.seeds,
-                    pretrain_steps=a.pretrain_steps, pretrain_sources=a.sources,
-                    pretrain_positives=a.imu_positives, pretrain_neighbour_s=a.neighbour_seconds, backbone=a.backbone,
-                    use_shipped=not a.no_shipped, supervised=replace(d.supervised, epochs=a.supervised_epochs),
-                    finetune_epochs=a.finetune_epochs, threads=a.threads, max_windows=a.max_windows)
-    run(cfg)
+                    backbone=a.backbone, use_shipped=not a.no_shipped, finetune_epochs=a.finetune_epochs,
+                    threads=a.threads, max_windows=a.max_windows)
+    cfg.supervised.epochs = a.supervised_epochs
+    pre = cfg.pretrain
+    pre.steps, pre.sources, pre.imu_positives = a.pretrain_steps, a.sources, a.imu_positives
+    pre.neighbour_seconds, pre.recordings_per_batch = a.neighbour_seconds, a.recordings_per_batch
+    pre.sensor_ops, pre.moco.far_negatives_s, pre.moco.bn_splits = a.sensor_ops, a.far_negatives, a.bn_splits
+    return cfg
+
+
+def _run(a) -> int:
+    from imuedge.train.pipeline import run
+
+    run(run_config_from_args(a))
     return 0
 
 

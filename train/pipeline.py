@@ -29,6 +29,19 @@ from imuedge.window import WindowSpec
 from imuedge.train.pretrain import PretrainConfig, hapt_train_windows, pretrain, save_imu_windows
 
 
+def main_job_pretraining() -> PretrainConfig:
+    """The main job's short schedule (keeps ./run.sh <= 30 min): 500 steps of 64 images, all of them
+    spectrograms of unlabelled windows of the training subjects' whole recordings; a window's positive
+    is another window of its recording <= 5 s away; each batch from 8 recordings, whose other moments
+    >= 30 s away are negatives too; shuffled BN over 2 chunks; the sensor-aware set without Hue; key
+    momentum 0.99 (0.999 barely moves the key encoder in 500 steps). Chosen on the validation subjects
+    over three seeds (benchmarks/results/pretrain/README.md, section 5)."""
+    cfg = PretrainConfig(sources="imu", imu_positives="neighbour", neighbour_seconds=5.0, recordings_per_batch=8,
+                         sensor_ops="translatex,permutex,jitter", steps=500, batch_size=64)
+    cfg.moco.momentum, cfg.moco.far_negatives_s, cfg.moco.bn_splits = 0.99, 30.0, 2
+    return cfg
+
+
 @dataclass
 class RunConfig:
     out: str = "reports/default"
@@ -38,15 +51,10 @@ class RunConfig:
     hop: int = 64
     split_seed: int = 0
     backbone: str = "edge"
-    pretrain_steps: int = 500  # the short default schedule, run here from scratch (keeps ./run.sh <= 30 min)
-    pretrain_momentum: float = 0.99  # key-encoder momentum; 0.999 barely moves the key encoder in 500 steps
-    pretrain_sources: str = "procedural+imu"
-    # The 'imu' source: windows every pretrain_hop samples over the training subjects' whole recordings
-    # (no labels); a positive is a window of the same recording <= pretrain_neighbour_s away
-    # (benchmarks/results/pretrain/README.md, section 2).
-    pretrain_positives: str = "neighbour"
-    pretrain_neighbour_s: float = 5.0
-    pretrain_hop: int = 16
+    # The short pretraining run here from scratch, twice (sensor-aware and MoCo v2 augmentations; the
+    # backbone, image source file, augmentation, output folder and threads are set by run()).
+    pretrain: PretrainConfig = field(default_factory=main_job_pretraining)
+    pretrain_hop: int = 16  # the 'imu' source: windows every this many samples over whole recordings
     use_shipped: bool = True  # also evaluate the shipped pretrained encoders (train/weights/)
     supervised: fewshot.SupervisedConfig = field(default_factory=lambda: fewshot.SupervisedConfig(epochs=1))
     # The deployable default classifier (classifier.pt, exported and streamed by run.sh): the best
@@ -120,15 +128,14 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
                                    cfg.max_windows))
     encoders: dict[str, tuple[str, IMUEncoder, str]] = {}
     schedules = (("sensor", "IMG2IMU (sensor-aware aug)"), ("mocov2", "IMG2IMU (MoCo v2 aug)"))
-    for aug, label in schedules if cfg.pretrain_steps > 0 else ():
-        pcfg = PretrainConfig(backbone=cfg.backbone, sources=cfg.pretrain_sources, imu_windows=str(imu_npz),
-                              imu_positives=cfg.pretrain_positives, neighbour_seconds=cfg.pretrain_neighbour_s,
-                              augment=aug, steps=cfg.pretrain_steps, out=str(out / f"pretrain-{aug}"),
-                              seed=0, checkpoint_every=max(50, cfg.pretrain_steps // 4), threads=cfg.threads)
-        pcfg.moco.momentum = cfg.pretrain_momentum
-        say(f"pretraining {label}: {cfg.pretrain_steps} steps on {cfg.pretrain_sources}")
+    for aug, label in schedules if cfg.pretrain.steps > 0 else ():
+        pcfg = copy.deepcopy(cfg.pretrain)
+        pcfg.backbone, pcfg.imu_windows, pcfg.augment = cfg.backbone, str(imu_npz), aug
+        pcfg.out, pcfg.threads = str(out / f"pretrain-{aug}"), cfg.threads
+        pcfg.checkpoint_every = max(50, pcfg.steps // 4)
+        say(f"pretraining {label}: {pcfg.steps} steps on {pcfg.sources}")
         path = pretrain(pcfg, channels=train.channels, quiet=quiet)
-        encoders[label] = (f"MoCo, {cfg.pretrain_steps} steps ({cfg.pretrain_sources}{recipe_note(pcfg)}), this run",
+        encoders[label] = (f"MoCo, {pcfg.steps} steps ({pcfg.sources}{recipe_note(pcfg)}), this run",
                            load_encoder(path), "")
         lap(f"pretrain {aug}")
     imu_npz.unlink(missing_ok=True)  # an intermediate (125 MB for HAPT); rebuilt if the run is repeated

@@ -1,12 +1,13 @@
 """The main job (`imuedge run`) end to end on a small slice of HAPT: every file of the report appears,
 every method is in the table, and both default classifiers load and classify real windows."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from imuedge.train.models import load_model
-from imuedge.train.pipeline import RunConfig, recipe_note, run
+from imuedge.train.pipeline import RunConfig, main_job_pretraining, recipe_note, run
 from imuedge.train.pretrain import PretrainConfig
 from imuedge.train.fewshot import SupervisedConfig
 
@@ -14,7 +15,8 @@ from imuedge.train.fewshot import SupervisedConfig
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    cfg = RunConfig(out=str(out), shots=(1, 10), seeds=2, pretrain_steps=3, max_windows=300, use_shipped=False,
+    cfg = RunConfig(out=str(out), shots=(1, 10), seeds=2, pretrain=replace(main_job_pretraining(), steps=3),
+                    max_windows=300, use_shipped=False,
                     supervised=SupervisedConfig(epochs=1, batch_size=32, min_steps=4), finetune_epochs=1, threads=2)
     run(cfg, quiet=True)
     return out
@@ -59,3 +61,19 @@ def test_the_pretraining_column_names_how_pairs_were_made():
     assert recipe_note(cfg).endswith("away; augmentations translatex,permutex,jitter")
     cfg.moco.bn_splits = 8
     assert recipe_note(cfg).endswith("away; shuffled BN (8 chunks); augmentations translatex,permutex,jitter")
+
+
+def test_imuedge_run_flags_describe_the_run_config():
+    from dataclasses import asdict
+
+    from imuedge.cli import build_parser
+    from imuedge.train.cli import run_config_from_args
+
+    assert asdict(run_config_from_args(build_parser().parse_args(["run"]))) == asdict(RunConfig())  # no flag: defaults
+    cfg = run_config_from_args(build_parser().parse_args(
+        ["run", "--pretrain-steps", "7", "--sources", "procedural+imu", "--recordings-per-batch", "0",
+         "--far-negatives", "0", "--bn-splits", "1", "--sensor-ops", "hue", "--supervised-epochs", "3"]))
+    pre = cfg.pretrain
+    assert (pre.steps, pre.sources, pre.recordings_per_batch, pre.sensor_ops) == (7, "procedural+imu", 0, "hue")
+    assert (pre.moco.far_negatives_s, pre.moco.bn_splits, cfg.supervised.epochs) == (0.0, 1, 3)
+    assert RunConfig().pretrain.steps == main_job_pretraining().steps == 500  # a flag changed this run only
