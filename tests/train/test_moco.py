@@ -1,9 +1,8 @@
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
-
-import copy
-
 from torch import nn
 
 from imuedge.train.moco import MoCo, MoCoConfig, SplitBatchNorm2d
