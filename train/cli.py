@@ -11,7 +11,7 @@ and standard augmentations), evaluate few-shot linear probes against baselines (
 
 def register(sub: argparse._SubParsersAction) -> None:
     from imuedge.train.pipeline import RunConfig
-    from imuedge.train.pretrain import POSITIVES, add_arguments
+    from imuedge.train.pretrain import add_arguments, add_recipe_arguments
 
     d = RunConfig()
     p = sub.add_parser("run", help="the main job: HAPT -> IMG2IMU pretraining -> few-shot report",
@@ -26,21 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sources", default=pre.sources,
                    help="pretraining image sources, '+'-joined: procedural, imu (unlabelled windows of the "
                         "training subjects' whole recordings)")
-    p.add_argument("--imu-positives", default=pre.imu_positives, choices=list(POSITIVES),
-                   help="positive pairs of the imu source: 'augment' (two augmentations of one window, as IMG2IMU) "
-                        "or 'neighbour' (a window of the same recording at most --neighbour-seconds away)")
-    p.add_argument("--neighbour-seconds", type=float, default=pre.neighbour_seconds,
-                   help="reach of neighbour positives, seconds")
-    p.add_argument("--recordings-per-batch", type=int, default=pre.recordings_per_batch,
-                   help="the imu source draws each batch's windows from this many recordings (0: from all)")
-    p.add_argument("--far-negatives", type=float, default=pre.moco.far_negatives_s, metavar="SECONDS",
-                   help="> 0: the batch's other keys are negatives too, except keys of the query's own recording "
-                        "starting less than SECONDS from it (0: MoCo's queue only)")
-    p.add_argument("--bn-splits", type=int, default=pre.moco.bn_splits,
-                   help="shuffled BN: BatchNorm statistics over this many chunks of a shuffled batch (1: off)")
-    p.add_argument("--sensor-ops", default=pre.sensor_ops,
-                   help="the sensor-aware augmentations of the sensor-aware row, comma-separated, from "
-                        "translatex, permutex, hue, jitter (one per view)")
+    add_recipe_arguments(p, pre)
     p.add_argument("--backbone", default=d.backbone, choices=["edge", "resnet18"], help="vision backbone")
     p.add_argument("--no-shipped", action="store_true",
                    help="do not evaluate the shipped pretrained encoder (train/weights/, see its README)")
@@ -70,15 +56,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_config_from_args(a: argparse.Namespace):
     """The ``RunConfig`` that `imuedge run` flags describe (no flag: the dataclass defaults)."""
     from imuedge.train.pipeline import RunConfig
+    from imuedge.train.pretrain import apply_recipe_arguments
 
     cfg = RunConfig(out=a.out, shots=tuple(int(s) for s in a.shots.split(",") if s), seeds=a.seeds,
                     backbone=a.backbone, use_shipped=not a.no_shipped, finetune_epochs=a.finetune_epochs,
                     threads=a.threads, max_windows=a.max_windows)
     cfg.supervised.epochs = a.supervised_epochs
-    pre = cfg.pretrain
-    pre.steps, pre.sources, pre.imu_positives = a.pretrain_steps, a.sources, a.imu_positives
-    pre.neighbour_seconds, pre.recordings_per_batch = a.neighbour_seconds, a.recordings_per_batch
-    pre.sensor_ops, pre.moco.far_negatives_s, pre.moco.bn_splits = a.sensor_ops, a.far_negatives, a.bn_splits
+    cfg.pretrain.steps, cfg.pretrain.sources = a.pretrain_steps, a.sources
+    apply_recipe_arguments(cfg.pretrain, a)
     return cfg
 
 

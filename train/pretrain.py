@@ -411,6 +411,41 @@ def train(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "g
     return moco, path
 
 
+def add_recipe_arguments(p: argparse.ArgumentParser, d: PretrainConfig) -> None:
+    """The flags of how pairs are made (positives, negatives, shuffled BN, sensor-aware ops), with ``d``'s
+    values as defaults; shared by `imuedge pretrain` and `imuedge run`, read back by ``apply_recipe_arguments``."""
+    p.add_argument("--imu-positives", default=d.imu_positives, choices=list(POSITIVES),
+                   help="how the 'imu' source makes a positive pair: 'augment' (two augmentations of one window, "
+                        "as IMG2IMU) or 'neighbour' (the key view is another window of the same recording "
+                        "starting at most --neighbour-seconds away, then augmented). Default: %(default)s")
+    p.add_argument("--neighbour-seconds", type=float, default=d.neighbour_seconds,
+                   help="reach of 'neighbour' positives in seconds (default %(default)s)")
+    p.add_argument("--recordings-per-batch", type=int, default=d.recordings_per_batch,
+                   help="'imu' source: draw each batch's windows from this many recordings (0: from all windows; "
+                        "default %(default)s); with --far-negatives, other moments of the same recording become "
+                        "hard negatives")
+    p.add_argument("--far-negatives", type=float, default=d.moco.far_negatives_s, metavar="SECONDS",
+                   help="> 0: the other keys of the batch are negatives too, and no key from the query's own "
+                        "recording starting less than SECONDS from it is a negative (queued or in the batch; it "
+                        "is most likely the same activity bout). 0: MoCo's queue only (default %(default)s)")
+    p.add_argument("--bn-splits", type=int, default=d.moco.bn_splits,
+                   help="> 1: MoCo's shuffled BN on one process -- BatchNorm statistics over this many equal "
+                        "chunks of the batch, which the query and the key encoder each see in their own random "
+                        "order (the batch size must be a multiple). 1: statistics over the whole batch "
+                        "(default %(default)s)")
+    p.add_argument("--sensor-ops", default=d.sensor_ops,
+                   help="comma-separated sensor-aware ops from translatex, permutex, hue, jitter, one drawn per "
+                        "view (default %(default)s)")
+
+
+def apply_recipe_arguments(cfg: PretrainConfig, a: argparse.Namespace) -> PretrainConfig:
+    """Set the fields of ``add_recipe_arguments``'s flags on ``cfg`` (in place) and return it."""
+    cfg.imu_positives, cfg.neighbour_seconds = a.imu_positives, a.neighbour_seconds
+    cfg.recordings_per_batch, cfg.sensor_ops = a.recordings_per_batch, a.sensor_ops
+    cfg.moco.far_negatives_s, cfg.moco.bn_splits = a.far_negatives, a.bn_splits
+    return cfg
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = PretrainConfig()
     p.add_argument("--backbone", default=d.backbone, choices=["edge", "resnet18"],
@@ -424,28 +459,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "whole recordings of the default split's HAPT training subjects, labels unused) or an .npz "
                         "with x (N,C,T) and channels (plus recording, start and sample_rate_hz for neighbour "
                         "positives; `imuedge.train.pretrain.save_imu_windows` writes one from a WindowSet)")
-    p.add_argument("--imu-positives", default=d.imu_positives, choices=list(POSITIVES),
-                   help="how the 'imu' source makes a positive pair: 'augment' (two augmentations of one window, "
-                        "as IMG2IMU) or 'neighbour' (the key view is another window of the same recording "
-                        "starting at most --neighbour-seconds away, then augmented). Default: %(default)s")
-    p.add_argument("--neighbour-seconds", type=float, default=d.neighbour_seconds,
-                   help="reach of 'neighbour' positives in seconds (default %(default)s)")
-    p.add_argument("--recordings-per-batch", type=int, default=d.recordings_per_batch,
-                   help="'imu' source: draw each batch's windows from this many recordings (0, the default: from "
-                        "all windows); with --far-negatives, other moments of the same recording become hard "
-                        "negatives")
-    p.add_argument("--far-negatives", type=float, default=d.moco.far_negatives_s, metavar="SECONDS",
-                   help="> 0: the other keys of the batch are negatives too, and no key from the query's own "
-                        "recording starting less than SECONDS from it is a negative (queued or in the batch; it "
-                        "is most likely the same activity bout). 0 (default): MoCo's queue only")
-    p.add_argument("--bn-splits", type=int, default=d.moco.bn_splits,
-                   help="> 1: MoCo's shuffled BN on one process -- BatchNorm statistics over this many equal "
-                        "chunks of the batch, which the query and the key encoder each see in their own random "
-                        "order (the batch size must be a multiple). 1 (default): statistics over the whole batch")
+    add_recipe_arguments(p, d)
     p.add_argument("--augment", default=d.augment, choices=["sensor", "mocov2"],
                    help="positive-view augmentations: sensor-aware (IMG2IMU) or the standard MoCo v2 set")
-    p.add_argument("--sensor-ops", default=d.sensor_ops,
-                   help="comma-separated sensor-aware ops, one drawn per view (default: all four, %(default)s)")
     p.add_argument("--steps", type=int, default=d.steps, help="optimizer steps (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step per rank")
     p.add_argument("--lr", type=float, default=d.lr, help="peak SGD learning rate (cosine decay, warm-up)")
@@ -467,17 +483,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(a: argparse.Namespace) -> PretrainConfig:
     cfg = PretrainConfig(backbone=a.backbone, sources=a.sources, image_folder=a.image_folder,
-                         imu_windows=a.imu_windows, imu_positives=a.imu_positives,
-                         neighbour_seconds=a.neighbour_seconds, recordings_per_batch=a.recordings_per_batch,
-                         augment=a.augment, sensor_ops=a.sensor_ops,
+                         imu_windows=a.imu_windows, augment=a.augment,
                          steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, out=a.out,
                          checkpoint_every=a.checkpoint_every, threads=a.threads, device=a.device, workers=a.workers)
     cfg.moco.queue_size = a.queue
     cfg.moco.momentum = a.momentum
     cfg.moco.temperature = a.temperature
-    cfg.moco.far_negatives_s = a.far_negatives
-    cfg.moco.bn_splits = a.bn_splits
-    return cfg
+    return apply_recipe_arguments(cfg, a)
 
 
 def main(argv=None) -> int:
