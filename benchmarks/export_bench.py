@@ -20,15 +20,15 @@ model with and without it: the checkpoint exported to .pte twice per precision
 is folded away; that add over the image is the whole of the stand-in's cost, so
 the difference slightly UNDER-states the spectrogram by one elementwise pass).
 This runs in a fresh process that loads only these programs (a device runs one
-model in one runtime; in the benchmark's own process, after the six bundles in
-four runtimes, the same code read the int8 share 1-3 points higher). Per
+model in one runtime, not six bundles in four runtimes as the benchmark's own
+process holds by then). Per
 precision, the two programs alternate call by call on the same windows (one
 pair at a time: interleaving all four let the other precision's weights evict
 this pair's from the caches between calls); the share is the median of the
 paired differences over the model's median.
 For information, the spectrogram alone (with and without handing its image back
 to Python) and the backbone+head alone on precomputed images are also timed as
-separate fp32 programs, as before.
+separate fp32 programs.
 
 Writes ``OUT/export_bench.json``, ``.md`` (table) and ``.png`` (bar chart).
 """
@@ -46,6 +46,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from imuedge.command_line import relative_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CKPT = "reports/default/classifier.pt"
@@ -415,7 +417,7 @@ def run(a) -> dict:
             ratios[f"{fmt}_int8_size_ratio"] = by[f"{fmt}-int8"]["bytes"] / by[f"{fmt}-fp32"]["bytes"]
     ratios["spectrogram_fraction"] = share.get("fp32", {}).get("fraction")
     ratios["spectrogram_fraction_of_pte_int8_1t"] = share.get("int8", {}).get("fraction")
-    result = {"machine": machine(), "checkpoint": a.checkpoint, "threads": {"single": 1, "all": all_threads},
+    result = {"machine": machine(), "checkpoint": relative_path(str(a.checkpoint)), "threads": {"single": 1, "all": all_threads},
               "statistic": f"median and p99 of {a.runs} single-window runs after {a.warmup} warm-up runs",
               "quality_data": f"HAPT test split ({len(y)} windows, subject-disjoint)", "rows": rows,
               "spectrogram_cost": spectro, "spectrogram_share": share, "ratios": ratios, "targets": TARGETS,
@@ -469,8 +471,7 @@ def markdown(r: dict, note: str = "") -> str:
                          f"{v['spectrogram_ms']:.3f} | {v['fraction']:.1%} |")
         lines += ["", f"Both exported by the same code; 'without': the spectrogram replaced by a fixed image plus one "
                   f"input sample (one add over the image: the difference under-states the spectrogram by that "
-                  f"pass). Measured in a fresh process holding only this pair (in the benchmark's own process, "
-                  f"after six bundles in four runtimes, the share read 1-3 points higher). Per precision the two "
+                  f"pass). Measured in a fresh process holding only this pair. Per precision the two "
                   f"programs alternate call by call ({sh['rounds']} rounds, which runs first alternating); "
                   f"'spectrogram' is the median of the paired differences, the share is that over 'with'. "
                   f"In the int8 model the spectrogram and the stem conv stay float32."]
@@ -487,7 +488,7 @@ def markdown(r: dict, note: str = "") -> str:
         lines.append(f"| spectrogram in graph / full | {s['fraction_eager_fp32']:.1%} | {s['fraction_pte_fp32']:.1%} |")
         lines += ["", "Separate programs, so each pays its own call and layout conversions. 'In graph': the "
                   "spectrogram followed by a mean of each image plane (the mean and the transpose before it "
-                  "cost ~35 us that the model does not pay); 'image returned' hands the 6 x 96 x 128 image back "
+                  "add time that the model does not pay); 'image returned' hands the spectrogram images back "
                   "to Python instead."]
     ra = r["ratios"]
     lines += ["", "## Targets", "", "| quantity | measured | target | met |", "|---|---:|---:|---|"]

@@ -200,6 +200,17 @@ def pty_run(pred, csv: Path, rate: float, seconds: float, work: Path, speed: flo
     return out[0], e2e, samples
 
 
+def rss_growth(rss: list[float], limit_mb: float) -> dict:
+    """A soak's memory verdict from its RSS trace (MB, one value a second while streaming): growth = the
+    last value minus the value after warm-up (the first 20 % of the run); it passes below ``limit_mb``."""
+    if not rss:
+        return {"rss_growth_mb": None, "rss_growth_limit_mb": limit_mb, "rss_growth_pass": False}
+    warm = rss[len(rss) // 5]
+    return {"rss_start_mb": rss[0], "rss_after_warmup_mb": warm, "rss_end_mb": rss[-1],
+            "rss_growth_mb": rss[-1] - warm, "rss_growth_limit_mb": limit_mb,
+            "rss_growth_pass": rss[-1] - warm < limit_mb}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundles", nargs="*", type=Path, help="bundles to test (default: export small ones)")
@@ -214,6 +225,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="throughput repeats (median quoted)")
     ap.add_argument("--soak-seconds", type=float, default=20.0, help="soak duration (3600 for the 1-hour soak)")
     ap.add_argument("--soak-speed", type=float, default=10.0, help="soak: simulator speed, x real time")
+    ap.add_argument("--soak-limit-mb", type=float, default=5.0,
+                    help="soak: RSS growth after warm-up (the first 20%% of the run) that fails it (default 5 MB)")
     ap.add_argument("--phases", default="throughput,latency,soak",
                     help="which parts to run, comma-separated (e.g. 'soak' for a long soak on its own)")
     ap.add_argument("--note", default="", help="a line printed under the machine line (e.g. what else ran)")
@@ -223,7 +236,11 @@ def main(argv=None) -> int:
     from imuedge.export.bundle import load_bundle
 
     phases = set(args.phases.split(","))
-    result = {"machine": machine(), "config": {k: str(v) for k, v in vars(args).items()}, "note": args.note}
+    from imuedge.command_line import command_line, relative_path
+
+    config = {k: ([relative_path(str(p)) for p in v] if isinstance(v, list) else
+                  relative_path(str(v)) if isinstance(v, Path) else str(v)) for k, v in vars(args).items()}
+    result = {"machine": machine(), "command": command_line(), "config": config, "note": args.note}
     bundles = args.bundles or build_bundles(args.work / "bundles", tuple(args.formats.split(",")), hop=64)
     csv_long, data = recording_csv(args.work)
     csv_short, _ = recording_csv(args.work, 120)
@@ -268,14 +285,11 @@ def main(argv=None) -> int:
         pred = load_bundle(bundles[0], threads=1)
         rep, _, samples = pty_run(pred, csv_short, 50.0, args.soak_seconds, args.work, speed=args.soak_speed, loops=0,
                                   sample_rss=True, hop=args.hop)
-        rss = [s["rss_mb"] for s in samples if "rss_mb" in s]
-        warm = rss[max(0, len(rss) // 5)] if rss else None
         result["soak"] = {"bundle": bundles[0].name, "seconds": args.soak_seconds, "speed": args.soak_speed,
                           "samples": rep["counters"]["samples"], "windows": rep["counters"]["windows_predicted"],
                           "windows_dropped": rep["counters"]["windows_dropped"],
-                          "rss_start_mb": rss[0] if rss else None, "rss_after_warmup_mb": warm,
-                          "rss_end_mb": rss[-1] if rss else None, "peak_rss_mb": rep["memory"].get("peak_rss_mb"),
-                          "rss_growth_mb": (rss[-1] - warm) if rss else None,
+                          "peak_rss_mb": rep["memory"].get("peak_rss_mb"),
+                          **rss_growth([s["rss_mb"] for s in samples if "rss_mb" in s], args.soak_limit_mb),
                           "cpu_utilisation": rep["cpu"]["utilisation"], "trace": samples,
                           "packets": {k: rep["packets"][k] for k in ("received", "lost", "corrupt")}}
 
@@ -319,13 +333,20 @@ def markdown(r: dict) -> str:
                    f"{x['packets']['lost']} / {x['packets']['received']} | {x['windows_dropped']} |")
     if "soak" not in r:
         return "\n".join(out + [""])
-    s = r["soak"]
-    out += ["", f"## Soak ({s['seconds']:g} s at {s['speed']:g}x real time, {s['bundle']})", "",
+    return "\n".join(out + soak_markdown(r["soak"]))
+
+
+def soak_markdown(s: dict) -> list[str]:
+    verdict = "PASS" if s["rss_growth_pass"] else "FAIL"
+    if s["rss_growth_mb"] is None:
+        return ["", f"## Soak ({s['bundle']})", "", f"No RSS was sampled while streaming: **{verdict}**.", ""]
+    return ["", f"## Soak ({s['seconds']:g} s at {s['speed']:g}x real time, {s['bundle']})", "",
             f"samples {s['samples']:,}, windows {s['windows']:,} (dropped {s['windows_dropped']}), packets lost "
             f"{s['packets']['lost']}, corrupt {s['packets']['corrupt']}; CPU {s['cpu_utilisation'] * 100:.1f}% of one "
-            f"core; RSS {s['rss_start_mb']} -> {s['rss_end_mb']} MB (after warm-up {s['rss_after_warmup_mb']} MB, "
-            f"growth {s['rss_growth_mb']:.2f} MB), peak {s['peak_rss_mb']} MB.", ""]
-    return "\n".join(out)
+            f"core; RSS {s['rss_start_mb']} -> {s['rss_end_mb']} MB (after warm-up {s['rss_after_warmup_mb']} MB), "
+            f"peak {s['peak_rss_mb']} MB.", "",
+            f"RSS growth after warm-up: {s['rss_growth_mb']:.2f} MB, limit {s['rss_growth_limit_mb']:g} MB: "
+            f"**{verdict}**.", ""]
 
 
 def histogram(hists: dict, path: Path) -> None:

@@ -9,7 +9,9 @@ import sys
 
 SOURCE_HELP = ("serial:PORT[?baud=115200] | ble:NAME_OR_ADDRESS[?service=imu|nus&adapter=hci0&scan=10&tries=3] "
                "(adapter: the BlueZ adapter to use, Linux; scan: seconds to look for the device; tries: connection "
-               "attempts per (re)connect) | replay:FILE[?speed=1|10|max] (a CSV recording or a raw serial capture)")
+               "attempts per (re)connect) | replay:FILE[?speed=1|10|max] (a CSV recording or a raw serial capture) | "
+               "ws://HOST:PORT/PATH or wss://... (a WebSocket server pushing sensor events, e.g. the SensorServer "
+               "phone app: ws://PHONE:8080/sensors/connect?types=[...])")
 DECODERS = ("auto", "imuedge", "imuedge-ble", "text", "sensorserver", "witmotion", "witmotion-ble")
 
 
@@ -17,7 +19,7 @@ def _source_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", required=True, metavar="SOURCE", help=SOURCE_HELP)
     p.add_argument("--decoder", choices=DECODERS, default="auto",
                    help="wire format (default auto: imuedge for serial/NUS and captures, imuedge-ble for the "
-                        "BLE IMU service)")
+                        "BLE IMU service, sensorserver for WebSocket)")
     p.add_argument("--channels", help="text/vendor formats: column order, comma separated (e.g. "
                                       "acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z); default inferred from the line")
     p.add_argument("--acc-unit", default="m/s2", choices=("m/s2", "m/s^2", "g"), help="text: accelerometer unit")
@@ -108,6 +110,8 @@ def make_source_and_decoder(args):
             opts["channels"] = tuple(c.strip() for c in args.channels.split(",") if c.strip())
     elif name in ("sensorserver", "witmotion", "witmotion-ble") and args.channels:
         opts["channels"] = tuple(c.strip() for c in args.channels.split(",") if c.strip())
+    if name == "sensorserver" and getattr(src, "sensor_type", None):  # a single-sensor WebSocket endpoint
+        opts["sensor_type"] = src.sensor_type
     decoder_for(name, **opts)  # fail now on bad options
     return src, (lambda: decoder_for(name, **opts))
 

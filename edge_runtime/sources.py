@@ -17,6 +17,8 @@ Every source has the same small interface::
                                                    bleak; the imuedge IMU GATT service or Nordic UART;
                                                    adapter: BlueZ adapter (Linux), tries: connects per open
     replay:FILE[?speed=1|10|max]                   a CSV recording or a raw serial capture (.bin)
+    ws://HOST:PORT/PATH[?...] | wss://...          websockets; one message per chunk (a phone app such as
+                                                   SensorServer: JSON sensor events, decoder sensorserver)
 
 A new transport is one new ``Source`` subclass.
 """
@@ -356,6 +358,75 @@ class BleSource(Source):
                 pass
 
 
+# --------------------------------------------------------------------------- WebSocket
+class WebSocketSource(Source):
+    """A WebSocket server that pushes sensor events, read with the ``websockets`` client.
+
+    Made for phone apps that serve their sensors over WebSocket, such as SensorServer
+    (github.com/umer0586/SensorServer): ``ws://PHONE:8080/sensors/connect?types=[...]``
+    sends one JSON SensorEvent per message (decoder ``sensorserver``). On its single-sensor
+    endpoint (``/sensor/connect?type=android.sensor.accelerometer``) messages carry no
+    ``"type"``; ``sensor_type`` takes it from the URL's ``type=`` so the decoder knows.
+    Each message is one chunk (text messages as UTF-8 bytes). The whole URL, query
+    included, goes to the server. A refused or dropped connection is ``SourceDisconnected``
+    (the runner reconnects with backoff); a malformed URL is ``SourceError``.
+    """
+
+    default_decoder = "sensorserver"
+
+    def __init__(self, url: str, open_timeout: float = 10.0, max_message: int = 1 << 20):
+        self.url, self.open_timeout, self.max_message = url, float(open_timeout), int(max_message)
+        query = dict(parse_qsl(url.partition("?")[2]))
+        self.sensor_type = query.get("type")
+        self._ws = None
+
+    def describe(self) -> str:
+        return self.url
+
+    def open(self) -> None:
+        try:
+            from websockets.exceptions import InvalidURI
+            from websockets.sync.client import connect
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise SourceError("WebSocket sources need websockets: pip install 'imuedge[edge]'") from e
+        try:
+            self._ws = connect(self.url, open_timeout=self.open_timeout, max_size=self.max_message,
+                               compression=None)
+        except InvalidURI as e:
+            raise SourceError(f"source {self.url!r}: not a WebSocket URL ({e})") from None
+        except Exception as e:  # noqa: BLE001 - refused, DNS, handshake rejected, timeout: all a lost link
+            raise SourceDisconnected(f"{self.url}: cannot connect ({type(e).__name__}: {e})") from e
+
+    def read(self, timeout: float = 0.1) -> list:
+        from websockets.exceptions import ConnectionClosed
+
+        if self._ws is None:
+            raise SourceDisconnected(f"{self.url}: not open")
+        out = []
+        try:
+            wait = timeout
+            while True:
+                message = self._ws.recv(timeout=wait)
+                out.append(message.encode("utf-8") if isinstance(message, str) else bytes(message))
+                wait = 0  # then take whatever else has already arrived
+        except TimeoutError:
+            pass
+        except ConnectionClosed as e:
+            self.close()
+            if out:  # hand over what arrived; the next read reports the drop
+                return out
+            raise SourceDisconnected(f"{self.url}: connection closed ({e})") from e
+        return out
+
+    def close(self) -> None:
+        if self._ws is not None:
+            ws, self._ws = self._ws, None
+            try:
+                ws.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
 # --------------------------------------------------------------------------- URIs
 def _options(query: str, allowed: set[str], uri: str) -> dict:
     opts = dict(parse_qsl(query, keep_blank_values=True))
@@ -379,10 +450,14 @@ def parse_speed(text: str, uri: str = "") -> float | None:
 
 def parse_source(uri: str, *, hello: bytes | None = None, rate: float | None = None) -> Source:
     """``serial:PORT[?baud=N]`` | ``ble:NAME_OR_ADDRESS[?service=imu|nus&adapter=hciN&scan=S&tries=N]`` |
-    ``replay:FILE[?speed=X|max]``."""
+    ``replay:FILE[?speed=X|max]`` | ``ws://HOST:PORT/PATH`` | ``wss://...``."""
     kind, sep, rest = uri.partition(":")
     if not sep or not rest:
-        raise SourceError(f"source {uri!r}: expected serial:PORT, ble:NAME_OR_ADDRESS or replay:FILE")
+        raise SourceError(f"source {uri!r}: expected serial:PORT, ble:NAME_OR_ADDRESS, replay:FILE or ws://HOST:PORT/PATH")
+    if kind in ("ws", "wss"):
+        if not rest.startswith("//") or not rest[2:].split("/", 1)[0]:
+            raise SourceError(f"source {uri!r}: expected {kind}://HOST:PORT/PATH")
+        return WebSocketSource(uri)
     target, _, query = rest.partition("?")
     if kind == "serial":
         opts = _options(query, {"baud"}, uri)
@@ -401,4 +476,4 @@ def parse_source(uri: str, *, hello: bytes | None = None, rate: float | None = N
     if kind == "replay":
         opts = _options(query, {"speed", "block"}, uri)
         return ReplaySource(target, parse_speed(opts.get("speed", "1"), uri), int(opts.get("block", 10)), rate)
-    raise SourceError(f"source {uri!r}: unknown kind {kind!r}; expected serial:, ble: or replay:")
+    raise SourceError(f"source {uri!r}: unknown kind {kind!r}; expected serial:, ble:, replay:, ws:// or wss://")

@@ -13,12 +13,13 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from imuedge.command_line import command_line
 
 from .bundle import ARTIFACTS, load_bundle, make_manifest, write_manifest
 from .parity import parity_report
@@ -139,7 +140,7 @@ def export_bundles(target: ExportTarget, out: str | Path, formats=FORMATS, preci
             raise ValueError(f"calibration windows have shape {calibration.shape[1:]}, "
                              f"the model takes {target.input_shape}")
     reference = target.reference(eval_x).numpy()
-    provenance = {**target.provenance, "data": data or {}, "seed": seed, "command": " ".join(sys.argv),
+    provenance = {**target.provenance, "data": data or {}, "seed": seed, "command": command_line(),
                   "packages": package_versions()}
     summary: dict = {"out": str(out), "results": {}}
     fp32_sizes: dict[str, int] = {}  # format -> fp32 artifact bytes (int8 size ratio; fp32 runs first)

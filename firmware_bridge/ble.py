@@ -35,10 +35,21 @@ class BLEUnavailable(RuntimeError):
     """No usable Bluetooth stack: bleak missing, no adapter, BlueZ/D-Bus not running..."""
 
 
+SYSTEM_BUS = "unix:path=/var/run/dbus/system_bus_socket"  # D-Bus's default system bus address
+
+
+def system_bus_address() -> str:
+    import os
+
+    return os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") or SYSTEM_BUS
+
+
 def _reason(e: BaseException) -> str:
     msg = str(e) or type(e).__name__
     low = msg.lower()
-    if isinstance(e, FileNotFoundError) or "dbus" in low or "system_bus_socket" in low:
+    if isinstance(e, FileNotFoundError):
+        return f"BlueZ/D-Bus is not available (no system bus at {system_bus_address()}: {msg})"
+    if "dbus" in low or "system_bus_socket" in low:
         return f"BlueZ/D-Bus is not available ({msg})"
     if "adapter" in low or "powered" in low:
         return f"no usable Bluetooth adapter ({msg})"

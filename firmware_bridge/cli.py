@@ -203,6 +203,8 @@ def run_probe(args) -> int:
 
 
 def run_check(args) -> int:
+    import os
     import subprocess
 
-    return subprocess.call(["bash", str(HERE / "check.sh")])
+    # check.sh's Python steps run in this interpreter (the one `imuedge` was installed into)
+    return subprocess.call(["bash", str(HERE / "check.sh")], env={**os.environ, "PYTHON": sys.executable})

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
+import re
 import subprocess
-import sys
 from pathlib import Path
 
 import torch
@@ -48,7 +49,9 @@ def code_version() -> str:
 
 
 def provenance(**extra) -> dict:
-    return {"code_version": code_version(), "command": " ".join(sys.argv),
+    from imuedge.command_line import command_line
+
+    return {"code_version": code_version(), "command": command_line(),
             "torch": str(torch.__version__), **extra}
 
 
@@ -67,8 +70,17 @@ def load(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, foreign pickle, ...
-        raise CheckpointError(f"{path}: cannot be read as a checkpoint ({type(e).__name__}: {e}); "
+    except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if not found:  # not a torch file at all
+            raise CheckpointError(f"{path}: cannot be read as a checkpoint ({str(e).strip()[:200]}); "
+                                  f"it may be truncated or not an imuedge checkpoint") from e
+        what = f" ({found.group(1)})"  # a pickled object that loading would have to execute
+        raise CheckpointError(f"{path}: refused: it holds a pickled Python object{what} that loading would have to "
+                              f"run; imuedge checkpoints hold only tensors and plain values (weights_only)") from e
+    except Exception as e:  # truncated zip, not a torch file, ...
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise CheckpointError(f"{path}: cannot be read as a checkpoint ({type(e).__name__}: {first}); "
                               f"it may be truncated or not an imuedge checkpoint") from e
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an imuedge checkpoint (no 'format': '{FORMAT}')")

@@ -15,7 +15,9 @@ bottleneck (a seeded sampler picks the items and item ``i`` depends only on ``(s
 any number of workers >= 1 draws the same images; ``--workers 0`` draws its own sequence).
 
 Checkpoints are atomic, carry their config and code version, and resume:
-re-running the same command continues from ``OUT/last.pt``.
+re-running the same command continues from ``OUT/last.pt``, with the random state saved
+there, so N steps in one run and N/2 + resume + N/2 give the same weights on one machine
+(a run resumed with another number of ranks draws afresh and says so).
 """
 from __future__ import annotations
 
@@ -105,14 +107,20 @@ class ImageStream:
     """Draws batches of (3, H, W) images from the configured sources, in turn."""
 
     def __init__(self, cfg: PretrainConfig, rank: int, start: int = 0):
-        """``start``: the step a resumed run continues from (it draws fresh images)."""
+        """``start``: the step a resumed run continues from. Batches are drawn in turn from the
+        sources; worker-fed sources skip the images of the first ``start`` steps, and
+        ``set_state`` restores the generator the in-process sources draw from, so a resumed
+        run draws exactly the batches an uninterrupted one would."""
         size = tuple(cfg.spectrogram.image_size)
-        seed = cfg.seed * 7919 + rank + 104729 * start
+        seed = cfg.seed * 7919 + rank
+        names = cfg.sources.split("+")
         self.sources = []
-        for name in cfg.sources.split("+"):
+        for i, name in enumerate(names):
             if name == "procedural":
                 images = ProceduralImages(size=size, seed=cfg.seed * 1000 + rank, length=2**31 - 1)
-                self.sources.append(PrefetchedImages(images, cfg.batch_size, cfg.workers, seed)
+                served = len(range(i, start, len(names)))  # batches this source gave in steps 0..start-1
+                self.sources.append(PrefetchedImages(images, cfg.batch_size, cfg.workers, seed,
+                                                     skip=served * cfg.batch_size)
                                     if cfg.workers > 0 else IndexedImages(images))
             elif name == "folder":
                 if not cfg.image_folder:
@@ -125,7 +133,7 @@ class ImageStream:
             else:
                 raise ValueError(f"unknown image source {name!r}; use procedural, imu or folder")
         self.generator = torch.Generator().manual_seed(seed)
-        self.turn = 0
+        self.turn = start
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``n`` images, their positives (to be augmented into the query and key views: the same images,
@@ -149,25 +157,28 @@ class IndexedImages:
 
 
 class RandomIndices(torch.utils.data.Sampler):
-    """An endless stream of random indices into a dataset, from a seeded generator."""
+    """An endless stream of random indices into a dataset, from a seeded generator, less its first ``skip``."""
 
-    def __init__(self, length: int, seed: int):
-        self.length, self.seed = length, seed
+    def __init__(self, length: int, seed: int, skip: int = 0):
+        self.length, self.seed, self.skip = length, seed, skip
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed)
+        skip = self.skip
         while True:
-            yield from torch.randint(self.length, (4096,), generator=generator).tolist()
+            chunk = torch.randint(self.length, (4096,), generator=generator).tolist()
+            yield from chunk[skip:]
+            skip = max(0, skip - len(chunk))
 
 
 class PrefetchedImages:
     """Random batches drawn by DataLoader worker processes (for a GPU that outpaces one CPU core).
     ``sample`` ignores the caller's generator: the sampler has its own seed."""
 
-    def __init__(self, dataset, batch_size: int, workers: int, seed: int):
+    def __init__(self, dataset, batch_size: int, workers: int, seed: int, skip: int = 0):
         self.batch_size = batch_size
         self.loader = iter(torch.utils.data.DataLoader(
-            dataset, batch_size=batch_size, sampler=RandomIndices(len(dataset), seed), num_workers=workers,
+            dataset, batch_size=batch_size, sampler=RandomIndices(len(dataset), seed, skip), num_workers=workers,
             persistent_workers=True, prefetch_factor=4, pin_memory=torch.cuda.is_available()))
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -353,22 +364,31 @@ def train(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "g
     augment = build_augment(cfg)
     params = [p for p in moco.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
-    start, seconds = 0, 0.0
+    start, seconds, rng = 0, 0.0, None
     last = out / "last.pt"
     if last.exists():
         state = checkpoint.load(last)
         moco.load_state_dict(state["state_dict"])
         opt.load_state_dict(state["train_state"]["optimizer"])
         start, seconds = state["train_state"]["step"], state["train_state"]["seconds"]
+        ranks = state["train_state"].get("rng") or []
+        rng = ranks[rank] if len(ranks) == world else None
         if rank == 0 and not quiet:
-            print(f"[pretrain] resuming from {last} at step {start}/{cfg.steps}")
+            print(f"[pretrain] resuming from {last} at step {start}/{cfg.steps}"
+                  + ("" if rng else f" (its random state is for {len(ranks)} rank(s), not {world}: "
+                                    f"fresh random draws from here)"))
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             moco, device_ids=[device.index] if device.type == "cuda" else None)
     else:
         model = moco
-    stream = ImageStream(cfg, rank, start)  # a resumed run draws fresh images
-    aug_gen = torch.Generator().manual_seed(cfg.seed * 31 + rank + 7 * start)
+    stream = ImageStream(cfg, rank, start)
+    aug_gen = torch.Generator().manual_seed(cfg.seed * 31 + rank)
+    if rng is not None:
+        restore_rng(rng, stream, aug_gen, device)
+    elif start:  # no saved random state: draw afresh rather than repeat steps 0.. of the sequence
+        stream.generator.manual_seed(cfg.seed * 7919 + rank + 104729 * start)
+        aug_gen.manual_seed(cfg.seed * 31 + rank + 7 * start)
     log = (out / "metrics.jsonl") if rank == 0 else None
     out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=cfg.steps, initial=start, desc="pretrain", unit="step", disable=quiet or rank != 0,
@@ -397,11 +417,14 @@ def train(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "g
                 f.write(json.dumps({"step": done, "loss": round(loss.item(), 5), "instance_acc": round(acc, 4),
                                     "lr": round(lr_at(step, cfg), 6), "images_per_s": round(ips, 1),
                                     "elapsed_s": round(seconds, 2), "world_size": world}) + "\n")
-        if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
-            checkpoint.save({"kind": "moco", "model": {"name": "moco"}, "state_dict": moco.state_dict(),
-                             "config": json.loads(json.dumps(asdict(cfg))),
-                             "train_state": {"step": done, "seconds": seconds, "optimizer": opt.state_dict()},
-                             "provenance": checkpoint.provenance(seed=cfg.seed)}, last)
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            rngs = gather_rng(stream, aug_gen, device, world)  # every rank takes part
+            if rank == 0:
+                checkpoint.save({"kind": "moco", "model": {"name": "moco"}, "state_dict": moco.state_dict(),
+                                 "config": json.loads(json.dumps(asdict(cfg))),
+                                 "train_state": {"step": done, "seconds": seconds, "optimizer": opt.state_dict(),
+                                                 "rng": rngs},
+                                 "provenance": checkpoint.provenance(seed=cfg.seed)}, last)
     bar.close()
     path = out / "encoder.pt"
     if rank == 0:
@@ -409,6 +432,33 @@ def train(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "g
     if dist.is_initialized():
         dist.barrier()
     return moco, path
+
+
+def rng_state(stream: ImageStream, aug_gen: torch.Generator, device: torch.device) -> dict:
+    """This rank's random state: the image stream's and the augmentations' generators, and torch's global
+    generator(s) (shuffled BN's permutations). Tensors only, so a checkpoint keeps loading weights-only."""
+    state = {"stream": stream.generator.get_state(), "augment": aug_gen.get_state(), "cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng(state: dict, stream: ImageStream, aug_gen: torch.Generator, device: torch.device) -> None:
+    stream.generator.set_state(state["stream"])
+    aug_gen.set_state(state["augment"])
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def gather_rng(stream: ImageStream, aug_gen: torch.Generator, device: torch.device, world: int) -> list[dict]:
+    """Every rank's ``rng_state``, in rank order (each rank draws its own images)."""
+    mine = rng_state(stream, aug_gen, device)
+    if world == 1:
+        return [mine]
+    states: list = [None] * world
+    dist.all_gather_object(states, mine)
+    return [{k: v.cpu() for k, v in s.items()} for s in states]
 
 
 def add_recipe_arguments(p: argparse.ArgumentParser, d: PretrainConfig) -> None:

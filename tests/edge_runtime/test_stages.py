@@ -175,8 +175,32 @@ def test_profiler_report_is_json_and_bounded():
     json.dumps(rep)
     assert rep["latency"]["predict"]["count"] == 1000 and rep["latency"]["predict"]["max_ms"] == pytest.approx(0.999)
     assert len(p.stages["predict"].snapshot()) == 100
-    assert rep["memory"]["peak_rss_mb"] > 0 and rep["cpu"]["process_s"] >= 0
     assert "predict" in table({**rep, "packets": {}})
+
+
+def test_profiler_measures_this_process_cpu_and_memory():
+    """The CPU and memory figures follow what this process really did: a known amount of CPU work,
+    then an idle stretch, then a known allocation."""
+    import time
+
+    p = Profiler()
+    spin_until = time.process_time() + 0.3
+    while time.process_time() < spin_until:  # 0.3 s of CPU on one thread
+        pass
+    busy = p.report()
+    assert 0.3 <= busy["cpu"]["process_s"] <= busy["wall_s"] * (busy["cpu"]["cores"] or 1) + 0.05
+    assert busy["cpu"]["utilisation"] == pytest.approx(busy["cpu"]["process_s"] / busy["wall_s"], abs=0.02)
+    time.sleep(0.3)
+    idle = p.report()  # "recent" = since the previous report: a sleep uses next to no CPU
+    assert idle["cpu"]["utilisation_recent"] < 0.2 and idle["cpu"]["process_s"] < busy["cpu"]["process_s"] + 0.06
+
+    before = idle["memory"]
+    extra_mb = before["peak_rss_mb"] - before["rss_mb"] + 80  # enough to pass this process's high-water mark
+    block = np.ones(int(extra_mb * 2**20) // 8)  # touched: resident
+    after = p.report()["memory"]
+    assert after["rss_mb"] >= before["rss_mb"] + extra_mb - 10
+    assert after["peak_rss_mb"] >= before["peak_rss_mb"] + 70
+    del block
 
 
 # ------------------------------------------------------------------ sources

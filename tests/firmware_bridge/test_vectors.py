@@ -116,3 +116,103 @@ def test_replay_header_is_the_quantized_excerpt(tmp_path):
     scale = np.array([replay_data.ACC_SCALE] * 3 + [replay_data.GYRO_SCALE] * 3)
     assert np.abs(np.array(counts) * scale - raw).max() <= scale.max() / 2 + 1e-9  # within half a count
     assert len(replay_data.load_rows()) == 2000
+
+
+# ------------------------------------------------------------------ checks that do not come from our code
+def test_crc_matches_the_published_check_value():
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, xorout 0): the CRC catalogue's
+    check value over ASCII "123456789" is 0x29B1."""
+    assert P.crc16(b"123456789") == 0x29B1
+    # and a second, bitwise computation written here from the parameters alone
+    crc = 0xFFFF
+    for byte in b"imuedge":
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    assert P.crc16(b"imuedge") == crc
+
+
+# Worked examples of the COBS article (Cheshire & Baker, "Consistent Overhead Byte Stuffing", 1999, and the
+# example table of its Wikipedia article), written out here: (data, encoding without the 0x00 delimiter).
+RUN = bytes(range(1, 255))  # 01 02 ... FE: 254 non-zero bytes
+PUBLISHED_COBS = [
+    (b"\x00", b"\x01\x01"),
+    (b"\x00\x00", b"\x01\x01\x01"),
+    (b"\x00\x11\x00", b"\x01\x02\x11\x01"),
+    (b"\x11\x22\x00\x33", b"\x03\x11\x22\x02\x33"),
+    (b"\x11\x22\x33\x44", b"\x05\x11\x22\x33\x44"),
+    (b"\x11\x00\x00\x00", b"\x02\x11\x01\x01\x01"),
+    (RUN + b"\xff", b"\xff" + RUN + b"\x02\xff"),
+    (RUN[1:] + b"\xff\x00", b"\xff" + RUN[1:] + b"\xff\x01\x01"),
+    (RUN[2:] + b"\xff\x00\x01", b"\xfe" + RUN[2:] + b"\xff\x02\x01"),
+]
+
+
+@pytest.mark.parametrize("data, encoded", PUBLISHED_COBS, ids=[f"example{i + 1}" for i in range(len(PUBLISHED_COBS))])
+def test_cobs_published_examples(data, encoded):
+    assert P.cobs_encode(data) == encoded
+    assert P.cobs_decode(encoded) == data
+
+
+@pytest.mark.parametrize("data, table_form", [(RUN, b"\xff" + RUN), (b"\x00" + RUN, b"\x01\xff" + RUN)],
+                         ids=["run254", "zero_then_run254"])
+def test_cobs_254_byte_run_at_the_end_both_published_forms_decode(data, table_form):
+    """A packet ending in 254 non-zero bytes: the paper's reference encoder closes that full block with
+    a final 0x01 code (our encoder and the C firmware do the same); the Wikipedia table leaves it out.
+    Both decode to the same bytes."""
+    assert P.cobs_encode(data) == table_form + b"\x01"
+    assert P.cobs_decode(table_form + b"\x01") == data
+    assert P.cobs_decode(table_form) == data
+
+
+def _spec_example() -> str:
+    """The hex bytes of PROTOCOL.md section 7's example block (first column of each line)."""
+    text = (VEC.parent / "PROTOCOL.md").read_text()
+    block = text.split("## 7. Example", 1)[1].split("```", 2)[1]
+    return "".join(t for line in block.splitlines() for t in line.split("  ")[0].split() if len(t) == 2)
+
+
+def test_packet_assembled_by_hand_from_the_spec():
+    """Section 7's DATA packet, built here field by field from the tables of sections 1.1, 1.2 and 1.6 with
+    struct and the standard library's CRC (not protocol.py), equals the spec's hex dump and decodes."""
+    import binascii
+    import struct
+
+    samples = [0, -32768, 32767, 29521, -30484, -23321]
+    acc_scale = np.float32(8 * 9.80665 / 32768)
+    gyro_scale = np.float32(2000 * np.pi / 180 / 32768)
+    header = b"IE" + bytes([1, 0, 1, 32]) + struct.pack("<HH", 0, 2 * len(samples))
+    header += struct.pack("<IIffHBBBB", 1_000_000, 20_000, acc_scale, gyro_scale, 0, 1, 0x3F, 0, 0)
+    body = header + struct.pack("<6h", *samples)
+    packet = body + struct.pack("<H", binascii.crc_hqx(body, 0xFFFF))
+    assert len(header) == 32 and packet[-2:] == bytes.fromhex("a1d8")
+    assert packet.hex() == _spec_example()
+
+    p = P.decode_packet(packet)
+    assert (p.seq, p.timestamp_us, p.sample_period_us, p.channel_mask, p.flags) == (0, 1_000_000, 20_000, 0x3F, 0)
+    assert p.samples.tolist() == [samples]
+    np.testing.assert_array_equal(p.to_array()[:, 0], np.array(samples, np.float32) *
+                                  np.array([acc_scale] * 3 + [gyro_scale] * 3, np.float32))
+    assert P.encode_packet(p) == packet
+    assert P.frame(packet).hex(" ") == (
+        "04 49 45 01 03 01 20 01 02 0c 04 40 42 0f 03 20 4e 01 09 0a e8 1c 3b 58 a0 8b 3a 01 03 01 3f 01 01 01 "
+        "01 0c 80 ff 7f 51 73 ec 88 e7 a4 a1 d8 00")  # section 7's serial frame
+
+
+def test_command_assembled_by_hand_from_the_spec():
+    """Section 7's SET_RATE 100 Hz command (seq 102) and its ACK, from sections 1.1, 1.3 and 1.4."""
+    import binascii
+    import struct
+
+    def packet(ptype, seq, payload):
+        body = b"IE" + bytes([1, 0, ptype, 10]) + struct.pack("<HH", seq, len(payload)) + payload
+        return body + struct.pack("<H", binascii.crc_hqx(body, 0xFFFF))
+
+    cmd = packet(2, 102, bytes([3]) + struct.pack("<H", 100))
+    ack = packet(3, 7, struct.pack("<BBHI", 3, 0, 102, 10_000))
+    assert cmd.hex() == "49450100020a660003000364000502"
+    assert ack.hex() == "49450100030a0700080003006600102700006270"
+    c = P.decode_packet(cmd)
+    assert (c.seq, c.command, c.rate_hz) == (102, P.Command.SET_RATE, 100)
+    a = P.decode_packet(ack)
+    assert (a.seq, a.command, a.status, a.acked_seq, a.value) == (7, P.Command.SET_RATE, P.AckStatus.OK, 102, 10_000)

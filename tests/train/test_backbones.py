@@ -15,9 +15,12 @@ def test_image_backbone_shapes(name, dim):
     assert m(torch.randn(2, 3, 48, 64)).shape == (2, dim)
 
 
-def test_param_counts():
-    assert n_params(build_backbone("edge")) < 1_000_000
-    assert 11_000_000 < n_params(build_backbone("resnet18")) < 11_300_000
+def test_param_counts_are_the_readmes():
+    """README: the edge ResNet (widths 16-32-64-128) has 0.70 M parameters, ResNet-18 11.2 M."""
+    edge = build_backbone("edge")
+    assert edge.to_config()["widths"] == [16, 32, 64, 128]
+    assert n_params(edge) == 700_176
+    assert n_params(build_backbone("resnet18")) == 11_176_512
 
 
 def test_config_round_trip():

@@ -80,8 +80,11 @@ def test_train_writes_a_loadable_exportable_classifier_and_eval_scores_it(traine
     ev = ckpt["evaluation"]
     assert ev["held_out"] and "subjects" in ev["holdout"]  # two subjects: one held out
     assert ckpt["provenance"]["shots"] == "3" and ckpt["provenance"]["encoder"].startswith("random")
-    x = torch.from_numpy(np.stack([_synthetic("still", 128, 99), _synthetic("shake", 128, 98)]))
-    assert set(predict(model, x.numpy()).tolist()) <= {0, 1}
+    # fresh windows of both kinds (seeds the training folder never used): told apart, as the data makes easy
+    kinds = ["shake", "still"] * 20
+    x = np.stack([_synthetic(k, 128, 1000 + i) for i, k in enumerate(kinds)])
+    truth = np.array([{"shake": 0, "still": 1}[k] for k in kinds])  # the label_names asserted above
+    assert np.mean(predict(model, x) == truth) >= 0.95
     # the spectrogram's per-axis statistics were fitted (not the identity defaults)
     assert not torch.allclose(model.encoder.spectrogram.axis_std, torch.ones(1))
 
@@ -182,7 +185,7 @@ def test_record_over_pty_then_train_and_eval(tmp_path, capsys):
     ds, errors = load_recordings(captures, strict=True)
     ws = make_windows(ds, 128, 64)
     pred = predict(model, ws.x)
-    assert len(ws) >= 2 * 15 and set(pred.tolist()) <= {0, 1}
+    assert len(ws) >= 2 * 15 and set(pred.tolist()) == {0, 1}  # both classes predicted
     with np.load(tmp_path / "windows.npz") as z:  # for `imuedge export --calibration windows.npz`
         assert z["x"].shape == ws.x.shape and set(z["y"].tolist()) == {0, 1}
     truth = np.array([ckpt["label_names"][str(i)] for i in pred]) == \

@@ -1,5 +1,6 @@
-"""The shipped pretrained encoder (train/weights/): small, loads without running pickled code, works,
-and was made by the command its README gives."""
+"""The shipped pretrained encoder (train/weights/): small, loads without running pickled code, works, is the
+file whose sha256 is recorded beside it, and was made by the command its README gives."""
+import hashlib
 import shlex
 from pathlib import Path
 
@@ -17,6 +18,24 @@ def readme_command() -> list[str]:
     return shlex.split(line)
 
 
+def recorded_sums() -> dict[str, str]:
+    """``train/weights/SHA256SUMS`` (``sha256sum`` format): file name -> sha256."""
+    sums = {}
+    for line in (WEIGHTS / "SHA256SUMS").read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            sums[name.lstrip("*")] = digest
+    return sums
+
+
+def test_every_shipped_file_has_the_sha256_recorded_beside_it():
+    sums = recorded_sums()
+    shipped = sorted(p.name for p in WEIGHTS.glob("*.pt"))
+    assert shipped and sorted(sums) == shipped, "every .pt in train/weights/ is listed in SHA256SUMS, and only those"
+    for name, digest in sums.items():
+        assert hashlib.sha256((WEIGHTS / name).read_bytes()).hexdigest() == digest, f"{name} is not the recorded file"
+
+
 @pytest.mark.parametrize("label", sorted(SHIPPED))
 def test_shipped_encoder_is_small_safe_and_made_by_its_documented_command(label):
     path = SHIPPED[label]
@@ -26,8 +45,29 @@ def test_shipped_encoder_is_small_safe_and_made_by_its_documented_command(label)
     assert ckpt["kind"] == "encoder"
     made_by = shlex.split(ckpt["provenance"]["command"])
     documented = readme_command()
-    assert documented[:2] == ["imuedge", "pretrain"] and Path(made_by[0]).name == "imuedge"
+    assert documented[:2] == ["imuedge", "pretrain"] and made_by[0] == "imuedge"
     assert made_by[1:] == documented[1:], "the README's command is not the one that made the checkpoint"
     encoder = load_encoder(path)
     features = encoder(torch.randn(2, 6, 128))
     assert features.shape == (2, encoder.out_dim) and torch.isfinite(features).all()
+
+
+@pytest.mark.slow
+def test_the_recorded_command_rebuilds_the_shipped_configuration(tmp_path):
+    """The shipped encoder's recorded command, run here for 2 steps into a scratch folder (the full run takes
+    ~20 min on 2 CPU cores), makes an encoder of the same configuration: every pretraining setting equal to
+    the shipped checkpoint's but the step count and the output folder."""
+    from imuedge.cli import main
+
+    shipped = checkpoint.load(SHIPPED["IMG2IMU (sensor-aware aug), shipped"])
+    argv = shlex.split(shipped["provenance"]["command"])[1:]
+    for flag, value in (("--steps", "2"), ("--out", str(tmp_path / "run"))):
+        argv[argv.index(flag) + 1] = value
+    assert main(argv) == 0
+    made = checkpoint.load(tmp_path / "run" / "encoder.pt")
+    want, got = dict(shipped["pretrain"]["config"]), dict(made["pretrain"]["config"])
+    assert (got.pop("steps"), got.pop("out")) == (2, str(tmp_path / "run"))
+    want.pop("steps"), want.pop("out")
+    assert got == want
+    assert made["model"] == shipped["model"] and made["pretrain"]["step"] == 2
+    assert set(made["state_dict"]) == set(shipped["state_dict"])

@@ -191,7 +191,7 @@ def test_cli_inspect_lists_recordings_and_errors(tmp_path, capsys):
 
 
 def test_parquet_files_load_like_csv(tmp_path):
-    pa = pytest.importorskip("pyarrow")
+    import pyarrow as pa  # the `parquet` extra, which ./test.sh installs
     import pyarrow.parquet as pq
 
     table = pa.table({"timestamp": np.arange(60) / 50.0, "acc_z[g]": np.ones(60), "acc_x[g]": np.zeros(60),

@@ -1,0 +1,26 @@
+"""The stream benchmark's soak verdict: RSS growth after warm-up against its limit, in the JSON and the table."""
+import pytest
+
+from benchmarks.stream_bench import rss_growth, soak_markdown
+
+
+def soak(trace, limit=5.0):
+    return {"bundle": "pte-int8", "seconds": 10, "speed": 10, "samples": 500, "windows": 7, "windows_dropped": 0,
+            "packets": {"lost": 0, "corrupt": 0}, "cpu_utilisation": 0.2, "peak_rss_mb": max(trace),
+            **rss_growth(trace, limit)}
+
+
+def test_growth_is_measured_after_warm_up_and_judged_against_the_limit():
+    # 10 samples: warm-up = the first 2; the start-up climb (100 -> 120) is not growth
+    steady = soak([100, 110, 120, 120.5, 121, 121, 121.5, 122, 122, 122.4])
+    assert steady["rss_after_warmup_mb"] == 120 and steady["rss_growth_mb"] == pytest.approx(2.4) and steady["rss_growth_pass"]
+    assert "RSS growth after warm-up: 2.40 MB, limit 5 MB: **PASS**." in "\n".join(soak_markdown(steady))
+    leaking = soak([100, 110, 120, 121, 122, 123, 124, 125, 126, 127])
+    assert leaking["rss_growth_mb"] == 7 and not leaking["rss_growth_pass"]
+    assert "**FAIL**" in "\n".join(soak_markdown(leaking))
+    assert not soak([100, 101, 102, 103, 104, 105, 106, 107, 108, 109], limit=5.0)["rss_growth_pass"]
+
+
+def test_no_trace_is_a_failure_not_a_pass():
+    empty = rss_growth([], 5.0)
+    assert empty["rss_growth_pass"] is False and empty["rss_growth_mb"] is None
