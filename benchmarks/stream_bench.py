@@ -350,6 +350,7 @@ def soak_markdown(s: dict) -> list[str]:
 
 
 def histogram(hists: dict, path: Path) -> None:
+    """One panel per device rate, one colour per bundle (the same colour in every panel)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -357,17 +358,28 @@ def histogram(hists: dict, path: Path) -> None:
     except ImportError:
         print("matplotlib not installed: no histogram", file=sys.stderr)
         return
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    hi = max((np.percentile(v, 99.5) for v in hists.values() if len(v)), default=1.0)
-    bins = np.linspace(0, hi * 1.05, 60)
+    by_rate: dict[str, dict[str, np.ndarray]] = {}
     for name, v in hists.items():
-        if len(v):
-            ax.hist(np.clip(v, 0, bins[-1]), bins=bins, histtype="step", label=name)
-    ax.set_xlabel("end-to-end latency, ms (newest sample's arrival -> prediction)")
-    ax.set_ylabel("windows")
-    ax.legend(fontsize=7)
+        bundle, rate = name.split(" @ ")
+        by_rate.setdefault(rate, {})[bundle] = v
+    bundles = sorted({b for panel in by_rate.values() for b in panel})
+    colours = dict(zip(bundles, plt.get_cmap("tab10").colors))
+    fig, axes = plt.subplots(len(by_rate), 1, figsize=(8, 2.6 * len(by_rate)), squeeze=False)
+    for ax, (rate, panel) in zip(axes[:, 0], by_rate.items()):
+        hi = max((np.percentile(v, 99.5) for v in panel.values() if len(v)), default=1.0)
+        bins = np.linspace(0, hi * 1.05, 50)
+        for bundle, v in panel.items():
+            if len(v):
+                ax.hist(np.clip(v, 0, bins[-1]), bins=bins, histtype="step", linewidth=1.4, color=colours[bundle],
+                        label=f"{bundle} (p50 {np.median(v):.2f} ms)")
+        ax.set_title(f"device at {rate}", fontsize=10, loc="left")
+        ax.set_ylabel("windows")
+        ax.legend(fontsize=7, ncol=2)
+    axes[-1, 0].set_xlabel("end-to-end latency, ms (newest sample's arrival -> prediction); last bin: >= p99.5")
+    fig.suptitle("Streaming latency per bundle, over a pty", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

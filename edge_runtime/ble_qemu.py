@@ -511,7 +511,8 @@ class _Guest:
         pred = load_bundle(self.out / run["bundle"])
         sink = ListSink()
         runner = StreamRunner(src, decoder, pred, [sink], config=RunConfig(backpressure="block", backoff=0.5,
-                                                                           max_backoff=2.0), log=self.log)
+                                                                           max_backoff=2.0, connect_timeout=None),
+                             log=self.log)  # emulated BlueZ can take minutes to connect: the deadline bounds it
         th = threading.Thread(target=runner.run, daemon=True)
         th.start()
         deadline = time.monotonic() + run.get("timeout", 300)

@@ -57,6 +57,7 @@ def register(subparsers) -> None:
     s.add_argument("--top-k", type=int, metavar="K", help="print the top K classes instead of all scores")
     s.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     s.add_argument("--max-outage", type=float, metavar="S", help="give up if the link stays down S seconds")
+    _connect_flag(s)
     s.add_argument("--allow-upsample", action="store_true",
                    help="accept a stream slower than the model's rate (linear upsampling)")
     s.add_argument("--quiet", action="store_true", help="no table at exit")
@@ -81,14 +82,27 @@ def register(subparsers) -> None:
     d.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
     d.set_defaults(func=run_demo)
 
-    r = subparsers.add_parser("record", help="capture a live IMU stream to a CSV recording (the data loaders' format)")
+    r = subparsers.add_parser("record", help="capture a live IMU stream to a CSV recording (the data loaders' format)",
+                              description="Source -> decoder -> a CSV recording in the format `imuedge train` and "
+                                          "`imuedge data inspect` read (timestamps, SI units in the header, label, "
+                                          "subject), written as samples arrive, so Ctrl-C or a crash keeps what "
+                                          "was captured.")
     _source_flags(r)
     r.add_argument("--out", required=True, metavar="FILE.csv", help="recording to write")
     r.add_argument("--label", default="", help="activity label written on every row (e.g. walking)")
     r.add_argument("--subject", type=int, default=0, help="subject id written on every row")
     r.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C / end)")
     r.add_argument("--samples", type=int, metavar="N", help="stop after N samples")
+    r.add_argument("--max-outage", type=float, metavar="S", help="give up if the link stays down S seconds "
+                                                                  "(default: keep waiting until --duration)")
+    _connect_flag(r)
     r.set_defaults(func=run_record)
+
+
+def _connect_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--connect-timeout", type=float, default=60.0, metavar="S",
+                   help="give up (exit 2) if the device cannot be opened for S seconds at the start "
+                        "(default %(default)g; 0: wait indefinitely)")
 
 
 def make_source_and_decoder(args):
@@ -135,8 +149,8 @@ def run_stream(args) -> int:
     from .sources import SourceError
 
     try:
+        src, factory = make_source_and_decoder(args)  # a mistyped source is said before a model is loaded
         predictor = load_bundle(args.model, threads=args.threads)
-        src, factory = make_source_and_decoder(args)
         chans = None
         if args.channels and (factory is not None):
             chans = tuple(c for c in ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
@@ -151,7 +165,7 @@ def run_stream(args) -> int:
     sinks = [MajorityVote(sink, args.smooth) if args.smooth else sink]
     cfg = RunConfig(queue_size=args.queue, backpressure=args.backpressure, profile_path=args.profile,
                     profile_every=args.profile_every, live=args.live, duration=args.duration,
-                    max_outage=args.max_outage, top_k=args.top_k)
+                    max_outage=args.max_outage, top_k=args.top_k, connect_timeout=args.connect_timeout)
     runner = StreamRunner(src, factory, predictor, sinks, assembler=assembler, config=cfg, hop=args.hop)
     _sigterm_as_interrupt()
     rep = runner.run()
@@ -160,7 +174,12 @@ def run_stream(args) -> int:
     if runner.error is not None:
         print(f"imuedge stream: {runner.error}", file=sys.stderr)
         return 2
-    return 130 if rep.get("interrupted") else 0
+    if rep.get("interrupted"):
+        return 130
+    if not rep["counters"].get("samples"):
+        print(f"imuedge stream: no sample was received from {src.describe()}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def run_demo(args) -> int:
@@ -188,7 +207,8 @@ def run_record(args) -> int:
     except (SourceError, ValueError) as e:
         print(f"imuedge record: {e}", file=sys.stderr)
         return 2
-    rec = Recorder(src, factory, args.out, label=args.label, subject=args.subject, rate=args.rate)
+    rec = Recorder(src, factory, args.out, label=args.label, subject=args.subject, rate=args.rate,
+                   connect_timeout=args.connect_timeout, max_outage=args.max_outage)
     _sigterm_as_interrupt()
     try:
         summary = rec.run(args.duration, args.samples)
@@ -196,4 +216,7 @@ def run_record(args) -> int:
         print(f"imuedge record: {e}", file=sys.stderr)
         return 2
     print(json.dumps(summary), file=sys.stderr)
+    if not summary["samples"]:
+        print(f"imuedge record: no sample was received from {src.describe()}; nothing written", file=sys.stderr)
+        return 1
     return 0

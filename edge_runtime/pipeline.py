@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from imuedge.window import ACC, MAX_ACC, MAX_GYRO
+
 from .assembler import Assembler, StreamMismatch  # noqa: F401 - re-exported for callers
 from .profiler import Profiler, table
 from .sinks import Sink
-from .sources import Source, SourceDisconnected
+from .sources import Source, SourceDisconnected, SourceError
 from .windower import Window, Windower
 
 
@@ -41,6 +43,7 @@ class RunConfig:
     backoff: float = 0.2  # first reconnect delay, s
     max_backoff: float = 5.0
     max_outage: float | None = None  # give up after this long disconnected (None: never)
+    connect_timeout: float | None = 60.0  # give up if the first connection fails this long (None or 0: never)
     profile_path: str | None = None
     profile_every: float = 10.0  # s between periodic profile writes
     live: bool = False  # redraw a table on stderr every second
@@ -88,6 +91,9 @@ class StreamRunner:
         if self.hop <= 0:
             raise ValueError(f"hop must be positive, got {self.hop}")
         self.windower = Windower(len(inp["channels"]), int(inp["window"]), self.hop)
+        # the loader's physical plausibility bounds, per model channel: a window beyond them is a corrupt or
+        # mis-scaled stream, never a motion to classify
+        self.bounds = np.array([MAX_ACC if c in ACC else MAX_GYRO for c in inp["channels"]], np.float32)[:, None]
         self.sinks = sinks
         self.cfg = config or RunConfig()
         if self.cfg.backpressure is None:
@@ -104,7 +110,8 @@ class StreamRunner:
         self.outages = Outages()
         self._qlock = threading.Lock()
         p = self.prof
-        for name in ("samples", "windows_produced", "windows_predicted", "windows_dropped", "windows_skipped_gap"):
+        for name in ("samples", "windows_produced", "windows_predicted", "windows_dropped", "windows_skipped_gap",
+                     "windows_skipped_implausible", "windows_skipped_nonfinite_output"):
             p.counters.setdefault(name, 0)
         p.info.update({"source": source.describe(), "model": {
             "format": self.manifest.get("format"), "precision": self.manifest.get("precision"),
@@ -151,6 +158,9 @@ class StreamRunner:
                     self.log(f"[stream] waiting for {self.source.describe()}: {e}")
                 if self.cfg.max_outage is not None and time.perf_counter() - since > self.cfg.max_outage:
                     raise SourceDisconnected(f"{e}; gave up after {self.cfg.max_outage:g} s") from e
+                if first and self.cfg.connect_timeout and time.perf_counter() - since > self.cfg.connect_timeout:
+                    raise SourceError(f"{self.source.describe()}: no connection within {self.cfg.connect_timeout:g} s "
+                                      f"({e}); --connect-timeout 0 waits for the device indefinitely") from e
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, self.cfg.max_backoff)
         return False
@@ -238,6 +248,9 @@ class StreamRunner:
         for w in windows:
             w.made = t2
             self.prof.count("windows_produced")
+            if not np.all(np.abs(w.data) <= self.bounds):  # also catches inf
+                self.prof.count("windows_skipped_implausible")
+                continue
             self._put(w)
 
     def _put(self, w: Window | None, final: bool = False) -> None:
@@ -298,6 +311,9 @@ class StreamRunner:
                 out = self.predictor.predict(w.data)
                 t1 = pc()
                 prof.add("predict", t1 - t0)
+                if not np.all(np.isfinite(out)):  # never a NaN score (nor invalid JSON): skipped and counted
+                    prof.count("windows_skipped_nonfinite_output")
+                    continue
                 rec = self._record(w, out, t1)
                 prof.add("e2e", t1 - w.arrival)
                 for s in self.sinks:

@@ -138,7 +138,10 @@ def table(rep: dict) -> str:
                  f"{pk.get('corrupt', 0)}   samples {c.get('samples', 0)}")
     lines.append(f"windows: produced {c.get('windows_produced', 0)}  predicted {c.get('windows_predicted', 0)}  "
                  f"dropped (slow inference) {c.get('windows_dropped', 0)}  skipped (gap) "
-                 f"{c.get('windows_skipped_gap', 0)}")
+                 f"{c.get('windows_skipped_gap', 0)}"
+                 + "".join(f"  skipped ({what}) {c[key]}" for key, what in (
+                     ("windows_skipped_implausible", "implausible values"),
+                     ("windows_skipped_nonfinite_output", "non-finite model output")) if c.get(key)))
     out = rep.get("outages", {})
     if out.get("count"):
         lines.append(f"outages: {out['count']}  total {out['total_s']:.2f} s")

@@ -16,13 +16,15 @@ from pathlib import Path
 
 from imuedge.window import ACC
 
-from .sources import Source, SourceDisconnected
+from .sources import Source, SourceDisconnected, SourceError
 
 
 class Recorder:
     def __init__(self, source: Source, decoder_factory, out: str | Path, label: str = "", subject: int = 0,
-                 rate: float | None = None, backoff: float = 0.2, max_backoff: float = 5.0, log=None):
+                 rate: float | None = None, backoff: float = 0.2, max_backoff: float = 5.0, log=None,
+                 connect_timeout: float | None = 60.0, max_outage: float | None = None):
         self.source, self.out = source, Path(out)
+        self.connect_timeout, self.max_outage = connect_timeout, max_outage
         self.decoder = decoder_factory() if decoder_factory else None
         self.label, self.subject, self.rate = label, int(subject), rate
         self.backoff, self.max_backoff = backoff, max_backoff
@@ -36,8 +38,11 @@ class Recorder:
         self._f = None
         self.stopped = False
 
-    def _open(self):
-        delay = self.backoff
+    def _open(self, first: bool, deadline: float | None) -> bool:
+        """Connect, retrying with backoff; False when ``deadline`` (monotonic) passes first. Gives up
+        (SourceError) after ``connect_timeout`` on the first connection, ``max_outage`` on later ones."""
+        delay, since, told = self.backoff, time.monotonic(), False
+        limit = self.connect_timeout if first else self.max_outage
         while not self.stopped:
             try:
                 self.source.open()
@@ -45,7 +50,16 @@ class Recorder:
             except SourceDisconnected as e:
                 if not self.source.realtime:
                     raise
-                self.log(f"[record] {e}; retrying in {delay:.1f} s")
+                now = time.monotonic()
+                if not told:  # once per outage, not once per retry
+                    self.log(f"[record] waiting for {self.source.describe()}: {e}")
+                    told = True
+                if limit and now - since > limit:
+                    what = "--connect-timeout 0 waits indefinitely" if first else "--max-outage sets how long to wait"
+                    raise SourceError(f"{self.source.describe()}: no connection within {limit:g} s ({e}); {what}") \
+                        from e
+                if deadline is not None and now + delay > deadline:
+                    return False
                 time.sleep(delay)
                 delay = min(2 * delay, self.max_backoff)
         return False
@@ -83,9 +97,13 @@ class Recorder:
         self.samples += n
 
     def run(self, duration: float | None = None, max_samples: int | None = None) -> dict:
+        """Record until ``duration`` s (wall time, waiting for the device included), ``max_samples``, the end of
+        a replay, or Ctrl-C."""
         start = time.monotonic()
+        deadline = None if duration is None else start + duration
         try:
-            self._open()
+            if not self._open(True, deadline):
+                self.stopped = True
             while not self.stopped:
                 if duration is not None and time.monotonic() - start >= duration:
                     break
@@ -99,7 +117,7 @@ class Recorder:
                     self.source.close()
                     if self.decoder is not None and self.source.default_decoder == "imuedge":
                         self.decoder.feed(b"\x00")
-                    if not self._open():
+                    if not self._open(False, deadline):
                         break
                     continue
                 except EOFError:

@@ -30,7 +30,7 @@ class JsonLinesSink(Sink):
         self._n = 0
 
     def emit(self, record: dict) -> None:
-        self.f.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.f.write(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")  # strict JSON
         self._n += 1
         if self._n % self.flush_every == 0:
             self.f.flush()

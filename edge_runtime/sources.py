@@ -335,6 +335,11 @@ class BleSource(Source):
         except SourceDisconnected:
             raise
         except Exception as e:  # noqa: BLE001 - BleakError, timeouts, adapter off
+            from imuedge.firmware_bridge.ble import stack_missing
+
+            missing = stack_missing(e)
+            if missing:  # no Bluetooth stack on this machine: retrying cannot help
+                raise SourceError(f"ble:{self.target}: {missing}") from e
             raise SourceDisconnected(f"BLE {self.target}: {type(e).__name__}: {e}") from e
 
     def read(self, timeout: float = 0.1) -> list:
@@ -391,7 +396,7 @@ class WebSocketSource(Source):
             raise SourceError("WebSocket sources need websockets: pip install 'imuedge[edge]'") from e
         try:
             self._ws = connect(self.url, open_timeout=self.open_timeout, max_size=self.max_message,
-                               compression=None)
+                               compression=None).__enter__()  # the connection itself, as `with` would give
         except InvalidURI as e:
             raise SourceError(f"source {self.url!r}: not a WebSocket URL ({e})") from None
         except Exception as e:  # noqa: BLE001 - refused, DNS, handshake rejected, timeout: all a lost link
@@ -475,5 +480,8 @@ def parse_source(uri: str, *, hello: bytes | None = None, rate: float | None = N
         return BleSource(target, opts.get("service", "imu"), scan, adapter=opts.get("adapter"), tries=tries)
     if kind == "replay":
         opts = _options(query, {"speed", "block"}, uri)
-        return ReplaySource(target, parse_speed(opts.get("speed", "1"), uri), int(opts.get("block", 10)), rate)
+        block = opts.get("block", "10")
+        if not block.isdigit() or int(block) < 1:
+            raise SourceError(f"source {uri!r}: block {block!r} must be a positive whole number of samples")
+        return ReplaySource(target, parse_speed(opts.get("speed", "1"), uri), int(block), rate)
     raise SourceError(f"source {uri!r}: unknown kind {kind!r}; expected serial:, ble:, replay:, ws:// or wss://")

@@ -19,9 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from imuedge.atomic import atomic_write
 from imuedge.command_line import command_line
+from imuedge.quiet import quiet_runtime
 
-from .bundle import ARTIFACTS, load_bundle, make_manifest, write_manifest
+from .bundle import (ARTIFACTS, load_bundle, make_fingerprint, make_manifest, mark_pte_checked, sha256,
+                     write_manifest)
 from .parity import parity_report
 from .target import ExportError, ExportTarget
 
@@ -154,7 +157,10 @@ def export_bundles(target: ExportTarget, out: str | Path, formats=FORMATS, preci
             artifact = folder / ARTIFACTS[fmt]
             t0 = time.perf_counter()
             try:
-                backend = _exporter(fmt)(target, precision, calibration, artifact)
+                with quiet_runtime():
+                    backend = _exporter(fmt)(target, precision, calibration, artifact)
+                if fmt == "pte":  # lowered by ExecuTorch here: no need for a trial load in a child process
+                    mark_pte_checked(sha256(artifact))
                 quant = None
                 if precision == "int8":
                     quant = {"scheme": "int8 static: per-channel symmetric weights, per-tensor activations",
@@ -180,6 +186,7 @@ def export_bundles(target: ExportTarget, out: str | Path, formats=FORMATS, preci
                 if problem:
                     raise ExportError(problem, fmt)
                 manifest["parity"] = {**parity, "limits": vars(limits)}
+                manifest["fingerprint"] = make_fingerprint(predictor, eval_x)
                 if precision == "fp32":
                     fp32_sizes[fmt] = manifest["artifact"]["bytes"]
                 write_manifest(folder, manifest)
@@ -195,8 +202,22 @@ def export_bundles(target: ExportTarget, out: str | Path, formats=FORMATS, preci
                 summary["results"][key] = {"status": "refused", "error": f"{type(e).__name__}: {e}", "ops": ops}
                 log(f"[export] {key}: REFUSED -- {type(e).__name__}: {e}")
     summary["ok"] = all(r["status"] == "ok" for r in summary["results"].values())
-    (out / "export_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    write_summary(out / "export_summary.json", summary)
     return summary
+
+
+def write_summary(path: Path, summary: dict) -> None:
+    """``export_summary.json``: this call's results, plus those of earlier exports into the same folder
+    whose bundles this call did not replace (a second `imuedge export` adds to the summary)."""
+    try:
+        earlier = json.loads(path.read_text()).get("results", {})
+    except (OSError, ValueError, AttributeError):
+        earlier = {}
+    kept = {k: r for k, r in earlier.items() if k not in summary["results"] and isinstance(r, dict)
+            and (r.get("status") != "ok" or (path.parent / k / "imuedge.json").is_file())}
+    merged = {**summary, "results": {**kept, **summary["results"]}}
+    merged["ok"] = all(r.get("status") == "ok" for r in merged["results"].values())
+    atomic_write(path, lambda f: f.write(json.dumps(merged, indent=2, default=str) + "\n"))
 
 
 def _parity_line(p: dict) -> str:

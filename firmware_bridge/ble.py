@@ -56,6 +56,13 @@ def _reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {msg}"
 
 
+def stack_missing(e: BaseException) -> str | None:
+    """The one-line reason when ``e`` means there is no Bluetooth stack at all (no D-Bus system bus or no
+    BlueZ on it), which waiting will not fix; None for errors a retry may cure (a device out of range)."""
+    reason = _reason(e)
+    return reason if reason.startswith("BlueZ/D-Bus is not available") else None
+
+
 async def scan_async(timeout: float = 5.0, all_devices: bool = False) -> list[BLEDevice]:
     """Devices advertising the imuedge IMU service or NUS (``all_devices``: every device)."""
     try:

@@ -5,6 +5,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# the stream profiles of profiles.PROFILES, named here so that --help does not import numpy
+PROFILE_NAMES = ("imuedge", "imuedge-ble", "text", "sensorserver", "witmotion", "witmotion-ble")
 
 
 def register(subparsers) -> None:
@@ -22,12 +24,14 @@ def register(subparsers) -> None:
     lst.add_argument("--all", action="store_true",
                      help="also serial ports without hardware behind them and BLE devices of any service")
     lst.set_defaults(func=run_list)
-    dec = sub.add_parser("decode", help="decode a file of raw serial bytes (COBS frames): packets, gaps, errors")
+    dec = sub.add_parser("decode", help="decode a file of raw serial bytes (COBS frames): packets, gaps, errors",
+                         description="Decode a capture (the bytes a serial port delivered, e.g. from `cat "
+                                     "/dev/ttyACM0 > capture.bin`) with a stream profile and print its packets, "
+                                     "sequence gaps and corrupt frames. Exit 1 when anything was corrupt.")
     dec.add_argument("capture", type=Path, help="file of bytes as received from the serial port")
     dec.add_argument("--show", type=int, default=5, help="print the first N packets (default 5)")
-    dec.add_argument("--profile", default="imuedge",
-                     help="stream format: imuedge (default), text, sensorserver, witmotion, ... "
-                          "(firmware_bridge/profiles.py)")
+    dec.add_argument("--profile", default="imuedge", choices=sorted(PROFILE_NAMES),
+                     help="stream format (firmware_bridge/profiles.py; default %(default)s)")
     dec.set_defaults(func=run_decode)
     probe = sub.add_parser("probe", help="send GET_INFO to a device and print its answer",
                            description="Open a serial port (needs pyserial: pip install imuedge[edge]) or a unix "
@@ -45,9 +49,16 @@ def register(subparsers) -> None:
     fsub = fw.add_subparsers(dest="firmware_command", metavar="SUBCOMMAND")
     fw.set_defaults(func=lambda args: (fw.print_help(), 0)[1])
     chk = fsub.add_parser("check", help="firmware_bridge/check.sh: vectors, host C tests, ARM + AVR builds, "
-                                        "simavr and QEMU end-to-end runs")
+                                        "simavr and QEMU end-to-end runs",
+                          description="Build and test the firmware: the shared vectors are up to date, the host C "
+                                      "unit tests pass (ASan/UBSan), the Cortex-M3 and AVR builds compile with "
+                                      "warnings as errors, and both run in emulation (simavr, QEMU mps2-an385) "
+                                      "against the Python decoder. Needs the Debian toolchains ./test.sh installs.")
     chk.set_defaults(func=run_check)
-    vec = fsub.add_parser("vectors", help="regenerate the shared test vectors (vectors/*.json)")
+    vec = fsub.add_parser("vectors", help="regenerate the shared test vectors (vectors/*.json)",
+                          description="Write firmware_bridge/vectors/*.json, the byte vectors the Python decoder, "
+                                      "the C firmware and the phone app are all tested against, from the protocol "
+                                      "spec as implemented in protocol.py; --check only compares.")
     vec.add_argument("--check", action="store_true", help="only check that they are up to date")
     vec.set_defaults(func=lambda args: __import__("imuedge.firmware_bridge.make_vectors", fromlist=["main"])
                      .main(["--check"] if args.check else []))
@@ -137,18 +148,23 @@ def summarise_blocks(blocks, decoder, show: int = 5) -> str:
 def run_decode(args) -> int:
     from imuedge.firmware_bridge import protocol as P
 
+    try:
+        raw = args.capture.read_bytes()
+    except OSError as e:
+        print(f"imuedge devices decode: cannot read {args.capture}: {e.strerror or e}", file=sys.stderr)
+        return 2
     if args.profile != "imuedge":
         from imuedge.firmware_bridge.profiles import decoder_for
 
         d = decoder_for(args.profile)
-        blocks = d.feed(args.capture.read_bytes())
+        blocks = d.feed(raw)
         if hasattr(d, "flush"):
             blocks += d.flush()
         print(summarise_blocks(blocks, d, args.show))
         return 1 if d.stats["corrupt"] else 0
 
     dec = P.FrameDecoder()
-    packets = dec.feed(args.capture.read_bytes())
+    packets = dec.feed(raw)
     print(summarise(packets, dec, args.show))
     return 1 if dec.corrupt else 0
 
@@ -161,7 +177,11 @@ def run_probe(args) -> int:
 
     if args.unix:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(args.unix)
+        try:
+            s.connect(args.unix)
+        except OSError as e:
+            print(f"imuedge devices probe: cannot connect to {args.unix}: {e.strerror or e}", file=sys.stderr)
+            return 2
         s.settimeout(0.1)
         write, close = s.sendall, s.close
 
@@ -176,7 +196,12 @@ def run_probe(args) -> int:
         except ImportError:
             print("error: --serial needs pyserial (pip install imuedge[edge])", file=sys.stderr)
             return 2
-        port = serial.Serial(args.serial, args.baud, timeout=0.1)
+        try:
+            port = serial.Serial(args.serial, args.baud, timeout=0.1)
+        except (serial.SerialException, OSError, ValueError) as e:
+            why = e.__context__.strerror if isinstance(e.__context__, OSError) and e.__context__.strerror else e
+            print(f"imuedge devices probe: cannot open {args.serial}: {why}", file=sys.stderr)
+            return 2
         write, read, close = port.write, (lambda: port.read(4096)), port.close
     try:
         dec = P.FrameDecoder()

@@ -73,7 +73,7 @@ def load(path: str | os.PathLike) -> dict:
     except pickle.UnpicklingError as e:
         found = re.search(r"GLOBAL ([\w.]+)", str(e))
         if not found:  # not a torch file at all
-            raise CheckpointError(f"{path}: cannot be read as a checkpoint ({str(e).strip()[:200]}); "
+            raise CheckpointError(f"{path}: cannot be read as a checkpoint (not a PyTorch file); "
                                   f"it may be truncated or not an imuedge checkpoint") from e
         what = f" ({found.group(1)})"  # a pickled object that loading would have to execute
         raise CheckpointError(f"{path}: refused: it holds a pickled Python object{what} that loading would have to "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from imuedge import __version__
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `imuedge COMMAND --help` for the flags of one command.",
     )
     parser.add_argument("--version", action="version", version=f"imuedge {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (anywhere on the line; or IMUEDGE_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -43,7 +46,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(e: BaseException, limit: int = 400) -> str:
+    """An exception as one line: its message's first line (shortened), or its type when it has none."""
+    text = str(e).strip()
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        text = f"{e.filename}: {e.strerror}"
+    first = text.splitlines()[0] if text else type(e).__name__
+    return first if len(first) <= limit else first[:limit] + f"... ({len(first)} characters)"
+
+
+def user_error(e: BaseException) -> bool:
+    """Errors that a user's input or machine causes -- a bad file, a missing device, a wrong option: OSError,
+    ValueError and imuedge's own error classes (exit 2). Anything else is a bug in imuedge (exit 1)."""
+    return isinstance(e, (OSError, ValueError)) or type(e).__module__.startswith("imuedge")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("IMUEDGE_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -54,6 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - one line per error; --debug for the traceback
+        if debug:
+            raise
+        if user_error(e):
+            print(f"imuedge {args.command}: {one_line(e)}", file=sys.stderr)
+            return 2
+        print(f"imuedge {args.command}: internal error: {type(e).__name__}: {one_line(e)} "
+              f"(run with --debug or IMUEDGE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -20,6 +20,13 @@ UNITS: dict[str, str] = {**{c: "m/s^2" for c in ACC}, **{c: "rad/s" for c in GYR
 STANDARD_GRAVITY = 9.80665  # m/s^2 per g
 DEG_TO_RAD = np.pi / 180.0
 
+# Physical plausibility: a value beyond these is a wrong unit or a corrupt value, not a motion. Consumer
+# IMUs read up to +-16 g and +-2000 dps; impact sensors up to +-200 g and a few gyroscopes +-4000 dps.
+# The bounds leave room for all but impact sensors; a data set from one raises them
+# (RecordingsConfig.max_acc / max_gyro, `--max-acc` / `--max-gyro`).
+MAX_ACC = 50 * STANDARD_GRAVITY  # m/s^2 (50 g)
+MAX_GYRO = 4000 * np.pi / 180.0  # rad/s (4000 deg/s)
+
 # Unit names a user may declare, and the factor to the contract's unit.
 ACC_UNITS = {"m/s2": 1.0, "m/s^2": 1.0, "g": STANDARD_GRAVITY}
 GYRO_UNITS = {"rad/s": 1.0, "dps": DEG_TO_RAD, "deg/s": DEG_TO_RAD}

@@ -20,6 +20,7 @@ import sys
 
 import numpy as np
 
+from imuedge.data.cli import add_bound_flags
 from imuedge.window import ACC_UNITS, GYRO_UNITS
 
 
@@ -54,6 +55,7 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
                    help="gyroscope unit of the files when the header does not say (default rad/s)")
     p.add_argument("--strict", action="store_true",
                    help="stop at the first malformed file (default: skip it with a message and go on)")
+    add_bound_flags(p)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
 
 
@@ -115,7 +117,7 @@ def load_data(a, say):
         return load_hapt(), BASIC_ACTIVITIES
     try:
         ds, errors = load_recordings(a.data, rate=a.rate, acc_unit=a.acc_unit, gyro_unit=a.gyro_unit,
-                                     strict=a.strict)
+                                     strict=a.strict, max_acc=a.max_acc, max_gyro=a.max_gyro)
     except ValueError as e:
         if type(e) is not ValueError:
             raise

@@ -28,7 +28,19 @@ def register(subparsers) -> None:
     inspect.add_argument("--hop", type=int, default=64,
                          help="hop between windows in samples, to count windows (default: 64)")
     inspect.add_argument("--strict", action="store_true", help="stop at the first malformed file")
+    add_bound_flags(inspect)
     inspect.set_defaults(func=run_inspect)
+
+
+def add_bound_flags(p) -> None:
+    """--max-acc / --max-gyro: the physical plausibility bounds of the loader (RecordingsConfig)."""
+    from imuedge.window import MAX_ACC, MAX_GYRO
+
+    p.add_argument("--max-acc", type=float, default=MAX_ACC, metavar="M/S2",
+                   help="largest plausible |acceleration| in m/s^2; a file with a larger value is refused as a "
+                        "wrong unit or a corrupt value (default %(default).4g = 50 g; raise it for impact sensors)")
+    p.add_argument("--max-gyro", type=float, default=MAX_GYRO, metavar="RAD/S",
+                   help="largest plausible |angular rate| in rad/s (default %(default).4g = 4000 deg/s)")
 
 
 def run_inspect(args) -> int:
@@ -44,7 +56,8 @@ def run_inspect(args) -> int:
                 ds = load_hapt()
             else:
                 ds, errors = load_recordings(args.path, rate=args.rate, acc_unit=args.acc_unit,
-                                             gyro_unit=args.gyro_unit, strict=args.strict)
+                                             gyro_unit=args.gyro_unit, strict=args.strict,
+                                             max_acc=args.max_acc, max_gyro=args.max_gyro)
         except (RecordingFormatError, FileNotFoundError, ValueError) as e:
             print(f"error: {e}")
             return 2

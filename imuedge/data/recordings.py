@@ -16,7 +16,12 @@ Format
   Accelerometer units: ``g``, ``m/s2`` (``m/s^2``); gyroscope units:
   ``rad/s``, ``dps`` (``deg/s``). Values are converted to m/s^2 and rad/s.
   A file whose acceleration magnitude looks like the wrong unit (about 1
-  m/s^2, or over 50) gets a warning.
+  m/s^2, or over 50) gets a warning. A value beyond the physically
+  plausible range (``max_acc``, default 50 g = 490 m/s^2; ``max_gyro``,
+  default 4000 deg/s = 69.8 rad/s; ``imuedge.window.MAX_ACC`` /
+  ``MAX_GYRO``) makes the file an error naming line and column: a wrong
+  unit or a corrupt value, never a motion. Raise the options for a sensor
+  that really reads more (an impact accelerometer).
 * ``label`` (optional): an activity name (``walking``) or an integer id
   (``3``, or ``3.0``); an empty cell (or ``-1``) is an unlabelled sample.
   Names found in the ``label_names`` option keep its ids; other names get
@@ -67,12 +72,13 @@ import numpy as np
 
 from imuedge.data.recording import UNLABELLED, Dataset, Recording
 from imuedge.data.signal import resample_recording
-from imuedge.window import ACC, ACC_UNITS, CHANNELS, GYRO_UNITS, check_channels
+from imuedge.window import ACC, ACC_UNITS, CHANNELS, GYRO_UNITS, MAX_ACC, MAX_GYRO, UNITS, check_channels
 
 META_COLUMNS = ("timestamp", "label", "subject")
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 RATE_TOLERANCE = 0.02  # relative agreement of a declared and a measured rate
 GAP_PERIODS = 3.0  # a timestamp step longer than this many periods is a gap
+MAX_LABEL_ID = 2**31  # label ids are int64 downstream; anything this large is a corrupt cell
 _HEADER = re.compile(r"^\s*([A-Za-z_]+)\s*(?:\[\s*([^\]]*?)\s*\])?\s*$")
 _INT = re.compile(r"^[+-]?\d+$")
 _LABEL_ID = re.compile(r"^[+-]?\d+(\.0*)?$")  # 3, or 3.0 as pandas writes an int column with gaps
@@ -82,6 +88,7 @@ class RecordingFormatError(ValueError):
     """A malformed recording file; ``.file``, ``.line`` (1-based) and ``.column`` say where."""
 
     def __init__(self, file: str | Path, line: int | None, column: str | None, problem: str):
+        column = None if column is None else shown(column, 60, quote=False)
         self.file, self.line, self.column, self.problem = str(file), line, column, problem
         where = Path(file).name
         if line is not None:
@@ -92,6 +99,15 @@ class RecordingFormatError(ValueError):
 
     def __reduce__(self):
         return type(self), (self.file, self.line, self.column, self.problem)
+
+
+def shown(cell: str, limit: int = 40, quote: bool = True) -> str:
+    """A cell as an error message shows it: quoted, and cut (saying how long it was) past ``limit`` characters."""
+    cell = str(cell)
+    if len(cell) <= limit:
+        return repr(cell) if quote else cell
+    cut = cell[:limit] + "..."
+    return f"{cut!r} ({len(cell)} characters)" if quote else f"{cut} ({len(cell)} characters)"
 
 
 class RecordingWarning(UserWarning):
@@ -106,6 +122,8 @@ class RecordingsConfig:
     channels: tuple[str, ...] | None = None  # None: the sensor columns most files share
     label_names: dict[int, str] = field(default_factory=dict)  # known id -> name
     strict: bool = False  # raise on the first malformed file instead of collecting errors
+    max_acc: float = MAX_ACC  # m/s^2: a larger |acceleration| is refused as implausible
+    max_gyro: float = MAX_GYRO  # rad/s: a larger |angular rate| is refused as implausible
 
 
 @dataclass
@@ -201,11 +219,28 @@ def _floats(t: _Table, name: str) -> np.ndarray:
             try:
                 out[i] = float(v)
             except ValueError:
-                raise t.error(i, name, f"{str(v)!r} is not a number" if v.strip() else "empty cell; a number is needed")
+                raise t.error(i, name, f"{shown(v)} is not a number" if v.strip() else "empty cell; a number is needed")
     bad = np.flatnonzero(~np.isfinite(out))
     if len(bad):
-        raise t.error(bad[0], name, f"{str(values[bad[0]])!r} is not a finite number")
+        raise t.error(bad[0], name, f"{shown(values[bad[0]])} is not a finite number")
     return out
+
+
+def _sensor(t: _Table, name: str, factor: float, bound: float) -> np.ndarray:
+    """A sensor column in the window contract's unit, every value within the plausible ``bound``."""
+    raw = _floats(t, name)
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = raw * factor
+    bad = np.flatnonzero(~(np.abs(values) <= bound))
+    if len(bad):
+        i = bad[0]
+        unit = UNITS[name]
+        given = t.units.get(name)
+        value = f"{shown(t.columns[name][i])}" + (f" {given}" if given else "")
+        raise t.error(i, name, f"{value} is {values[i]:.4g} {unit}, outside the plausible range +-{bound:.4g} {unit} "
+                               f"(a wrong unit or a corrupt value? for a sensor that reads more, raise "
+                               f"{'--max-acc' if name in ACC else '--max-gyro'})")
+    return values
 
 
 def _check_unit(unit: str | None, kind: str) -> None:
@@ -233,9 +268,13 @@ def _labels(t: _Table) -> np.ndarray:
     out = np.char.strip(t.columns["label"]).astype(object)
     for i, v in enumerate(out):
         if _LABEL_ID.match(v):
-            if int(float(v)) < UNLABELLED:
-                raise t.error(i, "label", f"label id {v} is negative; use -1 or an empty cell for unlabelled")
-            out[i] = "" if int(float(v)) == UNLABELLED else str(int(float(v)))
+            value = int(v.split(".")[0])
+            if value < UNLABELLED:
+                raise t.error(i, "label", f"label id {shown(v)} is negative; use -1 or an empty cell for unlabelled")
+            if value >= MAX_LABEL_ID:
+                raise t.error(i, "label", f"label id {shown(v)} is too large (ids go up to {MAX_LABEL_ID - 1}); "
+                                          f"write the class as a name")
+            out[i] = "" if value == UNLABELLED else str(value)
     return out
 
 
@@ -245,7 +284,7 @@ def _subject(t: _Table) -> int:
     values = np.char.strip(t.columns["subject"])
     for i, v in enumerate(values):
         if not _INT.match(v) or int(v) < 0:
-            raise t.error(i, "subject", f"{str(v)!r} is not a non-negative integer")
+            raise t.error(i, "subject", f"{shown(v)} is not a non-negative integer")
         if v != values[0] and int(v) != int(values[0]):
             raise t.error(i, "subject", f"subject {v} differs from {values[0]} on the first row; "
                                         f"a file holds one subject")
@@ -267,8 +306,9 @@ def _timing(t: _Table, data: np.ndarray, labels: np.ndarray, rate: float | None)
     bad = np.flatnonzero(steps <= 0)
     if len(bad):
         i = bad[0] + 1
-        raise t.error(i, "timestamp", f"timestamp {t.columns['timestamp'][i]} is not after the previous "
-                                      f"{t.columns['timestamp'][i - 1]}; timestamps must strictly increase")
+        raise t.error(i, "timestamp", f"timestamp {shown(t.columns['timestamp'][i], quote=False)} is not after the "
+                                      f"previous {shown(t.columns['timestamp'][i - 1], quote=False)}; timestamps must "
+                                      f"strictly increase")
     if len(ts) < 2:
         if rate is None:
             raise t.error(0, "timestamp", "a single sample gives no rate; pass the sample rate")
@@ -319,8 +359,8 @@ def read_recording_file(path: str | Path, config: RecordingsConfig | None = None
     if not present or missing:
         raise t.header_error(missing[0] if missing else None, f"missing column; needed: {', '.join(wanted)}"
                              if missing else f"no sensor columns; expected some of {', '.join(CHANNELS)}")
-    data = np.stack([_floats(t, c) * _unit_factor(t, c, cfg.acc_unit if c in ACC else cfg.gyro_unit)
-                     for c in wanted])
+    data = np.stack([_sensor(t, c, _unit_factor(t, c, cfg.acc_unit if c in ACC else cfg.gyro_unit),
+                             cfg.max_acc if c in ACC else cfg.max_gyro) for c in wanted])
     label_text = _labels(t)
     subject = _subject(t)
     data, label_text, rate = _timing(t, data, label_text, cfg.rate)

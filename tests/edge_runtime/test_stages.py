@@ -251,3 +251,57 @@ def test_runner_csv_replay_equals_offline_and_slow_inference_drops_windows(recor
     assert c["windows_predicted"] + c["windows_dropped"] == c["windows_produced"]
     starts = [r["start"] for r in sink.records]
     assert starts == sorted(starts) and starts[-1] == ref[-1]["start"]  # oldest dropped, newest kept
+
+
+# ------------------------------------------------------------------ bad values never become predictions
+class BlockSource:
+    """SampleBlocks from memory, then the end of the stream (a stand-in for a text device that sent them)."""
+
+    default_decoder = None
+    realtime = False
+
+    def __init__(self, blocks):
+        self.blocks = list(blocks)
+
+    def open(self):
+        pass
+
+    def read(self, timeout=0.1):
+        if not self.blocks:
+            raise EOFError("end")
+        return [self.blocks.pop(0)]
+
+    def close(self):
+        pass
+
+    def describe(self):
+        return "memory"
+
+
+class NaNOnLoud(FakePredictor):
+    """Scores NaN for windows whose sum is large: a model that overflows on some input."""
+
+    def predict(self, w):
+        out = super().predict(w)
+        return np.full_like(out, np.nan) if out[0] > 1000 else out
+
+
+def test_implausible_windows_and_non_finite_scores_are_skipped_and_counted(tmp_path):
+    x = np.zeros((6, 96), np.float32)
+    x[2] = 9.8
+    x[0, 40] = 1e30  # a corrupt sample: windows holding it are not predicted
+    x[1, 70:80] = 300.0  # loud but plausible: the model gives NaN there
+    out = tmp_path / "p.jsonl"
+    sink = JsonLinesSink(str(out))
+    pred = NaNOnLoud(window=16, hop=8)
+    rep = StreamRunner(BlockSource([block(x[:, i:i + 8], i * 20000) for i in range(0, 96, 8)]), None, pred,
+                       [sink]).run()
+    c = rep["counters"]
+    assert c["windows_produced"] == (96 - 16) // 8 + 1 == 11
+    assert c["windows_skipped_implausible"] == 2  # starts 32 and 40 hold sample 40
+    assert c["windows_skipped_nonfinite_output"] == 2  # starts 64 and 72 hold 10 and 8 loud samples
+    assert c["windows_predicted"] == 11 - 2 - 2
+    records = [json.loads(line) for line in out.read_text().splitlines()]  # strict JSON: no NaN anywhere
+    assert [r["start"] for r in records] == [0, 8, 16, 24, 48, 56, 80]
+    assert all(np.isfinite(r["scores"]).all() for r in records)
+    assert "skipped (implausible values) 2  skipped (non-finite model output) 2" in table(rep)

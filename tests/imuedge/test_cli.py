@@ -31,3 +31,9 @@ def test_every_flag_of_every_subcommand_has_help():
                for name, sub in found.items() for a in sub._actions
                if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) and not a.help]
     assert not missing, f"flags without help: {missing}"
+
+
+def test_every_subcommand_explains_itself_beyond_its_one_line_help():
+    found = dict(subcommands(build_parser()))
+    for name in ("record", "devices decode", "firmware check", "firmware vectors", "stream", "export"):
+        assert found[name].description and len(found[name].description) > 60, f"imuedge {name} has no description"

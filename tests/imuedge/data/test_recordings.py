@@ -212,3 +212,62 @@ def test_comment_lines_are_skipped_and_still_counted(tmp_path):
     ds, errors = load_recordings(tmp_path)
     assert [(e.line, e.column) for e in errors] == [(3, "gyro_q"), (6, "gyro_x")]
     assert ds.recordings[0].num_samples == 4
+
+
+# ------------------------------------------------------------------ implausible values (bad input, issue #18)
+@pytest.mark.parametrize("header, cell, message", [
+    (HEADER, "1e30", "a.csv line 4, column acc_x: '1e30' is 1e+30 m/s^2, outside the plausible range +-490.3 m/s^2"),
+    (HEADER.replace("acc_x", "acc_x[g]"), "1e308",
+     "a.csv line 4, column acc_x: '1e308' g is inf m/s^2, outside the plausible range +-490.3 m/s^2"),
+    (HEADER.replace("acc_x", "acc_x[g]"), "-60", "a.csv line 4, column acc_x: '-60' g is -588.4 m/s^2"),
+])
+def test_implausible_values_are_refused_with_file_line_column(tmp_path, header, cell, message):
+    lines = rows(5)
+    lines[2] = lines[2].replace(",0.0,0.0,9.8,", f",{cell},0.0,9.8,", 1)
+    write(tmp_path, "a.csv", [header, *lines])
+    write(tmp_path, "b.csv", [HEADER, *rows(5)])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy overflow warning on the way
+        ds, errors = load_recordings(tmp_path)
+    assert [r.recording_id for r in ds.recordings] == ["b"]  # the good file is kept
+    assert str(errors[0]).startswith(message)
+    assert "--max-acc" in str(errors[0])
+
+
+def test_gyro_bound_and_raising_the_bounds(tmp_path):
+    lines = rows(5)
+    lines[1] = lines[1].replace(",0.1,0.2,0.3,", ",80,0.2,0.3,")  # 80 rad/s = 4584 deg/s
+    write(tmp_path, "a.csv", [HEADER, *lines])
+    _, errors = load_recordings(tmp_path)
+    assert str(errors[0]).startswith("a.csv line 3, column gyro_x: '80' is 80 rad/s, outside the plausible range "
+                                     "+-69.81 rad/s") and "--max-gyro" in str(errors[0])
+    ds, errors = load_recordings(tmp_path, max_gyro=100.0)
+    assert errors == [] and ds.recordings[0].data[3, 1] == 80
+
+
+def test_a_huge_cell_is_not_echoed_whole(tmp_path):
+    lines = rows(4)
+    lines[1] = lines[1].replace(",0.1,0.2,0.3,", "," + "7" * 5000 + "x,0.2,0.3,")
+    lines[2] = lines[2].replace(",walking,", "," + "9" * 400 + ",")
+    write(tmp_path, "a.csv", [HEADER, *lines])
+    write(tmp_path, "b.csv", [HEADER, *rows(4)[:2], rows(4)[2].replace(",walking,", "," + "9" * 400 + ","),
+                               rows(4)[3]])
+    _, errors = load_recordings(tmp_path)
+    assert str(errors[0]) == ("a.csv line 3, column gyro_x: '7777777777777777777777777777777777777777...' "
+                              "(5001 characters) is not a number")
+    assert str(errors[1]).startswith("b.csv line 4, column label: label id '99999999999999999999999999999999"
+                                     "99999999...' (400 characters) is too large")
+    assert all(len(str(e)) < 200 for e in errors)
+
+
+def test_the_cli_flags_raise_the_bounds(tmp_path, capsys):
+    from imuedge.cli import main
+
+    lines = rows(200)
+    lines[1] = lines[1].replace(",0.0,0.0,9.8,", ",700,0.0,9.8,", 1)  # an impact: 71 g
+    write(tmp_path, "a.csv", [HEADER, *lines])
+    assert main(["data", "inspect", str(tmp_path)]) == 1
+    assert "outside the plausible range" in capsys.readouterr().out
+    assert main(["data", "inspect", str(tmp_path), "--max-acc", "2000"]) == 0
