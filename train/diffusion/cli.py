@@ -32,9 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("generator", help="generator bundle folder or student checkpoint (.pt)")
     g.add_argument("--class", dest="classes", default="all", help="comma-separated class names, or all")
     g.add_argument("--n", type=int, default=10, help="windows per class")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="noise seed (also sets the subject id)")
     g.add_argument("--out", required=True, help="folder for the CSV files")
-    g.add_argument("--threads", type=int, default=1)
+    g.add_argument("--threads", type=int, default=1, help="runtime threads")
     g.set_defaults(func=_generate)
 
 

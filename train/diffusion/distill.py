@@ -204,10 +204,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start-steps", type=int, default=d.start_steps, help="DDIM steps of the first teacher")
     p.add_argument("--guidance", type=float, default=d.guidance, help="guidance weight folded into the students")
     p.add_argument("--iterations", type=int, default=d.iterations, help="training iterations per halving")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="windows per iteration")
+    p.add_argument("--lr", type=float, default=d.lr, help="learning rate")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
 
 
 def config_from_args(a: argparse.Namespace) -> DistillConfig:

@@ -174,11 +174,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     m = d.model
     p.add_argument("--out", default=d.out, help="run folder (last.pt for resuming, teacher.pt at the end)")
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--steps", type=int, default=d.steps, help="optimiser steps")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="windows per step")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (warm-up, cosine)")
     p.add_argument("--ema", type=float, default=d.ema, help="EMA decay of the weights samplers use")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--subjects", default="", help="comma-separated training subjects to keep (default: all)")
     p.add_argument("--base", type=int, default=m.base, help="UNet base width")
     p.add_argument("--timesteps", type=int, default=m.schedule.steps, help="diffusion steps T")
@@ -187,7 +187,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beta-gyro", default=f"{m.schedule.beta_start['gyro']:g},{m.schedule.beta_end['gyro']:g}",
                    help="gyroscope planes' linear schedule: beta_start,beta_end")
     p.add_argument("--cond-drop", type=float, default=m.cond_drop, help="class dropout for guidance")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between OUT/last.pt writes")
     p.add_argument("--device", default=d.device, help="auto | cpu | cuda | cuda:N")
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
 
