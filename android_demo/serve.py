@@ -75,9 +75,9 @@ class Handler(SimpleHTTPRequestHandler):
         if len(parts) == 4 and parts[1] == "bundles" and parts[2] in self.bundles:
             folder = self.bundles[parts[2]]
             target = (folder / parts[3]).resolve()
-            return str(target) if target.parent == folder else str(folder / "\0missing")
+            return str(target) if target.parent == folder else str(folder / ".not-a-bundle-file")
         if len(parts) > 1 and parts[1] == "bundles":
-            return str(APP_DIR / "\0missing")
+            return str(APP_DIR / ".no-such-bundle")
         return super().translate_path(path)
 
     def list_directory(self, path):
