@@ -43,6 +43,7 @@ class LiveApp {
       this.showError(e.message);
       throw e;
     }
+    if ([...$('bundle').options].some((o) => o.value === url)) $('bundle').value = url;
     this.showEnv();
     return this.predictor.manifest;
   }
