@@ -108,3 +108,16 @@ async function main() {
   if (params.has('auto')) await go();
 }
 main();
+
+// For scripted runs (benchmarks/browser_bench.py): bundles kept loaded, timed in rounds between native rounds.
+const loaded = {};
+window.imuedgeBench = {
+  runAll,
+  async load(url) { loaded[url] = await loadBundle(url, {threads: 1}); loaded[url].w = benchWindow(loaded[url]); return loaded[url].runtime; },
+  async time(url, runs) {
+    const p = loaded[url];
+    const ms = [];
+    for (let i = 0; i < runs; i++) { const t0 = performance.now(); await p.predict(p.w); ms.push(performance.now() - t0); }
+    return ms;
+  },
+};
