@@ -127,10 +127,11 @@ def run(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("demo-app", help="serve the phone app (live view + benchmark) and bundles",
-                       description=__doc__.split("\n\n")[0])
+                       description="Serve the phone app (live view, benchmark page) and bundles with the COOP/COEP headers "
+                                   "it needs; see android_demo/README.md for the phone side.")
     p.add_argument("--bundle", action="append", metavar="DIR",
                    help="a bundle folder to offer in the app (repeat for several)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for the LAN; see README)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 picks a free one)")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(func=run)
