@@ -148,11 +148,12 @@ def run(args) -> dict:
         row["interleaved_1t"] = side[b.name]
         row["wasm_vs_native_1t"] = side[b.name]["ratio"]
         rows.append(row)
-    return {"machine": machine(), "browser": pages[0]["machine"], "statistic": pages[0]["statistic"] +
+    return ({"machine": machine(), "browser": pages[0]["machine"], "statistic": pages[0]["statistic"] +
             "; native: median of the two passes' medians (one before, one after the browser)",
             "pages": [{k: v for k, v in p.items() if k != "rows"} for p in pages], "rows": rows,
             "target_wasm_vs_native_1t": TARGET_WASM_VS_NATIVE_1T,
-            "bundles": [str(b) for b in bundles], "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+            "bundles": [str(b) for b in bundles], "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())},
+            pages)
 
 
 def table(result: dict) -> str:
@@ -191,7 +192,8 @@ def device_rows(path: Path) -> list[dict]:
         dev = m.get("device_model") or m.get("platform") or "browser"
         return [{"device": dev, "bundle": r["name"], "runtime": f"{r['runtime']} in {m['browser']}",
                  "median_ms": r["latency"]["median_ms"], "p95_ms": r["latency"].get("p95_ms"),
-                 "note": f"{r['threads']} thread(s), SIMD {'on' if m.get('simd') else 'off'}"} for r in d["rows"]]
+                 "note": f"{r['threads']} thread(s), SIMD {'on' if m.get('simd') else 'off'}"
+                         + (f"; {d['label']}" if d.get("label") else "")} for r in d["rows"]]
     if isinstance(d, dict) and "rows" in d and "machine" in d and "cpu" in d["machine"]:  # export_bench.json
         return [{"device": d["machine"]["cpu"], "bundle": r["name"], "runtime": r["format"],
                  "median_ms": r["latency_1t"]["median_ms"], "p95_ms": None, "note": "host, 1 thread"}
@@ -237,8 +239,14 @@ def main(argv=None) -> int:
         (out / "devices.md").write_text(text)
         print(text)
         return 0
-    result = run(args)
+    result, pages = run(args)
     (out / "browser_bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    for page in pages:  # the benchmark page's own JSON, as a phone would save it
+        name = "page_unthrottled.json" if page["cpu_throttling"] == 1 else f"page_throttled_{page['cpu_throttling']:g}x.json"
+        (out / name).write_text(json.dumps(page, indent=2) + "\n")
+    paths = [out / "page_unthrottled.json", *[p for p in out.glob("page_throttled_*.json")]]
+    host = ROOT / "benchmarks" / "results" / "export_bench.json"
+    (out / "devices.md").write_text(merge_table([*paths, *([host] if host.is_file() else [])]))
     text = table(result)
     (out / "browser_bench.md").write_text(text)
     print(text)
