@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "imuedge.export.cli",  # export
     "imuedge.edge_runtime.cli",  # stream, record
     "imuedge.firmware_bridge.cli",  # devices, firmware
+    "imuedge.android_demo.serve",  # demo-app
 ]
 
 
