@@ -25,9 +25,12 @@ over tokens, ``(B, C, T) -> (B, dim)``. It has the encoder contract of ``encoder
 (``channels``, ``window``, ``out_dim``, ``fit_normalization``, ``to_config``/``from_config``), so a
 classifier, `imuedge train --encoder`, `imuedge eval` and `imuedge export` take it unchanged.
 
-Written for export: explicit attention (linear, matmul, softmax; no fused SDPA kernel), ``nn.LayerNorm``
-and a choice of activation (``gelu`` exact, ``gelu_tanh``, ``relu``), no class token (mean pooling),
-fixed positions (a buffer), no data-dependent shapes outside masking (which only pretraining uses).
+Written for export (every op of the encoder lowers to ExecuTorch's XNNPACK delegate, LiteRT and ONNX):
+explicit attention (``Attention``), layer norm and the token mean as matmuls by constant vectors
+(``LayerNorm``, ``MAEEncoder.pool``), exact GELU by default (XNNPACK computes GELU exactly: the tanh
+approximation in PyTorch then differs from the .pte by ~1e-4 on unit-scale outputs, above the fp32 parity
+limit), no class token, fixed positions (a buffer), no data-dependent shapes outside masking (which only
+pretraining uses).
 """
 from __future__ import annotations
 
@@ -54,7 +57,7 @@ class MAEConfig:
     depth: int = 3
     heads: int = 4
     mlp_ratio: float = 2.0
-    activation: str = "gelu_tanh"  # gelu | gelu_tanh | relu
+    activation: str = "gelu"  # gelu (exact) | gelu_tanh | relu
     decoder_dim: int = 64
     decoder_depth: int = 2
     decoder_heads: int = 4
@@ -114,20 +117,42 @@ def sincos_positions(length: int, dim: int) -> torch.Tensor:
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention written out (linear -> matmul -> softmax -> matmul -> linear)."""
+    """Multi-head self-attention written out: separate q, k, v linears, heads folded into the batch,
+    ``bmm`` -> softmax -> ``bmm`` -> linear. (A fused qkv split by indexing left ``select_copy`` ops, and
+    4-D matmuls ``expand_copy`` ops, outside ExecuTorch's XNNPACK delegate.)"""
 
     def __init__(self, dim: int, heads: int):
         super().__init__()
         self.heads, self.scale = heads, (dim // heads) ** -0.5
-        self.qkv = nn.Linear(dim, 3 * dim)
+        self.q, self.k, self.v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
         self.proj = nn.Linear(dim, dim)
+
+    def split_heads(self, t: torch.Tensor) -> torch.Tensor:
+        b, n, d = t.shape
+        return t.reshape(b, n, self.heads, d // self.heads).transpose(1, 2).reshape(b * self.heads, n, d // self.heads)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        weights = torch.softmax((q * self.scale) @ k.transpose(-2, -1), dim=-1)
-        return self.proj((weights @ v).transpose(1, 2).reshape(b, n, d))
+        q, k, v = self.split_heads(self.q(x) * self.scale), self.split_heads(self.k(x)), self.split_heads(self.v(x))
+        out = torch.bmm(torch.softmax(torch.bmm(q, k.transpose(1, 2)), dim=-1), v)  # (B * heads, N, d / heads)
+        return self.proj(out.reshape(b, self.heads, n, d // self.heads).transpose(1, 2).reshape(b, n, d))
+
+
+class LayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` (same parameters, same result) with the means written as matmuls by a constant
+    ``1/D`` vector: ExecuTorch's XNNPACK delegate takes no ``native_layer_norm`` and no mean over the last
+    dim of a 3-D tensor, but does take matmul, sub, mul, sqrt, div and add. ``export_float``: int8 export
+    keeps it float32 (a variance in int8 steps loses the small ones)."""
+
+    export_float = True
+
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__(dim, eps=eps)
+        self.register_buffer("average", torch.full((dim, 1), 1.0 / dim), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centred = x - x @ self.average
+        return centred / torch.sqrt((centred * centred) @ self.average + self.eps) * self.weight + self.bias
 
 
 class Block(nn.Module):
@@ -136,8 +161,8 @@ class Block(nn.Module):
     def __init__(self, dim: int, heads: int, mlp_ratio: float, activation: str):
         super().__init__()
         hidden = int(dim * mlp_ratio)
-        self.norm1, self.attn = nn.LayerNorm(dim), Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim)
+        self.norm1, self.attn = LayerNorm(dim), Attention(dim, heads)
+        self.norm2 = LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), ACTIVATIONS[activation](), nn.Linear(hidden, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -180,7 +205,7 @@ class MAEEncoder(nn.Module):
     """Raw window ``(B, C, T)`` -> embedding ``(B, dim)``: the MAE encoder on all tokens, mean-pooled."""
 
     def __init__(self, channels=CHANNELS, window: int = 128, patch: int = 4, dim: int = 128, depth: int = 3,
-                 heads: int = 4, mlp_ratio: float = 2.0, activation: str = "gelu_tanh"):
+                 heads: int = 4, mlp_ratio: float = 2.0, activation: str = "gelu"):
         super().__init__()
         cfg = MAEConfig(channels=tuple(channels), window=window, patch=patch, dim=dim, depth=depth, heads=heads,
                         mlp_ratio=mlp_ratio, activation=activation)
@@ -188,10 +213,15 @@ class MAEEncoder(nn.Module):
         self.config["channels"] = list(cfg.channels)
         self.patch, self.out_dim = patch, dim
         self.standardize = Standardize(len(cfg.channels))
-        self.patch_embed = nn.Linear(len(cfg.channels) * patch, dim)
+        # in a Sequential of its own: int8 export keeps the first linear block float (export.quantize's
+        # input_layer is the parent module of the first linear), which must be this layer, not the encoder
+        self.patch_embed = nn.Sequential(nn.Linear(len(cfg.channels) * patch, dim))
         self.register_buffer("pos_embed", sincos_positions(cfg.tokens, dim)[None], persistent=False)
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, activation) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim)
+        self.norm = LayerNorm(dim)
+        # mean over tokens as a matmul by a constant 1/L vector (a mean op over the token dim stays outside
+        # the XNNPACK delegate)
+        self.register_buffer("pool", torch.full((cfg.tokens, 1), 1.0 / cfg.tokens), persistent=False)
         self.apply(init_weights)
 
     # -- the encoder contract (as IMUEncoder)
@@ -237,7 +267,9 @@ class MAEEncoder(nn.Module):
         return self.norm(tokens)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.transform(self.embed(x)).mean(dim=1)
+        tokens = self.transform(self.embed(x))  # (B, L, D)
+        b, length, d = tokens.shape
+        return (tokens.transpose(1, 2).reshape(b * d, length) @ self.pool).reshape(b, d)
 
 
 def init_weights(m: nn.Module) -> None:
@@ -264,7 +296,7 @@ class MaskedAutoencoder(nn.Module):
                              persistent=False)
         self.decoder_blocks = nn.ModuleList(Block(cfg.decoder_dim, cfg.decoder_heads, cfg.mlp_ratio, cfg.activation)
                                             for _ in range(cfg.decoder_depth))
-        self.decoder_norm = nn.LayerNorm(cfg.decoder_dim)
+        self.decoder_norm = LayerNorm(cfg.decoder_dim)
         self.decoder_pred = nn.Linear(cfg.decoder_dim, len(cfg.channels) * cfg.patch)
         for m in (self.decoder_embed, self.decoder_blocks, self.decoder_norm, self.decoder_pred):
             m.apply(init_weights)
