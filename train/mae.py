@@ -116,15 +116,27 @@ def sincos_positions(length: int, dim: int) -> torch.Tensor:
     return code.float()
 
 
+class Mixing(nn.Module):
+    """Scaled dot-product attention of heads folded into the batch: ``bmm`` -> softmax -> ``bmm``.
+    A module of its own so that int8 export can keep it float32 (``export_float``): int8 attention
+    logits and probabilities flip close calls (measured in README 'MAE encoders')."""
+
+    export_float = True
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return torch.bmm(torch.softmax(torch.bmm(q, k.transpose(1, 2)), dim=-1), v)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention written out: separate q, k, v linears, heads folded into the batch,
-    ``bmm`` -> softmax -> ``bmm`` -> linear. (A fused qkv split by indexing left ``select_copy`` ops, and
-    4-D matmuls ``expand_copy`` ops, outside ExecuTorch's XNNPACK delegate.)"""
+    ``Mixing``, output linear. (A fused qkv split by indexing left ``select_copy`` ops, and 4-D
+    matmuls ``expand_copy`` ops, outside ExecuTorch's XNNPACK delegate.)"""
 
     def __init__(self, dim: int, heads: int):
         super().__init__()
         self.heads, self.scale = heads, (dim // heads) ** -0.5
         self.q, self.k, self.v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.mix = Mixing()
         self.proj = nn.Linear(dim, dim)
 
     def split_heads(self, t: torch.Tensor) -> torch.Tensor:
@@ -133,8 +145,8 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
-        q, k, v = self.split_heads(self.q(x) * self.scale), self.split_heads(self.k(x)), self.split_heads(self.v(x))
-        out = torch.bmm(torch.softmax(torch.bmm(q, k.transpose(1, 2)), dim=-1), v)  # (B * heads, N, d / heads)
+        out = self.mix(self.split_heads(self.q(x) * self.scale), self.split_heads(self.k(x)),
+                       self.split_heads(self.v(x)))  # (B * heads, N, d / heads)
         return self.proj(out.reshape(b, self.heads, n, d // self.heads).transpose(1, 2).reshape(b, n, d))
 
 

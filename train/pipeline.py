@@ -179,7 +179,7 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
         say(f"{label}: 10-shot {report.fmt(row['shots'].get('10', []))}, all labels {report.fmt(row['full'])}")
 
     for label, (pretraining, enc, note) in encoders.items():
-        enc.spectrogram.fit_normalization(train.x)  # per-axis statistics of the train split
+        enc.fit_normalization(train.x)  # per-axis (spectrogram) or per-channel (MAE) statistics of the train split
         feats = (fewshot.embed(enc, train.x), fewshot.embed(enc, test.x))
         probe_rows(label, pretraining, lambda seed, f=feats: f, note)
 
