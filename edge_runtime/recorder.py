@@ -58,9 +58,10 @@ class Recorder:
                     what = "--connect-timeout 0 waits indefinitely" if first else "--max-outage sets how long to wait"
                     raise SourceError(f"{self.source.describe()}: no connection within {limit:g} s ({e}); {what}") \
                         from e
-                if deadline is not None and now + delay > deadline:
+                if deadline is not None and now >= deadline:
                     return False
-                time.sleep(delay)
+                # the last wait is cut to the deadline: a run ends at --duration, not a backoff step before it
+                time.sleep(delay if deadline is None else min(delay, deadline - now))
                 delay = min(2 * delay, self.max_backoff)
         return False
 

@@ -102,8 +102,10 @@ class RecordingFormatError(ValueError):
 
 
 def shown(cell: str, limit: int = 40, quote: bool = True) -> str:
-    """A cell as an error message shows it: quoted, and cut (saying how long it was) past ``limit`` characters."""
+    """A cell as an error message shows it: quoted (always when it holds a newline or another unprintable
+    character, so the message stays one line), and cut (saying how long it was) past ``limit`` characters."""
     cell = str(cell)
+    quote = quote or not cell.isprintable()  # a newline or a control character is shown escaped, never raw
     if len(cell) <= limit:
         return repr(cell) if quote else cell
     cut = cell[:limit] + "..."
