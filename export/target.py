@@ -110,12 +110,15 @@ class ExportTarget:
 
 
 def default_float_modules(module: nn.Module) -> tuple[str, ...]:
-    """Module paths of in-graph preprocessing (``imuedge.spectrogram.Spectrogram`` instances)."""
+    """Module paths of in-graph preprocessing (``imuedge.spectrogram.Spectrogram`` instances) and of
+    modules that ask to stay float (class attribute ``export_float = True``, e.g. the MAE encoder's
+    input z-score and layer norms)."""
     try:
         from imuedge.spectrogram import Spectrogram
     except ImportError:  # pragma: no cover
-        return ()
-    return tuple(name for name, m in module.named_modules() if isinstance(m, Spectrogram) and name)
+        Spectrogram = ()
+    return tuple(name for name, m in module.named_modules()
+                 if name and (isinstance(m, Spectrogram) or getattr(m, "export_float", False)))
 
 
 def _build(info: dict, path) -> nn.Module:

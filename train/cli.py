@@ -40,9 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="cap on windows per split, for a quick smoke run (0: all)")
     p.set_defaults(func=_run)
 
-    p = sub.add_parser("pretrain", help="MoCo v2 pretraining of an IMG2IMU encoder (resumable, DDP-ready)",
-                       description="MoCo v2 pretraining of an IMG2IMU encoder on images. Runs on one CPU, or "
-                                   "unchanged under `torchrun --nproc_per_node=N -m imuedge.train.pretrain`. "
+    p = sub.add_parser("pretrain", help="pretrain an encoder: IMG2IMU (MoCo v2) or MAE (--method mae); "
+                                        "resumable, DDP-ready",
+                       description="MoCo v2 pretraining of an IMG2IMU encoder on images, or (--method mae) a masked "
+                                   "autoencoder on unlabelled raw IMU windows. Runs on one CPU, or unchanged under "
+                                   "`torchrun --nproc_per_node=N -m imuedge.train.pretrain`. "
                                    "Re-running with the same --out resumes from OUT/last.pt.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_arguments(p)
@@ -75,7 +77,7 @@ def _run(a) -> int:
 
 
 def _pretrain(a) -> int:
-    from imuedge.train.pretrain import config_from_args, pretrain
+    from imuedge.train.pretrain import run_method
 
-    print(f"[pretrain] encoder checkpoint: {pretrain(config_from_args(a))}")
+    print(f"[pretrain] encoder checkpoint: {run_method(a)}")
     return 0
