@@ -92,7 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="classifier checkpoint (`imuedge train --out`, or reports/default/classifier.pt)")
     _data_flags(e)
     e.add_argument("--hop", type=int, metavar="SAMPLES", help="samples between window starts (default: the model's)")
-    e.add_argument("--subjects", metavar="LIST", help="only these subjects, comma separated (default: all)")
+    e.add_argument("--subjects", metavar="LIST", help="only these subjects, comma separated, as the data names them (p01,p02 or 3,7; "
+                        "default: all)")
     e.add_argument("--json", metavar="FILE", help="also write the scores as JSON to FILE")
     e.set_defaults(func=lambda a: _guard("eval", run_eval, a))
 
@@ -100,9 +101,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _guard(name, fn, a) -> int:
     from imuedge.checkpoint import CheckpointError
     from imuedge.data import RecordingFormatError
+    from imuedge.data.cli import warnings_as_lines
 
     try:
-        return fn(a)
+        with warnings_as_lines():
+            return fn(a)
     except (CliError, CheckpointError, RecordingFormatError, FileNotFoundError) as e:
         print(f"imuedge {name}: error: {e}", file=sys.stderr)
         return 2
@@ -164,6 +167,12 @@ def cut_windows(ds, window: int, hop: int, classes=None):
                    f"shorter than one window ({window} samples, {window / rate:.2f} s)")
 
 
+def subject_list(ds) -> str:
+    """'3 subjects: p01, p02, 7' -- the ids as the data writes them."""
+    names = ds.subject_names
+    return f"{len(names)} subject{'s' * (len(names) != 1)}: {', '.join(names.values())}"
+
+
 def class_counts(y, names) -> str:
     return ", ".join(f"{names[c]} {int((y == c).sum())}" for c in range(len(names)))
 
@@ -203,14 +212,23 @@ def choose_holdout(ws, mode: str, seed: int, need: int):
         for test in candidates:
             mask = np.isin(groups, test)
             if test and ok(mask):
-                kept = sorted(set(ids) - set(test))
-                return mask, f"held-out {key}s {test} (training on {kept})"
+                named = (lambda g: ws.subject_label(g)) if key == "subject" else str
+                kept = ", ".join(named(g) for g in sorted(set(ids) - set(test)))
+                return mask, f"held-out {key}s {', '.join(named(g) for g in test)} (training on {kept})"
         reasons.append(f"no {key} can be held out leaving {need} training window(s) of every class")
     if mode not in ("auto", "none"):
         raise CliError(f"--holdout {mode}: {reasons[-1]}")
     why = "; ".join(reasons) or "--holdout none"
     return None, (f"NO HELD-OUT DATA ({why}): scores are on the TRAINING windows and overstate accuracy; "
                   f"record another session or subject for a real test")
+
+
+def held_out_subjects(ws, test_mask) -> list[str]:
+    """The held-out subjects' ids (as the data writes them) when no training window is theirs; else []."""
+    if test_mask is None:
+        return []
+    test, train = set(ws.subject[test_mask].tolist()), set(ws.subject[~test_mask].tolist())
+    return [] if test & train else [ws.subject_label(s) for s in sorted(test)]
 
 
 # ---------------------------------------------------------------- report
@@ -287,7 +305,7 @@ def run_train(a) -> int:
     classes = list(keep) if keep else sorted(int(c) for c in np.unique(ws.y))
     ws = remap_labels(ws, [c for c in classes if (ws.y == c).any()])
     names = [ws.label_names[i] for i in range(len(ws.label_names))]
-    say(f"data {a.data}: {len(ds.recordings)} recordings, subjects {ds.subjects}, {list(ds.channels)} at "
+    say(f"data {a.data}: {len(ds.recordings)} recordings, {subject_list(ds)}, {list(ds.channels)} at "
         f"{ds.sample_rate_hz:g} Hz; {len(ws)} windows of {window} samples, hop {hop} ({class_counts(ws.y, names)})")
     if len(names) < 2:
         raise CliError(f"the labelled windows hold one class only ({names[0]!r}); a classifier needs at least two "
@@ -313,7 +331,8 @@ def run_train(a) -> int:
     model = classifier_from_probe(enc, r.head, r.mean, r.std)
     probe = f"{shots} labelled windows per class (seed {a.seed})" if shots else "all training windows"
     s = scores(test.y, fewshot.predict(model, test.x), names)
-    s.update(holdout=holdout, held_out=test_mask is not None)
+    s.update(holdout=holdout, held_out=test_mask is not None, held_out_subjects=held_out_subjects(ws, test_mask),
+             subjects={str(k): v for k, v in ws.subject_names.items()})  # number -> the data's id
     print(f"linear probe on {probe}; scores on {'held-out' if test_mask is not None else 'TRAINING'} windows:")
     print(format_scores(s))
     spec = WindowSpec(ds.channels, ds.sample_rate_hz, window, hop)
@@ -348,6 +367,7 @@ def run_eval(a) -> int:
     import torch
 
     from imuedge.data import Dataset, resample_dataset
+    from imuedge.data.recordings import subject_key
     from imuedge.train.fewshot import predict
     from imuedge.train.models import load_model
     from imuedge.window import WindowSpec
@@ -365,10 +385,10 @@ def run_eval(a) -> int:
     names = [str(labels.get(str(i), f"class_{i}")) for i in range(module.head.out_features)]
     ds, keep = load_data(a, say)
     if a.subjects:
-        wanted = {int(s) for s in a.subjects.split(",") if s.strip()}
-        ds = Dataset([r for r in ds.recordings if r.subject in wanted], ds.label_names, ds.name)
+        wanted = {subject_key(s) for s in a.subjects.split(",") if s.strip()}
+        ds = Dataset([r for r in ds.recordings if r.subject_label in wanted], ds.label_names, ds.name)
         if not ds.recordings:
-            raise CliError(f"no recording of subjects {sorted(wanted)} in {a.data}")
+            raise CliError(f"no recording of subjects {', '.join(sorted(wanted))} in {a.data}")
     ds = select_channels(ds, spec.channels, f"the model {a.model}")
     if abs(ds.sample_rate_hz - spec.sample_rate_hz) > 0.02 * spec.sample_rate_hz:
         say(f"the data is at {ds.sample_rate_hz:g} Hz, the model at {spec.sample_rate_hz:g} Hz: resampling")

@@ -83,7 +83,7 @@ def cut_windows(dataset: Dataset, window: int, hop: int, label_names: dict, span
         cat = [np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0, np.int64)]
     y, subject, recording, start = cat
     return WindowSet(x, y.astype(np.int64), subject.astype(np.int64), recording, start.astype(np.int64),
-                     channels, rate, label_names)
+                     channels, rate, label_names, dataset.subject_names)
 
 
 def remap_labels(ws: WindowSet, classes) -> WindowSet:

@@ -34,15 +34,17 @@ def _synthetic(kind: str, n: int, seed: int) -> np.ndarray:
 
 
 def write_folder(folder, subjects=(1, 2), seconds=20.0, channels=CHANNELS, labelled=True):
+    """One 'shake' and one 'still' recording per subject; a subject is a number or a text id ('p01')."""
     folder.mkdir(parents=True, exist_ok=True)
     n = int(seconds * RATE)
     names = {0: "shake", 1: "still"}
-    for s in subjects:
+    for k, s in enumerate(subjects):
+        number, name = (s, "") if isinstance(s, int) else (100 + k, str(s))
         for c, kind in names.items():
-            data = _synthetic(kind, n, 10 * s + c)[[CHANNELS.index(ch) for ch in channels]]
+            data = _synthetic(kind, n, 10 * number + c)[[CHANNELS.index(ch) for ch in channels]]
             labels = np.full(n, c if labelled else -1)
-            write_recording_csv(folder / f"s{s}_{kind}.csv",
-                                Recording(data, labels, tuple(channels), RATE, s, f"s{s}_{kind}"), names)
+            rec = Recording(data, labels, tuple(channels), RATE, number, f"s{s}_{kind}", subject_name=name)
+            write_recording_csv(folder / f"s{s}_{kind}.csv", rec, names)
     return folder
 
 
@@ -109,6 +111,39 @@ def test_eval_refuses_other_channels_naming_both(trained, tmp_path, capsys):
     assert main(["eval", "--model", str(out), "--data", str(acc_only)]) == 2
     err = capsys.readouterr().err
     assert "gyro_x" in err and "['acc_x', 'acc_y', 'acc_z']" in err
+
+
+def test_string_subject_ids_train_report_and_eval(tmp_path, capsys):
+    from imuedge.train.models import load_model
+
+    data = write_folder(tmp_path / "d", subjects=("p01", "w10", "7", "p02"), seconds=8.0)
+    out = tmp_path / "c.pt"
+    assert main(["train", "--data", str(data), "--encoder", "random", "--shots", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "4 subjects: 7, p01, p02, w10" in text
+    ev = load_model(out)[1]["evaluation"]
+    assert ev["subjects"] == {"7": "7", "8": "p01", "9": "p02", "10": "w10"}  # number -> the data's id
+    held = ev["held_out_subjects"]
+    assert held and set(held) < {"7", "p01", "p02", "w10"}
+    assert f"held-out subjects {', '.join(held)} (training on" in text
+    scores = tmp_path / "s.json"
+    assert main(["eval", "--model", str(out), "--data", str(data), "--subjects", "p01", "--json", str(scores)]) == 0
+    assert json.loads(scores.read_text())["windows"] == 2 * ((400 - 128) // 64 + 1)
+
+
+def test_train_and_eval_print_warnings_as_data_inspect_does(trained, tmp_path, capsys):
+    data = write_folder(tmp_path / "d", subjects=(1, 2, 3), seconds=8.0)
+    fast = _synthetic("still", 1600, 99)  # 8 s at 200 Hz: loaded with a warning, resampled to 50 Hz
+    write_recording_csv(data / "z_fast.csv", Recording(fast, np.full(1600, 1), CHANNELS, 200.0, 3, "z_fast"),
+                        {0: "shake", 1: "still"})
+    expected = "warning: z_fast.csv: 200 Hz resampled to 50 Hz (the first file's rate)\n"
+    assert main(["data", "inspect", str(data)]) == 0
+    assert expected in capsys.readouterr().out
+    for cli in (["train", "--data", str(data), "--encoder", "random", "--shots", "2", "--out", str(tmp_path / "c.pt")],
+                ["eval", "--model", str(trained[1]), "--data", str(data)]):
+        assert main(cli) == 0
+        err = capsys.readouterr().err
+        assert expected in err and "RecordingWarning" not in err and "warnings.warn" not in err, err
 
 
 @pytest.mark.parametrize("case, args, message", [
@@ -196,3 +231,103 @@ def test_record_over_pty_then_train_and_eval(tmp_path, capsys):
     assert main(["eval", "--model", str(out), "--data", str(captures), "--json", str(scores)]) == 0
     s = json.loads(scores.read_text())
     assert s["windows"] == len(ws) and s["accuracy"] == pytest.approx(truth.mean())
+
+
+# ------------------------------------------------------------------ export --calibration: your data, or HAPT's only for HAPT models
+def _write_plain_folder(folder, subjects=(1, 2), seconds=8.0):
+    """Recordings as many devices write them: no timestamp column (the rate is a flag), acceleration in g."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = int(seconds * RATE)
+    for s in subjects:
+        for c, kind in enumerate(("shake", "still")):
+            data = _synthetic(kind, n, 10 * s + c)
+            data[:3] /= 9.80665
+            rows = [",".join(f"{v:.6g}" for v in col) + f",{kind}" for col in data.T]
+            (folder / f"s{s}_{kind}.csv").write_text("acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,label\n"
+                                                     + "\n".join(rows) + "\n")
+    return folder
+
+
+def test_export_calibrates_on_a_folder_read_with_the_data_flags(trained, tmp_path, capsys):
+    import argparse
+
+    from imuedge.export.cli import load_windows
+    from imuedge.window import WindowSpec
+
+    _, ckpt = trained
+    data = _write_plain_folder(tmp_path / "plain")
+    out = tmp_path / "bundles"
+    cli = ["export", str(ckpt), "--format", "onnx", "--precision", "fp32", "--calibration", str(data),
+           "--out", str(out), "--calibration-windows", "8", "--parity-windows", "16"]
+    assert main(cli) == 2  # no timestamps and no --rate: nothing loads, said in one line
+    err = capsys.readouterr().err
+    assert "no recording in" in err and "Traceback" not in err
+    assert main(cli + ["--rate", "50"]) == 0  # in g but read as m/s^2: the loader's warning, one clean line
+    err = capsys.readouterr().err
+    assert "warning: s1_shake.csv: acceleration magnitude is about 1" in err and "RecordingWarning" not in err
+    manifest = json.loads((out / "onnx-fp32" / "imuedge.json").read_text())
+    assert manifest["provenance"]["data"]["source"] == str(data)
+    assert "by name" in manifest["provenance"]["data"]["labels"]
+    assert manifest["parity"]["windows"] == 20 - 8 and "macro_f1_fp32" in manifest["parity"]  # labels were used
+    # --acc-unit reaches the loader: g read as g gives gravity, 9.8 m/s^2
+    flags = argparse.Namespace(rate=50.0, acc_unit="g")
+    cal, _, y, _ = load_windows(str(data), WindowSpec(), 8, 16, class_names=["still", "shake"], data_flags=flags)
+    assert np.median(np.linalg.norm(cal[:, :3], axis=1)) == pytest.approx(9.81, abs=0.2)
+    assert set(y.tolist()) == {0, 1}
+
+
+def test_export_refuses_hapt_for_a_model_of_other_classes_channels_or_rate(trained, capsys):
+    from imuedge.export.cli import hapt_mismatch
+    from imuedge.window import WindowSpec
+
+    assert main(["export", str(trained[1]), "--format", "onnx", "--precision", "fp32"]) == 2  # hapt: the default
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"imuedge export: --calibration hapt: the model's classes ['shake', 'still'] are not HAPT "
+                     f"activities; pass your own data instead: --calibration FOLDER (your recordings, with the "
+                     f"--rate/--acc-unit/--gyro-unit of `imuedge train`) or --calibration FILE.npz "
+                     f"(`imuedge train --save-windows`)"]
+    hapt = ["walking", "sitting", "laying"]
+    assert hapt_mismatch(WindowSpec(CHANNELS, 50.0, 128, 64), hapt) is None
+    assert hapt_mismatch(WindowSpec(CHANNELS, 50.0, 128, 64), None) is None  # an encoder of HAPT's shape
+    assert "20 Hz" in hapt_mismatch(WindowSpec(CHANNELS, 20.0, 128, 64), hapt)
+    assert "['acc_x', 'acc_y', 'acc_z']" in hapt_mismatch(WindowSpec(CHANNELS[:3], 50.0, 128, 64), hapt)
+
+
+# ------------------------------------------------------------------ no traceback for a wrong path, anywhere data is taken
+BAD_PATHS = ("missing", "empty-folder", "text-file")
+
+
+def _bad_path(tmp_path, kind):
+    if kind == "missing":
+        return tmp_path / "nothing-here"
+    if kind == "empty-folder":
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        return tmp_path / "empty"
+    (tmp_path / "notes.npz").write_text("these are my notes, not data")
+    return tmp_path / "notes.npz"
+
+
+@pytest.mark.parametrize("kind", BAD_PATHS)
+@pytest.mark.parametrize("command", ["train --data", "train --encoder", "eval --model", "eval --data", "export",
+                                     "export --calibration", "data inspect"])
+def test_a_wrong_path_is_one_line_in_every_command(trained, tmp_path, capsys, command, kind):
+    data, ckpt = trained
+    bad = str(_bad_path(tmp_path, kind))
+    out = str(tmp_path / "c.pt")
+    argv = {
+        "train --data": ["train", "--data", bad, "--encoder", "random", "--out", out],
+        "train --encoder": ["train", "--data", str(data), "--encoder", bad, "--out", out],
+        "eval --model": ["eval", "--model", bad, "--data", str(data)],
+        "eval --data": ["eval", "--model", str(ckpt), "--data", bad],
+        "export": ["export", bad, "--format", "onnx", "--precision", "fp32", "--out", str(tmp_path / "b")],
+        "export --calibration": ["export", str(ckpt), "--calibration", bad, "--format", "onnx", "--precision", "fp32",
+                                 "--out", str(tmp_path / "b")],
+        "data inspect": ["data", "inspect", bad],
+    }[command]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    text = captured.out if command == "data inspect" else captured.err
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    assert "Traceback" not in captured.err + captured.out
+    assert len(lines) == 1 and ("error" in lines[0] or lines[0].startswith("imuedge ")), lines
+    assert bad in lines[0] or bad.rsplit("/", 1)[1] in lines[0], lines  # says where
