@@ -38,7 +38,9 @@ else other recordings, else on the training windows (the output says which)."""
 EVAL_HELP = """Score a classifier checkpoint on labelled recordings: window them with the
 model's window and hop, predict every window, print macro-F1, accuracy, per-class counts
 and the confusion matrix. Classes are matched by name; windows of classes the model does
-not know are counted and left out."""
+not know are counted and left out. By default the windows scored are those of the
+held-out subjects the checkpoint records (`imuedge train` writes them) when the data
+has them, else every window; the output says which (--subjects chooses)."""
 
 
 # ---------------------------------------------------------------- flags
@@ -92,8 +94,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="classifier checkpoint (`imuedge train --out`, or reports/default/classifier.pt)")
     _data_flags(e)
     e.add_argument("--hop", type=int, metavar="SAMPLES", help="samples between window starts (default: the model's)")
-    e.add_argument("--subjects", metavar="LIST", help="only these subjects, comma separated, as the data names them (p01,p02 or 3,7; "
-                        "default: all)")
+    e.add_argument("--subjects", metavar="LIST|all",
+                   help="score these subjects, comma separated, as the data names them (p01,p02 or 3,7), or all. "
+                        "Default: the held-out subjects the checkpoint records (`imuedge train` writes them) when "
+                        "the data has them, else all")
     e.add_argument("--json", metavar="FILE", help="also write the scores as JSON to FILE")
     e.set_defaults(func=lambda a: _guard("eval", run_eval, a))
 
@@ -180,7 +184,7 @@ def class_counts(y, names) -> str:
 # ---------------------------------------------------------------- holdout
 def choose_holdout(ws, mode: str, seed: int, need: int):
     """(test mask or None, description): held-out groups leaving >= ``need`` training windows per class."""
-    from imuedge.data import subject_split
+    from imuedge.data import distinct_subject_split
 
     k = int(ws.y.max()) + 1
 
@@ -196,7 +200,7 @@ def choose_holdout(ws, mode: str, seed: int, need: int):
             continue
         candidates = []
         if key == "subject" and len(ids) >= 3:
-            candidates.append(subject_split(ids, seed)["test"])
+            candidates.append(distinct_subject_split(ids, seed)["test"])  # no two seeds hold out the same set
         # greedy, in seeded order: add the group holding the class least represented in the test set so far,
         # as long as every class keeps `need` training windows, until the test set has ~20% of the windows
         order = [ids[i] for i in np.random.default_rng(seed).permutation(len(ids))]
@@ -223,7 +227,7 @@ def choose_holdout(ws, mode: str, seed: int, need: int):
                   f"record another session or subject for a real test")
 
 
-def held_out_subjects(ws, test_mask) -> list[str]:
+def held_out_subject_ids(ws, test_mask) -> list[str]:
     """The held-out subjects' ids (as the data writes them) when no training window is theirs; else []."""
     if test_mask is None:
         return []
@@ -331,7 +335,8 @@ def run_train(a) -> int:
     model = classifier_from_probe(enc, r.head, r.mean, r.std)
     probe = f"{shots} labelled windows per class (seed {a.seed})" if shots else "all training windows"
     s = scores(test.y, fewshot.predict(model, test.x), names)
-    s.update(holdout=holdout, held_out=test_mask is not None, held_out_subjects=held_out_subjects(ws, test_mask),
+    s.update(holdout=holdout, held_out=test_mask is not None, held_out_subjects=held_out_subject_ids(ws, test_mask),
+             held_out_recordings=[] if test_mask is None else sorted(set(ws.recording[test_mask].tolist())),
              subjects={str(k): v for k, v in ws.subject_names.items()})  # number -> the data's id
     print(f"linear probe on {probe}; scores on {'held-out' if test_mask is not None else 'TRAINING'} windows:")
     print(format_scores(s))
@@ -363,11 +368,50 @@ def _check_positive(a, *names) -> None:
 
 
 # ---------------------------------------------------------------- eval
+def scored_recordings(ds, a, evaluation: dict):
+    """(the recordings to score, what they are) from --subjects and the held-out data the checkpoint records:
+    --subjects LIST, else the model's held-out subjects (or recordings) when the folder has them, else all."""
+    from imuedge.data import Dataset
+    from imuedge.data.recordings import subject_key
+
+    held = [str(s) for s in evaluation.get("held_out_subjects") or []]
+    held_recs = [str(r) for r in evaluation.get("held_out_recordings") or []]
+    trained_on = sorted(set((evaluation.get("subjects") or {}).values()) - set(held)) if held else []
+    choice = (a.subjects or "").strip()
+
+    def keep(test, why):
+        out = Dataset([r for r in ds.recordings if test(r)], ds.label_names, ds.name)
+        subjects = sorted({r.subject_label for r in out.recordings})
+        return out, {"subjects": subjects, "recordings": len(out.recordings), "what": why(subjects)}
+
+    if choice and choice.lower() != "all":
+        wanted = {subject_key(s) for s in choice.split(",") if s.strip()}
+        out, scope = keep(lambda r: r.subject_label in wanted, lambda subj: f"subjects {', '.join(subj)} (--subjects)")
+        if not out.recordings:
+            raise CliError(f"no recording of subjects {', '.join(sorted(wanted))} in {a.data} (it has "
+                           f"{', '.join(ds.subject_names.values())})")
+    elif not choice and held and {r.subject_label for r in ds.recordings} & set(held):
+        out, scope = keep(lambda r: r.subject_label in held, lambda subj: (
+            f"the model's held-out subjects {', '.join(subj)} (recorded in {a.model}; --subjects all scores every "
+            f"window)"))
+    elif not choice and not held and held_recs and {r.recording_id for r in ds.recordings} & set(held_recs):
+        out, scope = keep(lambda r: r.recording_id in held_recs, lambda subj: (
+            f"the model's {sum(r.recording_id in held_recs for r in ds.recordings)} held-out recordings (recorded "
+            f"in {a.model}; --subjects all scores every window)"))
+    else:
+        out, scope = keep(lambda r: True, lambda subj: f"every window, subjects {', '.join(subj)}")
+    seen = sorted(set(scope["subjects"]) & set(trained_on))
+    if seen:
+        scope["what"] += (f"; subjects {', '.join(seen)} share ids with the model's training subjects: if they are "
+                          f"the same people, these scores overstate accuracy")
+        scope["training_subjects"] = seen
+    return out, scope
+
+
 def run_eval(a) -> int:
     import torch
 
-    from imuedge.data import Dataset, resample_dataset
-    from imuedge.data.recordings import subject_key
+    from imuedge.data import resample_dataset
     from imuedge.train.fewshot import predict
     from imuedge.train.models import load_model
     from imuedge.window import WindowSpec
@@ -384,11 +428,7 @@ def run_eval(a) -> int:
     spec = WindowSpec.from_dict(ckpt["window"])
     names = [str(labels.get(str(i), f"class_{i}")) for i in range(module.head.out_features)]
     ds, keep = load_data(a, say)
-    if a.subjects:
-        wanted = {subject_key(s) for s in a.subjects.split(",") if s.strip()}
-        ds = Dataset([r for r in ds.recordings if r.subject_label in wanted], ds.label_names, ds.name)
-        if not ds.recordings:
-            raise CliError(f"no recording of subjects {', '.join(sorted(wanted))} in {a.data}")
+    ds, scope = scored_recordings(ds, a, ckpt.get("evaluation") or {})
     ds = select_channels(ds, spec.channels, f"the model {a.model}")
     if abs(ds.sample_rate_hz - spec.sample_rate_hz) > 0.02 * spec.sample_rate_hz:
         say(f"the data is at {ds.sample_rate_hz:g} Hz, the model at {spec.sample_rate_hz:g} Hz: resampling")
@@ -405,8 +445,10 @@ def run_eval(a) -> int:
     y = np.array([names.index(n) for n in true_names[known]], dtype=np.int64)
     pred = predict(module, ws.x[known])
     s = scores(y, pred, names)
+    s["scored"] = scope
     say(f"{a.model} on {a.data}: {list(spec.channels)} at {spec.sample_rate_hz:g} Hz, windows of {spec.window} "
         f"samples, hop {a.hop or spec.hop}")
+    say(f"scored {len(y)} windows: {scope['what']}")
     print(format_scores(s))
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:

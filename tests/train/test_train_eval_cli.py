@@ -92,7 +92,7 @@ def test_train_writes_a_loadable_exportable_classifier_and_eval_scores_it(traine
 
     capsys.readouterr()
     scores = tmp_path / "scores.json"
-    assert main(["eval", "--model", str(out), "--data", str(data), "--json", str(scores)]) == 0
+    assert main(["eval", "--model", str(out), "--data", str(data), "--json", str(scores), "--subjects", "all"]) == 0
     text = capsys.readouterr().out
     assert "macro-F1" in text and "confusion matrix" in text and "accuracy" in text
     s = json.loads(scores.read_text())
@@ -103,6 +103,42 @@ def test_train_writes_a_loadable_exportable_classifier_and_eval_scores_it(traine
 
     target = target_from_checkpoint(out)  # what `imuedge export` starts from
     assert target.task == "classify" and target.output["class_names"] == ["shake", "still"]
+
+
+def test_eval_scores_the_held_out_subjects_by_default_and_says_which(trained, tmp_path, capsys):
+    from imuedge.train.models import load_model
+
+    data, out = trained
+    held = load_model(out)[1]["evaluation"]["held_out_subjects"]
+    assert len(held) == 1 and held[0] in ("1", "2")
+    capsys.readouterr()
+    per_subject = 2 * ((1000 - 128) // 64 + 1)
+    scores = tmp_path / "s.json"
+    assert main(["eval", "--model", str(out), "--data", str(data), "--json", str(scores)]) == 0
+    text = capsys.readouterr().out
+    assert f"scored {per_subject} windows: the model's held-out subjects {held[0]} (recorded in {out}" in text
+    s = json.loads(scores.read_text())
+    assert s["windows"] == per_subject and s["scored"]["subjects"] == held
+    assert main(["eval", "--model", str(out), "--data", str(data), "--subjects", "all"]) == 0
+    text = capsys.readouterr().out
+    trained_on = ({"1", "2"} - set(held)).pop()
+    assert f"scored {2 * per_subject} windows: every window, subjects 1, 2; subjects {trained_on} share ids with " \
+           f"the model's training subjects" in text
+    other = write_folder(tmp_path / "other", subjects=(5,), seconds=8.0)  # none of the held-out subjects: all
+    assert main(["eval", "--model", str(out), "--data", str(other)]) == 0
+    assert "scored 10 windows: every window, subjects 5\n" in capsys.readouterr().out
+
+
+def test_seeds_hold_out_distinct_subject_sets():
+    from imuedge.data import WindowSet
+    from imuedge.train.fewshot_cli import choose_holdout
+
+    subjects = np.repeat(np.arange(1, 6), 8)  # 5 subjects, 4 windows of each of 2 classes
+    y = np.tile(np.repeat([0, 1], 4), 5)
+    ws = WindowSet(np.zeros((40, 6, 8), np.float32), y, subjects, subjects.astype(str).astype(object),
+                   np.zeros(40, np.int64), CHANNELS, RATE)
+    held = [tuple(sorted(set(ws.subject[choose_holdout(ws, "subject", seed, 2)[0]].tolist()))) for seed in range(5)]
+    assert len(set(held)) == 5, held  # five seeds, five different held-out subjects
 
 
 def test_eval_refuses_other_channels_naming_both(trained, tmp_path, capsys):
@@ -233,7 +269,7 @@ def test_record_over_pty_then_train_and_eval(tmp_path, capsys):
     assert s["windows"] == len(ws) and s["accuracy"] == pytest.approx(truth.mean())
 
 
-# ------------------------------------------------------------------ export --calibration: your data, or HAPT's only for HAPT models
+# ------------------------------------------------------------------ export --calibration: your data (HAPT for HAPT models)
 def _write_plain_folder(folder, subjects=(1, 2), seconds=8.0):
     """Recordings as many devices write them: no timestamp column (the rate is a flag), acceleration in g."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -293,7 +329,7 @@ def test_export_refuses_hapt_for_a_model_of_other_classes_channels_or_rate(train
     assert "['acc_x', 'acc_y', 'acc_z']" in hapt_mismatch(WindowSpec(CHANNELS[:3], 50.0, 128, 64), hapt)
 
 
-# ------------------------------------------------------------------ no traceback for a wrong path, anywhere data is taken
+# ------------------------------------------------------------------ a wrong path: one line, in every command
 BAD_PATHS = ("missing", "empty-folder", "text-file")
 
 
