@@ -328,13 +328,17 @@ def run_train(a) -> int:
     say(f"evaluation: {holdout}")
     say(f"training windows: {class_counts(train.y, names)}")
     enc.fit_normalization(train.x)  # per-axis statistics of the training windows only
-    say(f"embedding {len(train)} + {len(test) if test_mask is not None else 0} windows with {enc_desc}")
-    train_f = fewshot.embed(enc, train.x)
-    test_f = train_f if test_mask is None else fewshot.embed(enc, test.x)
-    r = fewshot.evaluate_probe(train_f, train.y, test_f, test.y, shots, a.seed, len(names))
-    model = classifier_from_probe(enc, r.head, r.mean, r.std)
+    shot_idx, pool = probe_windows(train.y, shots, a.seed)
+    say(f"embedding {len(pool)} training windows (the probe's {len(shot_idx)}"
+        + (f", {len(pool) - len(shot_idx)} more for the feature statistics" if len(pool) > len(shot_idx) else "")
+        + f") with {enc_desc}")
+    pool_f = fewshot.embed(enc, train.x[pool], progress=progress(say, "embedding"))
+    head, mean, std = fewshot.fit_probe(pool_f, pool_f[np.searchsorted(pool, shot_idx)], train.y[shot_idx],
+                                        len(names))
+    model = classifier_from_probe(enc, head, mean, std)
     probe = f"{shots} labelled windows per class (seed {a.seed})" if shots else "all training windows"
-    s = scores(test.y, fewshot.predict(model, test.x), names)
+    say(f"scoring {len(test)} {'held-out' if test_mask is not None else 'TRAINING'} windows")
+    s = scores(test.y, fewshot.predict(model, test.x, progress=progress(say, "scoring")), names)
     s.update(holdout=holdout, held_out=test_mask is not None, held_out_subjects=held_out_subject_ids(ws, test_mask),
              held_out_recordings=[] if test_mask is None else sorted(set(ws.recording[test_mask].tolist())),
              subjects={str(k): v for k, v in ws.subject_names.items()})  # number -> the data's id
@@ -344,11 +348,57 @@ def run_train(a) -> int:
     out = save_classifier(model, a.out, spec.to_dict(), {str(i): n for i, n in enumerate(names)},
                           checkpoint.provenance(seed=a.seed, data=str(a.data), encoder=enc_desc, shots=a.shots,
                                                 probe=probe, training_windows=len(train)), evaluation=s)
-    cal = f" --calibration {a.save_windows}" if a.save_windows else ""
-    say(f"classifier: {out}; export it with `imuedge export {out} --format pte{cal}`"
-        + ("" if cal else " (int8 calibrates on HAPT windows by default; --save-windows FILE.npz here gives "
-                          "your own for --calibration)"))
+    say(f"classifier: {out}; export it with `imuedge export {out} --format pte {calibration_flags(a)}`")
     return 0
+
+
+def calibration_flags(a) -> str:
+    """The `imuedge export` flags that calibrate on the data this command read."""
+    if a.save_windows:
+        return f"--calibration {a.save_windows}"
+    flags = [f"--calibration {a.data}"]
+    if a.data.lower() != "hapt":
+        flags += [f"--{k.replace('_', '-')} {getattr(a, k)}" for k in ("rate", "acc_unit", "gyro_unit")
+                  if getattr(a, k) is not None]
+    return " ".join(flags)
+
+
+STATS_WINDOWS = 512  # unlabelled training windows (at most) whose features standardise the probe's
+
+
+def probe_windows(y, shots: int | None, seed: int, stats_windows: int | None = None):
+    """(the probe's windows, the windows to embed): ``shots`` per class (all with None) and, for the feature
+    statistics, up to ``stats_windows`` training windows drawn by ``seed`` (labels unused) -- every training
+    window when there are no more than that, so a small folder gets the statistics of all of them. Sorted."""
+    from imuedge.data import few_shot_indices
+
+    n, stats_windows = len(y), STATS_WINDOWS if stats_windows is None else stats_windows
+    if shots is None:
+        return np.arange(n), np.arange(n)
+    shot_idx = few_shot_indices(y, shots, seed)
+    if n <= stats_windows + len(shot_idx):
+        return shot_idx, np.arange(n)
+    others = np.setdiff1d(np.arange(n), shot_idx)
+    extra = np.random.default_rng([int(seed), 0x57A75]).choice(others, stats_windows, replace=False)
+    return shot_idx, np.union1d(shot_idx, extra)
+
+
+PROGRESS_EVERY_S = 5.0  # a long loop says how far it is this often
+
+
+def progress(say, what: str):
+    """A ``progress(done, total)`` callback that says how far a long loop is, at most every PROGRESS_EVERY_S."""
+    import time
+
+    last = [time.monotonic()]
+
+    def report(done: int, total: int):
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S and done < total:
+            last[0] = now
+            say(f"{what}: {done}/{total} windows")
+
+    return report
 
 
 def _positive_int(text: str, flag: str) -> int:
@@ -443,7 +493,7 @@ def run_eval(a) -> int:
     if not known.any():
         raise CliError(f"none of the labelled windows in {a.data} is of a class the model knows ({names})")
     y = np.array([names.index(n) for n in true_names[known]], dtype=np.int64)
-    pred = predict(module, ws.x[known])
+    pred = predict(module, ws.x[known], progress=progress(say, "scoring"))
     s = scores(y, pred, names)
     s["scored"] = scope
     say(f"{a.model} on {a.data}: {list(spec.channels)} at {spec.sample_rate_hz:g} Hz, windows of {spec.window} "

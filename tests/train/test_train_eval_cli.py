@@ -141,6 +141,49 @@ def test_seeds_hold_out_distinct_subject_sets():
     assert len(set(held)) == 5, held  # five seeds, five different held-out subjects
 
 
+def test_train_embeds_the_probes_windows_and_the_held_out_ones_once(tmp_path, capsys, monkeypatch):
+    from imuedge.train import fewshot, fewshot_cli
+    from imuedge.train.models import load_model
+
+    data = write_folder(tmp_path / "d", subjects=(1, 2, 3), seconds=12.0)  # 3 x 2 recordings x 8 windows
+    calls = {"embed": [], "predict": []}
+    real_embed, real_predict = fewshot.embed, fewshot.predict
+    monkeypatch.setattr(fewshot, "embed", lambda enc, x, **k: calls["embed"].append(len(x)) or real_embed(enc, x, **k))
+    monkeypatch.setattr(fewshot, "predict", lambda m, x, **k: calls["predict"].append(len(x)) or real_predict(m, x, **k))
+    monkeypatch.setattr(fewshot_cli, "STATS_WINDOWS", 5)  # a big folder in miniature: 32 training windows
+    monkeypatch.setattr(fewshot_cli, "PROGRESS_EVERY_S", 0.0)
+    outs, heads = [], []
+    for k in range(2):
+        out = tmp_path / f"c{k}.pt"
+        assert main(["train", "--data", str(data), "--encoder", "random", "--shots", "3", "--hop", "48",
+                     "--out", str(out)]) == 0
+        model, ckpt = load_model(out)
+        outs.append(ckpt["evaluation"])
+        heads.append(model.head.weight.detach())
+    text = capsys.readouterr().out
+    n_test = outs[0]["windows"]
+    assert calls == {"embed": [2 * 3 + 5] * 2, "predict": [n_test] * 2}  # each window once, nothing else
+    assert "embedding 11 training windows (the probe's 6, 5 more for the feature statistics)" in text
+    assert f"export it with `imuedge export {out} --format pte --calibration {data}`" in text
+    assert outs[0] == outs[1] and torch.equal(*heads)  # the same seed: the same windows, probe and scores
+    report = fewshot_cli.progress(print, "embedding")  # long loops say how far they are
+    report(64, 200), report(200, 200)
+    assert capsys.readouterr().out == "embedding: 64/200 windows\n"
+
+
+def test_probe_windows_are_the_shots_plus_a_seeded_sample_or_every_window():
+    from imuedge.data import few_shot_indices
+    from imuedge.train.fewshot_cli import probe_windows
+
+    y = np.repeat([0, 1, 2], 100)
+    shots, pool = probe_windows(y, 4, seed=7, stats_windows=20)
+    assert shots.tolist() == few_shot_indices(y, 4, 7).tolist() and len(pool) == 12 + 20
+    assert set(shots) <= set(pool) and (np.diff(pool) > 0).all()
+    assert (probe_windows(y, 4, 7, 20)[1] == pool).all() and not (probe_windows(y, 4, 8, 20)[1] == pool).all()
+    assert (probe_windows(y, 4, 7, 300)[1] == np.arange(300)).all()  # small enough: every window, as before
+    assert (probe_windows(y, None, 7, 20)[0] == np.arange(300)).all()
+
+
 def test_eval_refuses_other_channels_naming_both(trained, tmp_path, capsys):
     _, out = trained
     acc_only = write_folder(tmp_path / "acc", subjects=(3,), channels=CHANNELS[:3])
