@@ -3,14 +3,17 @@
     imuedge record ... --label walking       # captures, one activity per file (edge_runtime)
     imuedge train --data captures/ --encoder ENCODER.pt --shots 10 --out classifier.pt
     imuedge eval --model classifier.pt --data other_captures/
-    imuedge export classifier.pt --format pte
+    imuedge export classifier.pt --format pte --calibration captures/
 
 `train` windows the labelled recordings, fits the spectrogram's per-axis statistics on
-the training windows, embeds them with the frozen encoder, fits a linear probe on N
-windows per class and folds it into one ``Classifier`` saved as an imuedge checkpoint
-(the same keys as the main job's ``classifier.pt``). It scores the probe on held-out
-windows: other subjects when it can, else other recordings, else -- said so in the
-output and in the checkpoint -- on the training windows themselves.
+the training windows, embeds the N windows per class the probe sees (plus at most
+``STATS_WINDOWS`` unlabelled training windows whose features standardise them), fits a
+linear probe and folds it into one ``Classifier`` saved as an imuedge checkpoint (the
+same keys as the main job's ``classifier.pt``). It scores the saved model on held-out
+windows, each embedded once: other subjects when it can (a different set for each seed),
+else other recordings, else -- said so in the output and in the checkpoint -- on the
+training windows themselves. The checkpoint records the subjects' ids and the held-out
+ones, which `eval` scores by default.
 """
 from __future__ import annotations
 
@@ -29,8 +32,9 @@ class CliError(ValueError):
 
 
 TRAIN_HELP = """Train a few-shot classifier on labelled recordings: window them, fit the
-spectrogram's per-axis statistics on the training windows, embed them with a frozen
-encoder, fit a linear probe on N labelled windows per class, fold it into one model and
+spectrogram's per-axis statistics on the training windows, embed N labelled windows per
+class (and up to 512 more for feature statistics) with a frozen encoder, fit a linear
+probe on the N windows per class, fold it into one model and
 save it as a checkpoint that `imuedge export` and `imuedge eval` take. The probe is
 scored on held-out windows: other subjects (subject-disjoint) when the data has several,
 else other recordings, else on the training windows (the output says which)."""
