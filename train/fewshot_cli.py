@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 import numpy as np
@@ -135,6 +136,11 @@ def load_data(a, say):
         raise CliError(str(e)) from None
     for err in errors:
         say(f"skipped a malformed file: {err}")
+    disagree = sorted({m.group(1) for e in errors for m in [re.search(r"timestamps show (\S+) Hz but rate=", str(e))]
+                       if m})
+    if disagree:
+        say(f"--rate {a.rate:g} disagrees with the timestamps of {sum(1 for e in errors if 'but rate=' in str(e))} "
+            f"file(s), which show {', '.join(disagree)} Hz; leave out --rate to take the timestamps' rate")
     if not ds.recordings:
         raise CliError(f"no recording in {a.data} could be loaded ({len(errors)} malformed)")
     return ds, None
@@ -166,7 +172,8 @@ def cut_windows(ds, window: int, hop: int, classes=None):
     if longest < window:
         raise CliError(f"the window ({window} samples, {window / rate:.2f} s at {rate:g} Hz) is longer than every "
                        f"recording in {ds.name!r} (the longest has {longest} samples, {longest / rate:.2f} s); "
-                       f"record longer")
+                       f"use an encoder with a shorter window (or --encoder random with a --window of at most "
+                       f"{longest}), or record longer")
     runs = [b - a for r in ds.recordings for a, b, c in label_runs(r.labels) if classes is None or c in classes]
     if not runs:
         raise CliError(f"no labelled samples in {ds.name!r}: add a label column (e.g. `imuedge record --label "
@@ -284,6 +291,39 @@ def _encoder(a, channels, window):
     return load_encoder(a.encoder), f"{a.encoder}"  # an encoder, classifier or MAE checkpoint
 
 
+def encoder_rate(path: str) -> float | None:
+    """The sample rate an encoder checkpoint records (its 'window' entry), or None (random, or not recorded)."""
+    from imuedge import checkpoint
+    from imuedge.window import WindowSpec
+
+    if path == "random":
+        return None
+    window = checkpoint.load(path).get("window")
+    try:
+        return float(WindowSpec.from_dict(window).sample_rate_hz) if window else None
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def at_encoder_rate(ds, encoder: str, window: int, say):
+    """The dataset at the rate the encoder records (resampled, anti-aliased, and said); as it is when the
+    encoder records none (said, with what a window then spans)."""
+    from imuedge.data import resample_dataset
+
+    rate, have = encoder_rate(encoder), ds.sample_rate_hz
+    if rate is None:
+        if encoder != "random":
+            say(f"the encoder {encoder} does not record its sample rate: its {window}-sample windows are "
+                f"{window / have:.2f} s of this {have:g} Hz data (it was pretrained on 50 Hz HAPT if it is "
+                f"the shipped one)")
+        return ds
+    if abs(have - rate) <= 0.02 * rate:
+        return ds
+    say(f"the data is at {have:g} Hz, the encoder at {rate:g} Hz ({window} samples = {window / rate:.2f} s): "
+        f"resampling the data to {rate:g} Hz (anti-aliased)")
+    return resample_dataset(ds, rate)
+
+
 def run_train(a) -> int:
     import torch
 
@@ -309,6 +349,7 @@ def run_train(a) -> int:
     ds = select_channels(ds, enc.channels, f"the encoder ({enc_desc})")
     if dropped:
         say(f"the encoder takes {list(enc.channels)}; the data's {dropped} are not used")
+    ds = at_encoder_rate(ds, a.encoder, window, say)
     ws = cut_windows(ds, window, hop, keep)
     classes = list(keep) if keep else sorted(int(c) for c in np.unique(ws.y))
     ws = remap_labels(ws, [c for c in classes if (ws.y == c).any()])

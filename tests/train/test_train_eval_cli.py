@@ -19,10 +19,10 @@ from imuedge.window import CHANNELS
 RATE = 50.0
 
 
-def _synthetic(kind: str, n: int, seed: int) -> np.ndarray:
+def _synthetic(kind: str, n: int, seed: int, rate: float = RATE) -> np.ndarray:
     """(6, n): 'still' lies on its back (gravity on z, noise); 'shake' swings at 2 Hz with gravity on y."""
     rng = np.random.default_rng(seed)
-    t = np.arange(n) / RATE
+    t = np.arange(n) / rate
     x = rng.normal(0, 0.05, (6, n))
     if kind == "still":
         x[2] += 9.81
@@ -33,17 +33,17 @@ def _synthetic(kind: str, n: int, seed: int) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def write_folder(folder, subjects=(1, 2), seconds=20.0, channels=CHANNELS, labelled=True):
+def write_folder(folder, subjects=(1, 2), seconds=20.0, channels=CHANNELS, labelled=True, rate=RATE):
     """One 'shake' and one 'still' recording per subject; a subject is a number or a text id ('p01')."""
     folder.mkdir(parents=True, exist_ok=True)
-    n = int(seconds * RATE)
+    n = int(seconds * rate)
     names = {0: "shake", 1: "still"}
     for k, s in enumerate(subjects):
         number, name = (s, "") if isinstance(s, int) else (100 + k, str(s))
         for c, kind in names.items():
-            data = _synthetic(kind, n, 10 * number + c)[[CHANNELS.index(ch) for ch in channels]]
+            data = _synthetic(kind, n, 10 * number + c, rate)[[CHANNELS.index(ch) for ch in channels]]
             labels = np.full(n, c if labelled else -1)
-            rec = Recording(data, labels, tuple(channels), RATE, number, f"s{s}_{kind}", subject_name=name)
+            rec = Recording(data, labels, tuple(channels), rate, number, f"s{s}_{kind}", subject_name=name)
             write_recording_csv(folder / f"s{s}_{kind}.csv", rec, names)
     return folder
 
@@ -182,6 +182,35 @@ def test_probe_windows_are_the_shots_plus_a_seeded_sample_or_every_window():
     assert (probe_windows(y, 4, 7, 20)[1] == pool).all() and not (probe_windows(y, 4, 8, 20)[1] == pool).all()
     assert (probe_windows(y, 4, 7, 300)[1] == np.arange(300)).all()  # small enough: every window, as before
     assert (probe_windows(y, None, 7, 20)[0] == np.arange(300)).all()
+
+
+def test_train_resamples_to_the_rate_the_encoder_records_and_says_so(trained, tmp_path, capsys):
+    from imuedge.train.fewshot_cli import at_encoder_rate
+    from imuedge.train.models import WEIGHTS, load_model
+
+    data = write_folder(tmp_path / "d25", subjects=(1, 2), seconds=16.0, rate=25.0)
+    out = tmp_path / "c.pt"
+    assert main(["train", "--data", str(data), "--encoder", str(trained[1]), "--shots", "2", "--out", str(out)]) == 0
+    assert "the data is at 25 Hz, the encoder at 50 Hz (128 samples = 2.56 s): resampling the data to 50 Hz" \
+        in capsys.readouterr().out
+    assert load_model(out)[1]["window"]["sample_rate_hz"] == 50.0
+    said = []
+    from imuedge.data import load_recordings
+
+    ds, _ = load_recordings(data)
+    assert at_encoder_rate(ds, str(WEIGHTS / "img2imu_edge_sensor.pt"), 128, said.append) is ds
+    assert said == [f"the encoder {WEIGHTS / 'img2imu_edge_sensor.pt'} does not record its sample rate: its "
+                    f"128-sample windows are 5.12 s of this 25 Hz data (it was pretrained on 50 Hz HAPT if it is "
+                    f"the shipped one)"]
+    assert at_encoder_rate(ds, "random", 128, said.append) is ds and len(said) == 1
+
+
+def test_a_rate_that_disagrees_with_the_timestamps_is_said_once(tmp_path, capsys):
+    data = write_folder(tmp_path / "d", subjects=(1, 2), seconds=4.0, rate=25.0)
+    assert main(["train", "--data", str(data), "--encoder", "random", "--rate", "50", "--out", str(tmp_path / "c")]) == 2
+    out = capsys.readouterr()
+    assert "--rate 50 disagrees with the timestamps of 4 file(s), which show 25 Hz; leave out --rate" in out.out
+    assert "no recording in" in out.err
 
 
 def test_eval_refuses_other_channels_naming_both(trained, tmp_path, capsys):
