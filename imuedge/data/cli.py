@@ -46,8 +46,7 @@ def warnings_as_lines(out=None):
     def show(message, category, filename, lineno, file=None, line=None):
         print(warning_line(message), file=out or sys.stderr, flush=True)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")
+    with warnings.catch_warnings():  # the filters stay as they are: only how a shown warning looks changes
         warnings.showwarning = show
         yield
 
