@@ -147,26 +147,16 @@ def by_name(y, label_names: dict, class_names):
 
 def npz_windows(path: Path, window):
     """(x, y or None) from an .npz with x (N, C, T) [and y (N,)]."""
-    import zipfile
-
-    import numpy as np
+    from imuedge.data.windows import read_windows_npz
 
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if "x" not in z:
-                raise CalibrationError(f"{path}: no array 'x' (N, C, T) in the .npz")
-            x = np.asarray(z["x"], dtype=np.float32)
-            y = np.asarray(z["y"], dtype=np.int64) if "y" in z else None
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        if isinstance(e, CalibrationError):
-            raise
-        raise CalibrationError(f"--calibration {path}: not an .npz of windows ({type(e).__name__}); pass hapt, "
-                               f"a folder of CSV recordings or an .npz with x (N, C, T)") from None
+        x, y, _ = read_windows_npz(path)
+    except ValueError as e:
+        raise CalibrationError(f"--calibration {e}; pass hapt, a folder of CSV recordings or an .npz of windows") \
+            from None
     expected = (len(window.channels), window.window)
-    if x.ndim != 3 or tuple(x.shape[1:]) != expected or not len(x):
+    if tuple(x.shape[1:]) != expected:
         raise CalibrationError(f"{path}: x has shape {x.shape}; the model takes (N, {expected[0]}, {expected[1]})")
-    if not np.isfinite(x).all():
-        raise CalibrationError(f"{path}: x holds non-finite values")
     return x, y
 
 

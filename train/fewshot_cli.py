@@ -21,6 +21,7 @@ import argparse
 import json
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -49,10 +50,12 @@ has them, else every window; the output says which (--subjects chooses)."""
 
 
 # ---------------------------------------------------------------- flags
-def _data_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, metavar="FOLDER_OR_hapt",
+def _data_flags(p: argparse.ArgumentParser, npz: bool = False) -> None:
+    p.add_argument("--data", required=True, metavar="FOLDER|hapt" + ("|FILE.npz" if npz else ""),
                    help="a folder of CSV recordings with a label column (the format `imuedge record` writes; "
-                        "see README 'Your own recordings'), or the word hapt for UCI HAPT (six basic activities)")
+                        "see README 'Your own recordings'), or the word hapt for UCI HAPT (six basic activities)"
+                        + (", or an .npz of windows with labels (x, y and class_names, as `imuedge train "
+                           "--save-windows` writes)" if npz else ""))
     p.add_argument("--rate", type=float, metavar="HZ",
                    help="sample rate of the files; needed when they have no timestamp column (default: from "
                         "the timestamps)")
@@ -97,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=EVAL_HELP, formatter_class=fmt)
     e.add_argument("--model", required=True, metavar="CLASSIFIER.pt",
                    help="classifier checkpoint (`imuedge train --out`, or reports/default/classifier.pt)")
-    _data_flags(e)
+    _data_flags(e, npz=True)
     e.add_argument("--hop", type=int, metavar="SAMPLES", help="samples between window starts (default: the model's)")
     e.add_argument("--subjects", metavar="LIST|all",
                    help="score these subjects, comma separated, as the data names them (p01,p02 or 3,7), or all. "
@@ -506,7 +509,6 @@ def scored_recordings(ds, a, evaluation: dict):
 def run_eval(a) -> int:
     import torch
 
-    from imuedge.data import resample_dataset
     from imuedge.train.fewshot import predict
     from imuedge.train.models import load_model
     from imuedge.window import WindowSpec
@@ -522,14 +524,12 @@ def run_eval(a) -> int:
                        f"'label_names' -- `imuedge train` writes one")
     spec = WindowSpec.from_dict(ckpt["window"])
     names = [str(labels.get(str(i), f"class_{i}")) for i in range(module.head.out_features)]
-    ds, keep = load_data(a, say)
-    ds, scope = scored_recordings(ds, a, ckpt.get("evaluation") or {})
-    ds = select_channels(ds, spec.channels, f"the model {a.model}")
-    if abs(ds.sample_rate_hz - spec.sample_rate_hz) > 0.02 * spec.sample_rate_hz:
-        say(f"the data is at {ds.sample_rate_hz:g} Hz, the model at {spec.sample_rate_hz:g} Hz: resampling")
-        ds = resample_dataset(ds, spec.sample_rate_hz)
-    ws = cut_windows(ds, spec.window, a.hop or spec.hop, keep)
-    true_names = np.array([ds.label_names.get(int(c), str(int(c))) for c in ws.y])
+    if a.data.lower() != "hapt" and Path(a.data).is_file():
+        x, true_names, scope = npz_for_eval(a, spec, names)
+        hop = "as saved"
+    else:
+        x, true_names, scope = recordings_for_eval(a, spec, ckpt, say)
+        hop = a.hop or spec.hop
     known = np.isin(true_names, names)
     if not known.all():
         other = {n: int((true_names == n).sum()) for n in sorted(set(true_names[~known]))}
@@ -538,14 +538,49 @@ def run_eval(a) -> int:
     if not known.any():
         raise CliError(f"none of the labelled windows in {a.data} is of a class the model knows ({names})")
     y = np.array([names.index(n) for n in true_names[known]], dtype=np.int64)
-    pred = predict(module, ws.x[known], progress=progress(say, "scoring"))
+    pred = predict(module, x[known], progress=progress(say, "scoring"))
     s = scores(y, pred, names)
     s["scored"] = scope
     say(f"{a.model} on {a.data}: {list(spec.channels)} at {spec.sample_rate_hz:g} Hz, windows of {spec.window} "
-        f"samples, hop {a.hop or spec.hop}")
+        f"samples, hop {hop}")
     say(f"scored {len(y)} windows: {scope['what']}")
     print(format_scores(s))
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
             json.dump(s, f, indent=2)
     return 0
+
+
+def npz_for_eval(a, spec, names):
+    """(x, true class names, scope) from an .npz of windows (`imuedge train --save-windows`)."""
+    from imuedge.data.windows import read_windows_npz
+
+    if a.subjects:
+        raise CliError(f"--subjects: {a.data} is an .npz of windows, which records no subjects")
+    x, y, file_names = read_windows_npz(a.data)
+    if tuple(x.shape[1:]) != (len(spec.channels), spec.window):
+        raise CliError(f"{a.data}: x has shape {x.shape}; the model takes windows ({len(spec.channels)} channels "
+                       f"{list(spec.channels)}, {spec.window} samples at {spec.sample_rate_hz:g} Hz)")
+    if y is None:
+        raise CliError(f"{a.data}: no labels (an array y of class indices) to score against")
+    if file_names is None and len(y) and y.max() >= len(names):
+        raise CliError(f"{a.data}: y holds class {int(y.max())} but the model has {len(names)} classes and the "
+                       f".npz names none (class_names)")
+    true_names = np.array([(file_names or names)[int(c)] for c in y])
+    return x, true_names, {"subjects": [], "recordings": 0,
+                           "what": f"every window of {a.data} (an .npz: windows as saved, subjects unknown)"}
+
+
+def recordings_for_eval(a, spec, ckpt, say):
+    """(x, true class names, scope) from hapt or a folder: the windows --subjects (or the checkpoint's held-out
+    subjects) pick, at the model's channels, rate and window."""
+    from imuedge.data import resample_dataset
+
+    ds, keep = load_data(a, say)
+    ds, scope = scored_recordings(ds, a, ckpt.get("evaluation") or {})
+    ds = select_channels(ds, spec.channels, f"the model {a.model}")
+    if abs(ds.sample_rate_hz - spec.sample_rate_hz) > 0.02 * spec.sample_rate_hz:
+        say(f"the data is at {ds.sample_rate_hz:g} Hz, the model at {spec.sample_rate_hz:g} Hz: resampling")
+        ds = resample_dataset(ds, spec.sample_rate_hz)
+    ws = cut_windows(ds, spec.window, a.hop or spec.hop, keep)
+    return ws.x, np.array([ds.label_names.get(int(c), str(int(c))) for c in ws.y]), scope

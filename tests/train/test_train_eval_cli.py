@@ -213,6 +213,25 @@ def test_a_rate_that_disagrees_with_the_timestamps_is_said_once(tmp_path, capsys
     assert "no recording in" in out.err
 
 
+def test_eval_takes_the_npz_train_saves(trained, tmp_path, capsys):
+    data, out = trained
+    windows = tmp_path / "w.npz"
+    assert main(["train", "--data", str(data), "--encoder", str(out), "--shots", "2", "--out", str(tmp_path / "c.pt"),
+                 "--save-windows", str(windows)]) == 0
+    with np.load(windows) as z:
+        x, y = z["x"], z["y"]
+        np.savez(tmp_path / "flipped.npz", x=x, y=1 - y, class_names=np.array(["still", "shake"]))  # other order
+    scores = [tmp_path / "a.json", tmp_path / "b.json"]
+    assert main(["eval", "--model", str(out), "--data", str(windows), "--json", str(scores[0])]) == 0
+    assert main(["eval", "--model", str(out), "--data", str(tmp_path / "flipped.npz"), "--json", str(scores[1])]) == 0
+    a, b = (json.loads(p.read_text()) for p in scores)
+    assert a["windows"] == len(x) and a["confusion"] == b["confusion"]  # classes matched by name
+    assert f"scored {len(x)} windows: every window of {windows} (an .npz" in capsys.readouterr().out
+    np.savez(tmp_path / "short.npz", x=x[:, :, :64], y=y)
+    assert main(["eval", "--model", str(out), "--data", str(tmp_path / "short.npz")]) == 2
+    assert "the model takes windows (6 channels" in capsys.readouterr().err
+
+
 def test_eval_refuses_other_channels_naming_both(trained, tmp_path, capsys):
     _, out = trained
     acc_only = write_folder(tmp_path / "acc", subjects=(3,), channels=CHANNELS[:3])
