@@ -123,7 +123,9 @@ def load_windows(source: str, window, n_cal: int, n_eval: int, seed: int = 0, cl
         raise CalibrationError(f"--calibration {source}: no such file or folder; pass hapt, a folder of CSV "
                                f"recordings or an .npz of windows")
     else:
-        x, y = npz_windows(path, window)
+        x, y, names = npz_windows(path, window)
+        if names is not None and y is not None and class_names is not None:  # the file names its classes
+            y = by_name(y, dict(enumerate(names)), class_names)
         data = {"source": source}
     perm = rng.permutation(len(x))
     ci = np.sort(perm[:n_cal])
@@ -146,18 +148,18 @@ def by_name(y, label_names: dict, class_names):
 
 
 def npz_windows(path: Path, window):
-    """(x, y or None) from an .npz with x (N, C, T) [and y (N,)]."""
+    """(x, y or None, class names or None) from an .npz with x (N, C, T) [and y (N,), class_names]."""
     from imuedge.data.windows import read_windows_npz
 
     try:
-        x, y, _ = read_windows_npz(path)
+        x, y, names = read_windows_npz(path)
     except ValueError as e:
         raise CalibrationError(f"--calibration {e}; pass hapt, a folder of CSV recordings or an .npz of windows") \
             from None
     expected = (len(window.channels), window.window)
     if tuple(x.shape[1:]) != expected:
         raise CalibrationError(f"{path}: x has shape {x.shape}; the model takes (N, {expected[0]}, {expected[1]})")
-    return x, y
+    return x, y, names
 
 
 def folder_windows(folder: Path, window, class_names, flags):

@@ -227,6 +227,13 @@ def test_eval_takes_the_npz_train_saves(trained, tmp_path, capsys):
     a, b = (json.loads(p.read_text()) for p in scores)
     assert a["windows"] == len(x) and a["confusion"] == b["confusion"]  # classes matched by name
     assert f"scored {len(x)} windows: every window of {windows} (an .npz" in capsys.readouterr().out
+    from imuedge.export.cli import load_windows
+    from imuedge.window import WindowSpec
+
+    _, _, ey, _ = load_windows(str(windows), WindowSpec(), 4, 100, class_names=["shake", "still"])
+    _, _, flipped_ey, _ = load_windows(str(tmp_path / "flipped.npz"), WindowSpec(), 4, 100,
+                                       class_names=["shake", "still"])
+    assert (ey == flipped_ey).all() and len(set(ey.tolist())) == 2  # export's parity labels: by name too
     np.savez(tmp_path / "short.npz", x=x[:, :, :64], y=y)
     assert main(["eval", "--model", str(out), "--data", str(tmp_path / "short.npz")]) == 2
     assert "the model takes windows (6 channels" in capsys.readouterr().err
