@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     k = len(train.label_names)
 
     def features(encoder):
-        encoder.spectrogram.fit_normalization(train.x)
+        encoder.fit_normalization(train.x)
         encoder.eval()
         return [fewshot.embed(encoder, ws.x, 256) for ws in (train, *scored)]
 

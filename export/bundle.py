@@ -329,6 +329,9 @@ def load_bundle(path: str | os.PathLike, threads: int = 1, verify: bool = True) 
             raise BundleError(f"{artifact}: sha256 {actual} does not match the manifest's {art['sha256']}; "
                               f"the model file was changed or corrupted after export -- refusing to load it")
         check_binding(manifest, folder / MANIFEST)
+    if manifest["task"] == "generate":  # a sampler: noise + class id -> windows (generator.py)
+        from .generator import GeneratorBundle
+        return GeneratorBundle(manifest, artifact, threads)
     predictor = PREDICTORS[manifest["format"]](manifest, artifact, threads)
     if verify:
         check_probe(predictor, folder / MANIFEST)

@@ -99,12 +99,12 @@ def _session_check(path: Path, layers: dict) -> None:
                           + (f" -- op(s) {nodes}" if nodes else ""), FORMAT, nodes) from e
 
 
-def _onnx_export(module, args, dynamic_shapes):
+def _onnx_export(module, args, dynamic_shapes, input_names=(INPUT,)):
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.onnx.export(module, args, dynamo=True, input_names=[INPUT], output_names=[OUTPUT],
+        return torch.onnx.export(module, args, dynamo=True, input_names=list(input_names), output_names=[OUTPUT],
                                  dynamic_shapes=dynamic_shapes, opset_version=OPSET, optimize=True, verbose=False)
 
 
@@ -122,11 +122,12 @@ def export_onnx(target: ExportTarget, precision: str, calibration: np.ndarray | 
         batch_size = None
         try:
             try:  # dynamic batch, traced at batch 2 (size-1 dims get specialised)
-                prog = _onnx_export(module, (torch.cat([example, example]),), ({0: batch},))
+                prog = _onnx_export(module, tuple(torch.cat([x, x]) for x in target.example_inputs),
+                                    tuple({0: batch} for _ in target.example_inputs), target.input_names)
             except Exception as e:  # noqa: BLE001 - fall back to the fixed traced batch
                 if mentioned_ops(str(e), layers):
                     raise
-                prog = _onnx_export(module, target.example_inputs, None)
+                prog = _onnx_export(module, target.example_inputs, None, target.input_names)
                 batch_size = int(example.shape[0])
             prog.save(str(fp32))
         except Exception as e:

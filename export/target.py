@@ -46,7 +46,8 @@ class ExportTarget:
     window: the input contract.
     output: ``{"class_names": [...]}`` or ``{"embedding_size": N}``.
     example_inputs: a tuple with one ``(1, C, T)`` tensor (the traced shape;
-        pte/tflite graphs are exported at this batch size).
+        pte/tflite graphs are exported at this batch size); a generator's are
+        its noise and class ids, named by ``input_names``.
     float_modules: module paths kept in float32 by int8 export
         (the in-graph preprocessing: DFT, log, normalisation, resize).
     float_input_layer: int8 export keeps the first conv/linear block after
@@ -67,6 +68,7 @@ class ExportTarget:
     float_input_layer: bool = True
     float_output_layer: bool = True
     provenance: dict = field(default_factory=dict)
+    input_names: tuple[str, ...] = ("window",)  # one per example input (a generator: noise, class_id)
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -108,12 +110,15 @@ class ExportTarget:
 
 
 def default_float_modules(module: nn.Module) -> tuple[str, ...]:
-    """Module paths of in-graph preprocessing (``imuedge.spectrogram.Spectrogram`` instances)."""
+    """Module paths of in-graph preprocessing (``imuedge.spectrogram.Spectrogram`` instances) and of
+    modules that ask to stay float (class attribute ``export_float = True``, e.g. the MAE encoder's
+    input z-score and layer norms)."""
     try:
         from imuedge.spectrogram import Spectrogram
     except ImportError:  # pragma: no cover
-        return ()
-    return tuple(name for name, m in module.named_modules() if isinstance(m, Spectrogram) and name)
+        Spectrogram = ()
+    return tuple(name for name, m in module.named_modules()
+                 if name and (isinstance(m, Spectrogram) or getattr(m, "export_float", False)))
 
 
 def _build(info: dict, path) -> nn.Module:

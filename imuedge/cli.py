@@ -16,10 +16,12 @@ from imuedge import __version__
 # Modules that register subcommands, in the order they appear in --help.
 COMMAND_MODULES = [
     "imuedge.train.cli",  # run, pretrain, fewshot
+    "imuedge.train.diffusion.cli",  # diffusion, generate
     "imuedge.data.cli",  # data
     "imuedge.export.cli",  # export
     "imuedge.edge_runtime.cli",  # stream, record
     "imuedge.firmware_bridge.cli",  # devices, firmware
+    "imuedge.android_demo.serve",  # demo-app
 ]
 
 

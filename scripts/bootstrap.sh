@@ -8,10 +8,11 @@ VENV="$ROOT/.venv"
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 
-APT_PACKAGES="make gcc g++ gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gcc-avr avr-libc simavr socat qemu-system-x86 bluez bluez-test-tools busybox-static dbus"
+APT_PACKAGES="make gcc g++ gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gcc-avr avr-libc simavr socat qemu-system-x86 bluez bluez-test-tools busybox-static dbus nodejs chromium"
 if [ "${APT:-0}" = "1" ]; then
   missing=""
   for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  command -v npm >/dev/null 2>&1 || missing="$missing npm"  # Debian's npm (NodeSource's nodejs carries its own)
   if [ -n "$missing" ]; then
     echo "[bootstrap] apt-get install$missing"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -10,6 +10,12 @@ through the same vision encoder, and the embeddings are concatenated.
 Checkpoints store ``model_spec(module) == {"name": ..., "config": {...}}``
 (JSON-able) next to the state dict; ``build_model(spec)`` rebuilds the
 module without unpickling code.
+
+The encoder contract (``ENCODERS``: IMG2IMU's ``IMUEncoder``, ``mae.MAEEncoder``):
+raw window ``(B, C, T)`` -> ``(B, out_dim)``; ``channels``; ``window`` (samples);
+``fit_normalization(windows)`` (statistics of unlabelled training windows, inside
+the graph); ``to_config``/``from_config``. ``Classifier``, the few-shot CLI, the main
+job, the export and the benchmarks rely on nothing else.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from imuedge.spectrogram import Spectrogram, SpectrogramConfig
 from imuedge.window import CHANNELS
 
 from .backbones import BACKBONES, build_backbone
+from .mae import MAEEncoder, MaskedAutoencoder
 
 
 class IMUEncoder(nn.Module):
@@ -46,6 +53,14 @@ class IMUEncoder(nn.Module):
     def sensors(self) -> tuple[str, ...]:
         return self.spectrogram.sensors
 
+    @property
+    def window(self) -> int:
+        return self.spectrogram.config.samples
+
+    def fit_normalization(self, windows) -> None:
+        """The spectrogram's per-axis statistics from unlabelled training windows ``(N, C, T)``."""
+        self.spectrogram.fit_normalization(windows)
+
     def to_config(self) -> dict:
         return {"channels": list(self.channels), "backbone": self.backbone_name,
                 "backbone_kwargs": self.backbone.to_config(),
@@ -70,27 +85,44 @@ class IMUEncoder(nn.Module):
         return embeddings.reshape(b, s * self.image_dim)
 
 
-class Classifier(nn.Module):
-    """``IMUEncoder`` + linear head: ``(B, C, T)`` -> logits ``(B, num_classes)``."""
+ENCODERS = {"imu_encoder": IMUEncoder, "mae_encoder": MAEEncoder}
 
-    def __init__(self, encoder: IMUEncoder, num_classes: int):
+
+def encoder_name(encoder: nn.Module) -> str:
+    for name, cls in ENCODERS.items():
+        if type(encoder) is cls:
+            return name
+    raise TypeError(f"{type(encoder).__name__} is not one of the encoders {sorted(ENCODERS)}")
+
+
+class Classifier(nn.Module):
+    """An encoder (any of ``ENCODERS``) + linear head: ``(B, C, T)`` -> logits ``(B, num_classes)``."""
+
+    def __init__(self, encoder: nn.Module, num_classes: int):
         super().__init__()
+        self.encoder_name = encoder_name(encoder)
         self.encoder = encoder
         self.num_classes = num_classes
         self.head = nn.Linear(encoder.out_dim, num_classes)
 
     def to_config(self) -> dict:
-        return {"encoder": self.encoder.to_config(), "num_classes": self.num_classes}
+        d = {"encoder": self.encoder.to_config(), "num_classes": self.num_classes}
+        if self.encoder_name != "imu_encoder":  # absent: IMUEncoder (checkpoints written before there were two)
+            d["encoder_name"] = self.encoder_name
+        return d
 
     @classmethod
     def from_config(cls, d: dict) -> "Classifier":
-        return cls(IMUEncoder.from_config(d["encoder"]), int(d["num_classes"]))
+        name = d.get("encoder_name", "imu_encoder")
+        if name not in ENCODERS:
+            raise ValueError(f"unknown encoder {name!r}; known: {sorted(ENCODERS)}")
+        return cls(ENCODERS[name].from_config(d["encoder"]), int(d["num_classes"]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))
 
 
-MODELS = {"imu_encoder": IMUEncoder, "classifier": Classifier}
+MODELS = {**ENCODERS, "classifier": Classifier, "masked_autoencoder": MaskedAutoencoder}
 
 
 def model_spec(module: nn.Module) -> dict:

@@ -70,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--shots", default="10", metavar="N|all",
                    help="labelled training windows per class the probe sees, or all (default 10)")
     t.add_argument("--window", type=int, metavar="SAMPLES",
-                   help="window length in samples; must equal the encoder's (its spectrogram's 'samples'). "
+                   help="window length in samples; must equal the encoder's. "
                         "Default: the encoder's, 128 for random")
     t.add_argument("--hop", type=int, metavar="SAMPLES", help="samples between window starts (default: window / 2)")
     t.add_argument("--holdout", choices=("auto", "subject", "recording", "none"), default="auto",
@@ -241,12 +241,12 @@ def format_scores(s: dict) -> str:
 
 # ---------------------------------------------------------------- train
 def _encoder(a, channels, window):
-    """(IMUEncoder, description) from --encoder; ``window`` None means the encoder's own."""
+    """(encoder, description) from --encoder; ``window`` None means the encoder's own."""
     import torch
 
     from imuedge.spectrogram import SpectrogramConfig
-    from imuedge.train.encoder import Classifier, IMUEncoder
-    from imuedge.train.models import load_model
+    from imuedge.train.encoder import IMUEncoder
+    from imuedge.train.models import load_encoder
 
     if a.encoder == "random":
         torch.manual_seed(a.seed)
@@ -255,11 +255,7 @@ def _encoder(a, channels, window):
         except ValueError as e:
             raise CliError(f"--window {window}: {e}") from None
         return IMUEncoder(channels, a.backbone, spectrogram=spec), f"random-init {a.backbone} (seed {a.seed})"
-    module, _ = load_model(a.encoder)
-    enc = module.encoder if isinstance(module, Classifier) else module
-    if not isinstance(enc, IMUEncoder):
-        raise CliError(f"{a.encoder}: not an encoder or classifier checkpoint ({type(enc).__name__})")
-    return enc, f"{a.encoder}"
+    return load_encoder(a.encoder), f"{a.encoder}"  # an encoder, classifier or MAE checkpoint
 
 
 def run_train(a) -> int:
@@ -278,10 +274,10 @@ def run_train(a) -> int:
     _check_positive(a, "window", "hop")
     ds, keep = load_data(a, say)
     enc, enc_desc = _encoder(a, ds.channels, a.window)
-    samples = enc.spectrogram.config.samples
+    samples = enc.window
     if a.window is not None and a.window != samples:
-        raise CliError(f"--window {a.window} but the encoder {a.encoder} takes windows of {samples} samples "
-                       f"(its spectrogram's 'samples'); use --window {samples} or another encoder")
+        raise CliError(f"--window {a.window} but the encoder {a.encoder} takes windows of {samples} samples; "
+                       f"use --window {samples} or another encoder")
     window, hop = samples, a.hop or max(1, samples // 2)
     dropped = [c for c in ds.channels if c not in enc.channels]
     ds = select_channels(ds, enc.channels, f"the encoder ({enc_desc})")
@@ -309,8 +305,7 @@ def run_train(a) -> int:
     train, test = (ws, ws) if test_mask is None else (ws.subset(~test_mask), ws.subset(test_mask))
     say(f"evaluation: {holdout}")
     say(f"training windows: {class_counts(train.y, names)}")
-    if enc.spectrogram.config.normalization == "dataset":
-        enc.spectrogram.fit_normalization(train.x)  # per-axis statistics of the training windows only
+    enc.fit_normalization(train.x)  # per-axis statistics of the training windows only
     say(f"embedding {len(train)} + {len(test) if test_mask is not None else 0} windows with {enc_desc}")
     train_f = fewshot.embed(enc, train.x)
     test_f = train_f if test_mask is None else fewshot.embed(enc, test.x)

@@ -1,7 +1,8 @@
 """Load models from checkpoints: a name and a plain config, never pickled code.
 
     load_model(path) -> (module, checkpoint dict)      # any model in encoder.MODELS
-    load_encoder(path) -> IMUEncoder
+    load_encoder(path) -> an encoder (IMUEncoder, MAEEncoder) from an encoder,
+                          classifier or MAE pretraining checkpoint
 """
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import torch
 from torch import nn
 
 from imuedge import checkpoint
-from imuedge.train.encoder import MODELS, Classifier, IMUEncoder, build_model, model_spec
+from imuedge.train.encoder import ENCODERS, MODELS, Classifier, build_model, model_spec
+from imuedge.train.mae import MaskedAutoencoder
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 # Encoders pretrained by the project's own documented command (see weights/README.md).
 SHIPPED = {
     "IMG2IMU (sensor-aware aug), shipped": WEIGHTS / "img2imu_edge_sensor.pt",
+    "MAE (raw IMU), shipped": WEIGHTS / "mae_edge.pt",
 }
 
 
@@ -37,14 +40,18 @@ def load_model(path) -> tuple[nn.Module, dict]:
     return module.eval(), ckpt
 
 
-def load_encoder(path) -> IMUEncoder:
+def load_encoder(path) -> nn.Module:
+    """The encoder of an encoder, classifier or masked-autoencoder checkpoint."""
     module, _ = load_model(path)
-    if not isinstance(module, IMUEncoder):
-        raise checkpoint.CheckpointError(f"{path}: not an encoder checkpoint")
+    if isinstance(module, (Classifier, MaskedAutoencoder)):
+        module = module.encoder
+    if not isinstance(module, tuple(ENCODERS.values())):
+        raise checkpoint.CheckpointError(f"{path}: not an encoder, classifier or masked-autoencoder checkpoint "
+                                         f"({type(module).__name__})")
     return module
 
 
-def classifier_from_probe(encoder: IMUEncoder, head: nn.Linear, mean: np.ndarray, std: np.ndarray) -> Classifier:
+def classifier_from_probe(encoder: nn.Module, head: nn.Linear, mean: np.ndarray, std: np.ndarray) -> Classifier:
     """Fold the probe's feature standardisation into its linear layer: one exportable module."""
     model = Classifier(encoder, head.out_features)
     with torch.no_grad():

@@ -497,7 +497,13 @@ def apply_recipe_arguments(cfg: PretrainConfig, a: argparse.Namespace) -> Pretra
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """MoCo's flags; `--method` and the MAE flags (``mae_pretrain.add_arguments``) come with them."""
+    from imuedge.train import mae_pretrain
+
     d = PretrainConfig()
+    p.add_argument("--method", default="moco", choices=["moco", "mae"],
+                   help="moco: IMG2IMU (MoCo v2 on spectrogram images); mae: a masked autoencoder on raw "
+                        "windows (train/mae.py). Default: %(default)s")
     p.add_argument("--backbone", default=d.backbone, choices=["edge", "resnet18"],
                    help="vision backbone: 'edge' (small, the default and the shipped one) or 'resnet18'")
     p.add_argument("--sources", default=d.sources,
@@ -512,16 +518,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_recipe_arguments(p, d)
     p.add_argument("--augment", default=d.augment, choices=["sensor", "mocov2"],
                    help="positive-view augmentations: sensor-aware (IMG2IMU) or the standard MoCo v2 set")
-    p.add_argument("--steps", type=int, default=d.steps, help="optimizer steps (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step per rank")
-    p.add_argument("--lr", type=float, default=d.lr, help="peak SGD learning rate (cosine decay, warm-up)")
+    p.add_argument("--steps", type=int, default=None, help=f"optimizer steps (default {d.steps}; mae: 2000)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"images per step per rank (default {d.batch_size}; mae: windows per step, 128)")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"peak learning rate, cosine decay after warm-up (default: SGD {d.lr}; mae: AdamW 1e-3)")
     p.add_argument("--queue", type=int, default=d.moco.queue_size, help="MoCo queue length (keys)")
     p.add_argument("--temperature", type=float, default=d.moco.temperature, help="InfoNCE temperature")
     p.add_argument("--momentum", type=float, default=d.moco.momentum,
                    help="key-encoder momentum (0.999 for long runs; ~0.99 for schedules of a few thousand steps)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
-    p.add_argument("--out", default=d.out, help="output folder: last.pt (resumable), encoder.pt, metrics.jsonl")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between checkpoints")
+    p.add_argument("--out", default=None,
+                   help=f"output folder: last.pt (resumable), encoder.pt, metrics.jsonl (default {d.out}; "
+                        f"mae: runs/mae)")
+    p.add_argument("--checkpoint-every", type=int, default=None,
+                   help=f"steps between checkpoints (default {d.checkpoint_every}; mae: 200)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--device", default=d.device,
                    help="auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:N; under torchrun "
@@ -529,24 +540,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=d.workers,
                    help="DataLoader processes drawing procedural images (0: in the training process; use a few "
                         "on a GPU, where one CPU core cannot keep up)")
+    mae_pretrain.add_arguments(p)
 
 
 def config_from_args(a: argparse.Namespace) -> PretrainConfig:
+    d = PretrainConfig()
+    pick = lambda v, default: default if v is None else v  # noqa: E731 - flags MAE shares, default None
     cfg = PretrainConfig(backbone=a.backbone, sources=a.sources, image_folder=a.image_folder,
-                         imu_windows=a.imu_windows, augment=a.augment,
-                         steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, out=a.out,
-                         checkpoint_every=a.checkpoint_every, threads=a.threads, device=a.device, workers=a.workers)
+                         imu_windows=a.imu_windows, augment=a.augment, steps=pick(a.steps, d.steps),
+                         batch_size=pick(a.batch_size, d.batch_size), lr=pick(a.lr, d.lr), seed=a.seed,
+                         out=pick(a.out, d.out), checkpoint_every=pick(a.checkpoint_every, d.checkpoint_every),
+                         threads=a.threads, device=a.device, workers=a.workers)
     cfg.moco.queue_size = a.queue
     cfg.moco.momentum = a.momentum
     cfg.moco.temperature = a.temperature
     return apply_recipe_arguments(cfg, a)
 
 
+def run_method(a: argparse.Namespace) -> Path:
+    """`imuedge pretrain`: MoCo (IMG2IMU) or, with --method mae, a masked autoencoder."""
+    if a.method == "mae":
+        from imuedge.train import mae_pretrain
+
+        return mae_pretrain.pretrain(mae_pretrain.config_from_args(a))
+    return pretrain(config_from_args(a))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m imuedge.train.pretrain", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
-    path = pretrain(config_from_args(p.parse_args(argv)))
+    path = run_method(p.parse_args(argv))
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"[pretrain] encoder checkpoint: {path}")
     if dist.is_initialized():

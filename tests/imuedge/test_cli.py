@@ -37,3 +37,9 @@ def test_every_subcommand_explains_itself_beyond_its_one_line_help():
     found = dict(subcommands(build_parser()))
     for name in ("record", "devices decode", "firmware check", "firmware vectors", "stream", "export"):
         assert found[name].description and len(found[name].description) > 60, f"imuedge {name} has no description"
+
+
+def test_no_help_says_default_none():
+    """A flag whose default depends on another flag names it in its own help, never as "(default: None)"."""
+    said = [f"imuedge {name}" for name, sub in subcommands(build_parser()) if "(default: None)" in sub.format_help()]
+    assert not said, f"help that says '(default: None)': {said}"

@@ -11,9 +11,12 @@ from imuedge import checkpoint
 from imuedge.train.models import SHIPPED, WEIGHTS, load_encoder
 
 
-def readme_command() -> list[str]:
+def readme_command(name: str) -> list[str]:
+    """The ``imuedge`` command of the first bash block in the README's section on ``name``."""
     text = (WEIGHTS / "README.md").read_text()
-    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    heading = f"\n## `{name}`\n"
+    assert heading in text, f"train/weights/README.md has no section {heading.strip()}"
+    block = text.split(heading, 1)[1].split("\n## ", 1)[0].split("```bash\n", 1)[1].split("```", 1)[0]
     line = " ".join(part.strip().rstrip("\\") for part in block.splitlines() if part.strip().startswith(("imuedge", "--")))
     return shlex.split(line)
 
@@ -44,7 +47,7 @@ def test_shipped_encoder_is_small_safe_and_made_by_its_documented_command(label)
     ckpt = checkpoint.load(path)  # weights_only=True
     assert ckpt["kind"] == "encoder"
     made_by = shlex.split(ckpt["provenance"]["command"])
-    documented = readme_command()
+    documented = readme_command(path.name)
     assert documented[:2] == ["imuedge", "pretrain"] and made_by[0] == "imuedge"
     assert made_by[1:] == documented[1:], "the README's command is not the one that made the checkpoint"
     encoder = load_encoder(path)
@@ -53,13 +56,14 @@ def test_shipped_encoder_is_small_safe_and_made_by_its_documented_command(label)
 
 
 @pytest.mark.slow
-def test_the_recorded_command_rebuilds_the_shipped_configuration(tmp_path):
+@pytest.mark.parametrize("label", sorted(SHIPPED))
+def test_the_recorded_command_rebuilds_the_shipped_configuration(tmp_path, label):
     """The shipped encoder's recorded command, run here for 2 steps into a scratch folder (the full run takes
     ~20 min on 2 CPU cores), makes an encoder of the same configuration: every pretraining setting equal to
     the shipped checkpoint's but the step count and the output folder."""
     from imuedge.cli import main
 
-    shipped = checkpoint.load(SHIPPED["IMG2IMU (sensor-aware aug), shipped"])
+    shipped = checkpoint.load(SHIPPED[label])
     argv = shlex.split(shipped["provenance"]["command"])[1:]
     for flag, value in (("--steps", "2"), ("--out", str(tmp_path / "run"))):
         argv[argv.index(flag) + 1] = value

@@ -1,0 +1,72 @@
+"""`imuedge diffusion {train,distill,export}` and `imuedge generate`."""
+from __future__ import annotations
+
+import argparse
+
+from imuedge.train.cli import DefaultsFormatter
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from imuedge.train.diffusion import distill, train
+
+    p = sub.add_parser("diffusion", help="STFT-domain diffusion generator: train the teacher, distil, export",
+                       description="Class-conditional diffusion generator for IMU windows (train/diffusion/).")
+    dsub = p.add_subparsers(dest="diffusion_command", metavar="JOB", required=True)
+    t = dsub.add_parser("train", help="train the teacher (resumable; --device; DDP under torchrun)",
+                        description=train.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_arguments(t)
+    t.set_defaults(func=_train)
+    d = dsub.add_parser("distill", help="progressive distillation into 4-, 2- and 1-step students",
+                        description=distill.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    distill.add_arguments(d)
+    d.set_defaults(func=_distill)
+    e = dsub.add_parser("export", help="a student as .onnx / .tflite / .pte generator bundles, fp32 parity")
+    e.add_argument("--student", required=True, help="student checkpoint (student_4.pt, ...)")
+    e.add_argument("--out", required=True, help="bundle folder (one sub-folder per format)")
+    e.add_argument("--formats", default="onnx,tflite,pte", help="comma-separated formats")
+    e.set_defaults(func=_export)
+
+    g = sub.add_parser("generate", help="synthetic windows as CSV recordings the data layer loads",
+                       description="Write synthetic windows of a generator (a generator bundle folder or a student "
+                                   "checkpoint) as CSV recordings: one file per window, label = class, subject = "
+                                   "100000 + seed (marks them synthetic).",
+                       formatter_class=DefaultsFormatter)
+    g.add_argument("generator", help="generator bundle folder or student checkpoint (.pt)")
+    g.add_argument("--class", dest="classes", default="all", help="comma-separated class names, or all")
+    g.add_argument("--n", type=int, default=10, help="windows per class")
+    g.add_argument("--seed", type=int, default=0, help="noise seed (also sets the subject id)")
+    g.add_argument("--out", required=True, help="folder for the CSV files")
+    g.add_argument("--threads", type=int, default=1, help="runtime threads")
+    g.set_defaults(func=_generate)
+
+
+def _train(a) -> int:
+    from imuedge.train.diffusion.train import config_from_args, train
+
+    train(config_from_args(a))
+    return 0
+
+
+def _distill(a) -> int:
+    from imuedge.train.diffusion.distill import config_from_args, distill
+
+    distill(config_from_args(a))
+    return 0
+
+
+def _export(a) -> int:
+    from imuedge.train.diffusion.export import export_student
+
+    formats = tuple(f.strip() for f in a.formats.split(",") if f.strip())
+    bad = [f for f in formats if f not in ("onnx", "tflite", "pte", "torch")]
+    if bad or not formats:
+        raise ValueError(f"unknown format {bad[0] if bad else '(none)'!r}; use onnx, tflite, pte")
+    return 0 if export_student(a.student, a.out, formats)["ok"] else 1
+
+
+def _generate(a) -> int:
+    from imuedge.train.diffusion.generate import generate
+
+    files = generate(a.generator, a.classes, a.n, a.out, a.seed, a.threads)
+    print(f"[imuedge generate] {len(files)} synthetic recordings -> {a.out}")
+    return 0

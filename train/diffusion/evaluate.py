@@ -1,0 +1,209 @@
+"""The generator's evaluation report: `python -m imuedge.train.diffusion.evaluate` (JSON + markdown + PNG).
+
+For each sampler -- the teacher with DDIM at 50 / 10 / 4 steps (and its full ancestral
+DDPM chain when ``--ddpm-windows`` > 0) and each distilled student -- on HAPT (split
+seed 0, six basic activities; the generator saw only the training subjects):
+
+* TSTR: the 1D CNN baseline (train/backbones.CNN1D, the main job's) trained on
+  ``--per-class`` synthetic windows per class, macro-F1 on the real test subjects;
+  TRTR: the same classifier trained on as many real training windows per class.
+* discriminative score: |accuracy - 0.5| of a 1D CNN trained to tell real training
+  windows from synthetic ones, on held-out halves of both.
+* Frechet distance between real test and synthetic windows in the shipped IMG2IMU
+  encoder's embedding (train/weights/img2imu_edge_sensor.pt; spectrogram
+  normalisation fitted on the real training windows): Gaussian fits of both sets'
+  embeddings, ||mu_r - mu_s||^2 + Tr(S_r + S_s - 2 (S_r S_s)^1/2).
+* samples per second on this CPU (one thread, batch ``--batch``), measured in
+  this run, side by side.
+
+The augmentation protocols (few subjects, few labels) are not run by this command.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from imuedge.atomic import atomic_write
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy import linalg
+
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(sa @ sb)
+    covmean = covmean.real if np.iscomplexobj(covmean) else covmean
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(sa + sb - 2 * covmean))
+
+
+def cnn_f1(train_x, train_y, test_x, test_y, k: int, seed: int = 0, epochs: int = 10) -> float:
+    from dataclasses import replace
+
+    from imuedge.train import fewshot
+    from imuedge.train.backbones import CNN1D
+
+    torch.manual_seed(seed)
+    body = CNN1D(in_channels=train_x.shape[1])
+    body.fit_normalization(torch.from_numpy(np.ascontiguousarray(train_x)))
+    cnn = torch.nn.Sequential(body, torch.nn.Linear(body.out_dim, k))
+    fewshot.train_supervised(cnn, train_x, train_y, seed, replace(fewshot.SupervisedConfig(), epochs=epochs))
+    return fewshot.score(test_y, fewshot.predict(cnn, test_x), k)[0]
+
+
+def discriminative_score(real: np.ndarray, synth: np.ndarray, seed: int = 0) -> float:
+    g = np.random.default_rng(seed)
+    n = min(len(real), len(synth))
+    r, s = real[g.choice(len(real), n, replace=False)], synth[g.choice(len(synth), n, replace=False)]
+    half = n // 2
+    x_tr = np.concatenate([r[:half], s[:half]])
+    y_tr = np.r_[np.zeros(half), np.ones(half)].astype(np.int64)
+    x_te = np.concatenate([r[half:], s[half:]])
+    y_te = np.r_[np.zeros(n - half), np.ones(n - half)].astype(np.int64)
+    from dataclasses import replace
+
+    from imuedge.train import fewshot
+    from imuedge.train.backbones import CNN1D
+
+    torch.manual_seed(seed)
+    body = CNN1D(in_channels=real.shape[1])
+    body.fit_normalization(torch.from_numpy(np.ascontiguousarray(x_tr)))
+    cnn = torch.nn.Sequential(body, torch.nn.Linear(body.out_dim, 2))
+    fewshot.train_supervised(cnn, x_tr, y_tr, seed, replace(fewshot.SupervisedConfig(), epochs=10))
+    return abs(float(np.mean(fewshot.predict(cnn, x_te) == y_te)) - 0.5)
+
+
+def samplers(teacher_path, students: list[str], ddpm: bool, guidance: float):
+    """name -> (function (class ids tensor, generator) -> windows, network evaluations per window)."""
+    from imuedge.train.diffusion.distill import load_student
+    from imuedge.train.diffusion.train import load_diffusion
+
+    teacher, _ = load_diffusion(teacher_path)
+    nfe = 1 if guidance == 1.0 else 2
+    out = {}
+    if ddpm:
+        T = teacher.schedule.num_train_timesteps
+        out[f"teacher DDPM {T}"] = (lambda c, g: teacher.sample(c, "ddpm", T, guidance, g), nfe * T)
+    for n in (50, 10, 4):
+        out[f"teacher DDIM {n}"] = ((lambda n: lambda c, g: teacher.sample(c, "ddim", n, guidance, g))(n), nfe * n)
+    for path in students:
+        s, ck = load_student(path)
+
+        def run(c, g, s=s):
+            with torch.no_grad():
+                return s(torch.randn((len(c), *s.framing.plane_shape), generator=g), c)
+        out[f"student {ck['steps']}-step"] = (run, int(ck["steps"]))
+    return out
+
+
+def evaluate(teacher_path, students, out, per_class: int = 50, guidance: float = 1.5, ddpm_windows: int = 0,
+             batch: int = 64, seed: int = 0) -> dict:
+    from imuedge.data import load_hapt_windows
+
+    torch.set_num_threads(1)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    splits = load_hapt_windows(window=128, hop=64, seed=0)
+    train, test = splits["train"], splits["test"]
+    k = len(train.label_names)
+    names = [train.label_names[i] for i in range(k)]
+    g = np.random.default_rng(seed)
+    idx = np.concatenate([g.choice(np.flatnonzero(train.y == c), per_class, replace=False) for c in range(k)])
+    results = {"data": "UCI HAPT, split seed 0, six basic activities; test = real test subjects",
+               "per_class": per_class, "guidance": guidance, "machine": "2-core shared CPU, 1 torch thread",
+               "classes": names, "samplers": {}}
+    trtr = cnn_f1(train.x[idx], train.y[idx], test.x, test.y, k, seed)
+    results["TRTR_macro_f1"] = trtr
+    from imuedge.train.fewshot import embed
+    from imuedge.train.models import SHIPPED, load_encoder
+
+    enc = load_encoder(SHIPPED["IMG2IMU (sensor-aware aug), shipped"])
+    enc.spectrogram.fit_normalization(train.x)
+    real_emb = embed(enc, test.x)
+    results["FD_real_train_vs_test"] = frechet(embed(enc, train.x[idx]), real_emb)
+    synth_examples = {}
+    for name, (fn, nfe) in samplers(teacher_path, students, ddpm_windows > 0, guidance).items():
+        n_pc = ddpm_windows if name.startswith("teacher DDPM") else per_class
+        c = torch.arange(k).repeat_interleave(n_pc)
+        gen = torch.Generator().manual_seed(seed)
+        t0 = time.perf_counter()
+        xs = torch.cat([fn(c[i:i + batch], gen) for i in range(0, len(c), batch)]).numpy()
+        seconds = time.perf_counter() - t0
+        ys = c.numpy()
+        row = {"windows": int(len(xs)), "network_evaluations_per_window": nfe,
+               "samples_per_second_1_thread": round(len(xs) / seconds, 3),
+               "TSTR_macro_f1": cnn_f1(xs, ys, test.x, test.y, k, seed),
+               "discriminative_score": discriminative_score(train.x[idx], xs, seed),
+               "frechet_distance": frechet(embed(enc, xs), real_emb) if len(xs) > 64 else None}
+        row["TSTR_over_TRTR"] = row["TSTR_macro_f1"] / trtr
+        results["samplers"][name] = row
+        synth_examples[name] = (xs, ys)
+        print(f"[evaluate] {name}: {json.dumps(row)}", flush=True)
+    plot(out / "real_vs_synthetic.png", train.x[idx], train.y[idx], synth_examples, names)
+    atomic_write(out / "results.json", lambda f: f.write(json.dumps(results, indent=2) + "\n"))
+    atomic_write(out / "report.md", lambda f: f.write(markdown(results)))
+    return results
+
+
+def plot(path, real_x, real_y, synth: dict, names):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = ["real", *synth]
+    fig, ax = plt.subplots(len(names), len(cols), figsize=(3 * len(cols), 1.6 * len(names)), sharey="row",
+                           squeeze=False)
+    t = np.arange(real_x.shape[-1]) / 50.0
+    for r, name in enumerate(names):
+        for c, col in enumerate(cols):
+            x, y = (real_x, real_y) if col == "real" else synth[col]
+            w = x[np.flatnonzero(y == r)[0]]
+            for ch in range(3):
+                ax[r, c].plot(t, w[ch], lw=0.7)
+            if r == 0:
+                ax[r, c].set_title(col, fontsize=8)
+            if c == 0:
+                ax[r, c].set_ylabel(name, fontsize=7)
+    fig.suptitle("accelerometer x/y/z (m/s^2), one window per class", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def markdown(r: dict) -> str:
+    lines = [f"# Generator evaluation (HAPT, {r['per_class']} windows per class, guidance {r['guidance']})", "",
+             f"Machine: {r['machine']}. TRTR macro-F1 (1D CNN on {r['per_class']} real training windows per class): "
+             f"{r['TRTR_macro_f1']:.3f}. Frechet distance real train vs real test (shipped IMG2IMU embedding): "
+             f"{r['FD_real_train_vs_test']:.2f}.", "",
+             "| sampler | NFE/window | samples/s (1 thread) | TSTR macro-F1 | TSTR/TRTR | discriminative | Frechet |",
+             "|---|---|---|---|---|---|---|"]
+    for name, s in r["samplers"].items():
+        fd = f"{s['frechet_distance']:.2f}" if s["frechet_distance"] is not None else "-"
+        lines.append(f"| {name} | {s['network_evaluations_per_window']} | {s['samples_per_second_1_thread']:.2f} | "
+                     f"{s['TSTR_macro_f1']:.3f} | {s['TSTR_over_TRTR']:.2f} | {s['discriminative_score']:.3f} | {fd} |")
+    return "\n".join(lines) + "\n\n![real vs synthetic](real_vs_synthetic.png)\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m imuedge.train.diffusion.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--teacher", required=True)
+    p.add_argument("--students", default="", help="comma-separated student checkpoints")
+    p.add_argument("--out", required=True)
+    p.add_argument("--per-class", type=int, default=50)
+    p.add_argument("--guidance", type=float, default=1.5)
+    p.add_argument("--ddpm-windows", type=int, default=0, help="windows per class for the full DDPM chain (0: skip)")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    evaluate(a.teacher, [s for s in a.students.split(",") if s], a.out, a.per_class, a.guidance, a.ddpm_windows,
+             seed=a.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

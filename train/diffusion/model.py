@@ -1,0 +1,138 @@
+"""The teacher: a class-conditional diffusion model over a window's STFT planes.
+
+    model = DiffusionModel(channels, class_names)         # framing + UNet + per-sensor schedule
+    model.framing.fit(train_windows)                       # normalisation from the training split
+    loss = model.loss(x, y)                                # one training step's loss (smooth L1 on v)
+    x = model.sample(y, sampler="ddim", steps=10, guidance=2.0, generator=g)   # (B, C, T) in m/s^2, rad/s
+
+Classifier-free guidance (Ho & Salimans 2022): while training, the class is replaced
+by "no class" with probability ``cond_drop``; at sampling the prediction is
+``v_uncond + w * (v_cond - v_uncond)`` (w = 1: plain conditional, w = 0: unconditional).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from imuedge.train.diffusion.framing import Framing, FramingConfig
+from imuedge.train.diffusion.schedulers import SAMPLERS, NoiseSchedule, ScheduleConfig
+from imuedge.train.diffusion.unet import UNet, UNetConfig
+from imuedge.window import ACC, CHANNELS
+
+MAX_GUIDANCE = 10.0
+
+
+@dataclass
+class DiffusionConfig:
+    channels: tuple[str, ...] = CHANNELS
+    class_names: tuple[str, ...] = ()
+    sample_rate_hz: float = 50.0
+    framing: FramingConfig = field(default_factory=FramingConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    base: int = 32  # UNet base width
+    mults: tuple[int, ...] = (1, 2, 2)
+    attention: bool = True
+    cond_drop: float = 0.1  # probability of training a window without its class (guidance)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "channels": list(self.channels), "class_names": list(self.class_names),
+                "mults": list(self.mults)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DiffusionConfig":
+        d = dict(d)
+        d["framing"] = FramingConfig(**d["framing"])
+        d["schedule"] = ScheduleConfig(**d["schedule"])
+        return cls(**{**d, "channels": tuple(d["channels"]), "class_names": tuple(d["class_names"]),
+                      "mults": tuple(d["mults"])})
+
+
+def plane_sensors(channels) -> list[str]:
+    """The sensor of each STFT plane: channel c's real and imaginary planes are 2c and 2c + 1."""
+    return [s for c in channels for s in (("acc", "acc") if c in ACC else ("gyro", "gyro"))]
+
+
+class DiffusionModel(nn.Module):
+    def __init__(self, config: DiffusionConfig):
+        super().__init__()
+        self.config = config
+        if not config.class_names:
+            raise ValueError("a class-conditional generator needs class names")
+        c = len(config.channels)
+        if config.framing.samples <= 0:
+            raise ValueError("window length must be positive")
+        self.framing = Framing(c, config.framing)
+        self.unet = UNet(UNetConfig(in_channels=2 * c, num_classes=len(config.class_names), base=config.base,
+                                    mults=tuple(config.mults), attention=config.attention))
+        self.schedule = NoiseSchedule.linear(config.schedule, plane_sensors(config.channels))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.config.class_names)
+
+    @property
+    def null_class(self) -> int:
+        return self.num_classes
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
+        """v-prediction for noisy planes z at timesteps t (B,) and classes (B,) (``null_class``: none)."""
+        return self.unet(z, t, class_id)
+
+    def guided(self, z: torch.Tensor, t: torch.Tensor, class_id: torch.Tensor, guidance: float) -> torch.Tensor:
+        """Classifier-free guidance: v_uncond + w (v_cond - v_uncond), both from one batched call."""
+        if guidance == 1.0:
+            return self(z, t, class_id)
+        null = torch.full_like(class_id, self.null_class)
+        v = self(torch.cat([z, z]), torch.cat([t, t]), torch.cat([class_id, null]))
+        v_cond, v_uncond = v.chunk(2)
+        return mix_guidance(v_cond, v_uncond, guidance)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
+             net: nn.Module | None = None) -> torch.Tensor:
+        """Smooth-L1 on v for windows x (B, C, T) physical, classes y (B,); random t, noise and class drop.
+        ``net``: the UNet to call (its DDP wrapper under torchrun); default ``self.unet``."""
+        z0 = self.framing.encode(x)
+        b = z0.shape[0]
+        dev = z0.device
+        t = torch.randint(0, self.schedule.num_train_timesteps, (b,), generator=generator).to(dev)
+        noise = torch.randn(z0.shape, generator=generator).to(dev)
+        drop = torch.rand(b, generator=generator).to(dev) < self.config.cond_drop
+        y = torch.where(drop, torch.full_like(y, self.null_class), y)
+        alpha, sigma = self.schedule.alpha_sigma(t, z0)
+        zt = alpha * z0 + sigma * noise
+        target = alpha * noise - sigma * z0
+        return F.smooth_l1_loss((net or self.unet)(zt, t, y), target)
+
+    @torch.no_grad()
+    def sample(self, class_id: torch.Tensor, sampler: str = "ddim", steps: int = 50, guidance: float = 1.0,
+               generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
+               progress=None) -> torch.Tensor:
+        """Windows (B, C, T) in physical units for classes (B,), with a teacher sampler (``ddpm`` / ``ddim``)."""
+        check_guidance(guidance)
+        sched = SAMPLERS[sampler](self.schedule)
+        sched.set_timesteps(steps)
+        dev = self.framing.analysis.device
+        class_id = class_id.to(dev)
+        z = noise if noise is not None else torch.randn((len(class_id), *self.framing.plane_shape),
+                                                        generator=generator)
+        z = z.to(dev)
+        for t in sched.timesteps:
+            tt = torch.full((len(z),), t, device=dev)
+            z = sched.step(self.guided(z, tt, class_id, guidance), t, z, generator=generator)
+            if progress is not None:
+                progress.update(1)
+        return self.framing.decode(z)
+
+
+def mix_guidance(v_cond: torch.Tensor, v_uncond: torch.Tensor, guidance: float) -> torch.Tensor:
+    return v_uncond + guidance * (v_cond - v_uncond)
+
+
+def check_guidance(guidance: float) -> float:
+    g = float(guidance)
+    if not 0.0 <= g <= MAX_GUIDANCE:
+        raise ValueError(f"guidance weight {guidance} is out of range [0, {MAX_GUIDANCE:g}]")
+    return g
