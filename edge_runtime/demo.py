@@ -171,7 +171,7 @@ def stream_hapt_test_subjects(bundle: str | Path, out: str | Path, pace: float =
     ``max_seconds_per_recording`` / ``max_recordings``: a shorter run (tests, smoke checks).
     ``log``: progress lines, the profile table and the verdict (``None``: silent).
     """
-    from imuedge.export.bundle import load_bundle
+    from imuedge.bundle import load_bundle
 
     from .offline import offline_predictions
     from .profiler import Profiler, table

@@ -14,7 +14,7 @@ import numpy as np
 def _predictor(bundle, threads: int = 1):
     if hasattr(bundle, "predict") and hasattr(bundle, "manifest"):
         return bundle
-    from imuedge.export.bundle import load_bundle
+    from imuedge.bundle import load_bundle
 
     return load_bundle(bundle, threads=threads)
 

@@ -63,6 +63,25 @@ def user_error(e: BaseException) -> bool:
     return isinstance(e, (OSError, ValueError)) or type(e).__module__.startswith("imuedge")
 
 
+# Packages that come with an extra, not with the core: a command that needs one in an install without it
+# (a device install has no torch) says which extra to install.
+EXTRA_OF = {"torch": "train,export", "torchao": "export", "executorch": "export", "onnx": "export", "onnxscript": "export",
+            "litert_torch": "export", "ai_edge_quantizer": "export", "matplotlib": "train", "tqdm": "train",
+            "serial": "device", "bleak": "device", "websockets": "device", "onnxruntime": "device",
+            "ai_edge_litert": "device", "pyarrow": "parquet"}
+
+
+def missing_extra(e: BaseException) -> str | None:
+    """The one-line advice for an import of a package this install lacks, or None."""
+    if not isinstance(e, ModuleNotFoundError) or not e.name:
+        return None
+    package = e.name.split(".")[0]
+    extra = EXTRA_OF.get(package)
+    if extra is None:
+        return None
+    return f"this needs the Python package {package!r}, which this install lacks: pip install 'imuedge[{extra}]'"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("IMUEDGE_DEBUG", "") not in ("", "0")
@@ -80,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - one line per error; --debug for the traceback
         if debug:
             raise
+        advice = missing_extra(e)
+        if advice:
+            print(f"imuedge {args.command}: {advice}", file=sys.stderr)
+            return 2
         if user_error(e):
             print(f"imuedge {args.command}: {one_line(e)}", file=sys.stderr)
             return 2

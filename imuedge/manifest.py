@@ -3,7 +3,7 @@
 A bundle's manifest is trusted only as far as it is checked. ``check_manifest`` validates
 types and required fields (every problem named by its field path, in one line); the
 runtime then checks that the model file's own input and output shapes agree with it
-(``export/bundle.py``). ``binding`` ties the fields a prediction depends on -- the
+(``imuedge/bundle.py``). ``binding`` ties the fields a prediction depends on -- the
 format and precision, the channel order, rate, window, batch and the output (class
 names) -- to the artifact's sha256: the exporter records it under ``fingerprint``, and a manifest edited afterwards
 (channels reordered, class names changed) no longer matches. The fingerprint also holds

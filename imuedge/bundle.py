@@ -224,9 +224,9 @@ class PtePredictor(Predictor):
             from executorch.extension.pybindings import portable_lib
             from executorch.runtime import Runtime
         except ImportError as e:
-            raise BundleError(f"{self.artifact}: .pte bundles run in ExecuTorch's Python runtime, which needs "
-                              f"torch and executorch (pip install 'imuedge[export]'); this install has "
-                              f"no {e.name}: use the bundle's .onnx or .tflite sibling instead") from None
+            raise BundleError(f"{self.artifact}: .pte bundles run in ExecuTorch's Python runtime, which imports "
+                              f"torch; this install has no {e.name} (a device install): pip install "
+                              f"'imuedge[pte]', or use the bundle's .onnx or .tflite sibling") from None
         probe_pte(self.artifact)
         self._torch = torch
         if self.threads > 0 and portable_lib._threadpool_get_thread_count() != self.threads:
@@ -330,7 +330,7 @@ def load_bundle(path: str | os.PathLike, threads: int = 1, verify: bool = True) 
                               f"the model file was changed or corrupted after export -- refusing to load it")
         check_binding(manifest, folder / MANIFEST)
     if manifest["task"] == "generate":  # a sampler: noise + class id -> windows (generator.py)
-        from .generator import GeneratorBundle
+        from imuedge.generator import GeneratorBundle
         return GeneratorBundle(manifest, artifact, threads)
     predictor = PREDICTORS[manifest["format"]](manifest, artifact, threads)
     if verify:
