@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from imuedge.edge_runtime.offline import offline_predictions
@@ -114,7 +115,8 @@ def test_device_install_streams_bundle_over_pty_equal_to_offline(fmt, device_pyt
     assert r.returncode == 2 and "gave up after 1 s" in r.stderr, r.stderr[-2000:]
     assert torch_imports == []
     live = [json.loads(line) for line in out.read_text().splitlines()]
-    ref = offline_predictions(expected_stream(data, channels), load_bundle(bundle), channels)
+    predictor = load_bundle(bundle)
+    ref = offline_predictions(expected_stream(data, channels), predictor, channels)
     assert len(ref) == (N - 128) // 64 + 1
     assert [(p["window"], p["start"], p["index"], p["class"], p["scores"]) for p in live] == \
         [(p["window"], p["start"], p["index"], p["class"], p["scores"]) for p in ref]
@@ -150,3 +152,21 @@ def test_pte_bundle_in_device_install_says_which_extra(device_python, device_bun
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "ExecuTorch's Python runtime, which imports torch" in lines[0] \
         and "pip install 'imuedge[pte]'" in lines[0], r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_device_install_load_bundle_from_python(fmt, device_python, device_bundles, hapt_test_recording, tmp_path):
+    """``imuedge.load_bundle`` in the device venv gives the scores this environment gives, and imports no torch."""
+    from imuedge.bundle import load_bundle
+
+    window = hapt_test_recording.data[:, :128]
+    np.save(tmp_path / "window.npy", window)
+    code = ("import sys, numpy as np, imuedge; p = imuedge.load_bundle(sys.argv[1]); "
+            "print(p.predict(np.load(sys.argv[2])).tolist()); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    r = subprocess.run([str(device_python), "-c", code, str(device_bundles[fmt]), str(tmp_path / "window.npy")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    scores, torch_modules = r.stdout.strip().splitlines()[-2:]
+    assert json.loads(scores) == load_bundle(device_bundles[fmt]).predict(window).tolist()
+    assert torch_modules == "[]"
