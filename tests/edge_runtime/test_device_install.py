@@ -1,7 +1,8 @@
 """A device install: a fresh venv with only ``imuedge[device]`` (no PyTorch) streams .onnx and .tflite bundles.
 
-The venv is made from scratch by pip's ordinary resolver with the project's constraints, so a torch that
-any device dependency (or the core) pulled in would be installed, and caught. The bundles are exported in
+The venv is made from scratch by pip's ordinary resolver with the project's constraints
+(``benchmarks/device_install.py``), so a torch that any device dependency (or the core) pulled in would be
+installed, and caught. The bundles are exported in
 the test's own (full) environment; a device-simulator process plays a HAPT recording on a pseudo-terminal
 and ``imuedge stream`` / ``imuedge record`` run in the device venv under a watcher that records every
 attempt to import ``torch`` (also the ones a ``try: import torch`` would swallow). Predictions must equal
@@ -10,14 +11,12 @@ the offline predictions of the same samples, element for element.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmarks.device_install import SERVER_SIDE, installed, make_device_venv
 from imuedge.edge_runtime.offline import offline_predictions
 from imuedge.edge_runtime.simulator import expected_stream, start_simulator
 
@@ -25,7 +24,6 @@ from .conftest import export_small, write_csv
 
 pytest.importorskip("serial")
 
-ROOT = Path(__file__).resolve().parents[2]
 N = 600  # samples streamed: 8 windows of 128, hop 64
 
 # Runs an `imuedge` command line in the device venv and writes, at exit, every import of torch it tried.
@@ -52,24 +50,11 @@ sys.exit(main(argv))
 @pytest.fixture(scope="module")
 def device_python(tmp_path_factory):
     """The python of a fresh venv holding ``imuedge[device]`` and what pip resolves for it, nothing else."""
-    venv = tmp_path_factory.mktemp("device") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    py = venv / "bin" / "python"
-    # This environment's pip installs into the new venv (--python): no second pip to bootstrap. The wheel
-    # is built from the working tree outside it (a copy), so the tree gets no build/ folder.
-    src = tmp_path_factory.mktemp("src") / "imuedge"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "node_modules",
-                                                             "__pycache__", ".cache", "reports", "runs", "tests"))
-    r = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q",
-                        "--disable-pip-version-check", "-c", str(ROOT / "constraints.txt"), f"{src}[device]"],
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    listed = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "list", "--format", "json"],
-                            capture_output=True, text=True, check=True).stdout
-    names = {p["name"].lower() for p in json.loads(listed)}
+    python = make_device_venv(tmp_path_factory.mktemp("device"))
+    names = set(installed(python))
     assert {"imuedge", "numpy", "scipy", "pyserial", "bleak", "onnxruntime", "ai-edge-litert"} <= names
-    assert not names & {"torch", "executorch", "torchao", "litert-torch"}, sorted(names)
-    return py
+    assert not names & set(SERVER_SIDE), sorted(names)
+    return python
 
 
 @pytest.fixture(scope="module")
