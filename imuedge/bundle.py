@@ -49,7 +49,7 @@ import numpy as np
 from imuedge.atomic import atomic_write
 from imuedge.quiet import quiet_runtime
 from imuedge.manifest import (MANIFEST, SCHEMA, SCHEMA_VERSION, BundleError, binding, check_binding,  # noqa: F401
-                              check_manifest)
+                              check_manifest, window_spec)
 
 ARTIFACTS = {"pte": "model.pte", "tflite": "model.tflite", "onnx": "model.onnx", "torch": "model.pt2"}
 
@@ -122,16 +122,17 @@ def read_manifest(path: str | os.PathLike) -> tuple[dict, Path]:
 
 
 class Predictor:
-    """One interface over every backend: ``predict(window) -> np.ndarray``, ``manifest``, ``threads``."""
+    """One interface over every backend: ``predict(window) -> np.ndarray``, ``manifest``, ``spec`` (its input
+    contract, a ``WindowSpec``), ``threads``."""
 
     def __init__(self, manifest: dict, artifact: Path, threads: int = 1):
         self.manifest = manifest
         self.artifact = artifact
         self.threads = int(threads)
-        inp = manifest["input"]
-        self.channels = list(inp["channels"])
-        self.samples = int(inp["window"])
-        self.batch = inp.get("batch")
+        self.spec = window_spec(manifest)
+        self.channels = list(self.spec.channels)
+        self.samples = self.spec.window
+        self.batch = manifest["input"].get("batch")
         try:
             with quiet_runtime():
                 self._load()

@@ -20,7 +20,7 @@ import json
 import math
 from pathlib import Path
 
-from imuedge.window import CHANNELS
+from imuedge.window import CHANNELS, WindowSpec
 
 SCHEMA = "imuedge-bundle"
 SCHEMA_VERSION = 1
@@ -131,3 +131,9 @@ def check_binding(manifest: dict, path: str | Path = MANIFEST) -> None:
         raise BundleError(f"{path}: the manifest's input or output fields (channels, rate, window, class names) "
                           f"are not those this model file was exported with (binding {binding(manifest)[:12]} != "
                           f"recorded {str(recorded)[:12]}); re-export the model instead of editing its manifest")
+
+
+def window_spec(manifest: dict) -> WindowSpec:
+    """The input contract of a checked classify / embed manifest (channels, rate, window, hop) as a
+    ``WindowSpec``: what the runtime reads the window length, hop, rate and channel order from."""
+    return WindowSpec.from_dict(manifest["input"])

@@ -155,3 +155,12 @@ def test_device_install_load_bundle_from_python(fmt, device_python, device_bundl
     scores, torch_modules = r.stdout.strip().splitlines()[-2:]
     assert json.loads(scores) == load_bundle(device_bundles[fmt]).predict(window).tolist()
     assert torch_modules == "[]"
+
+
+def test_server_side_commands_in_device_install_say_which_extra(device_python, tmp_path):
+    """`imuedge run` / `imuedge export` need torch: in a device install, one line naming the extras, exit 2."""
+    for argv in (["run", "--help"], ["export", "model.pt", "--out", "b"]):
+        r, _ = run_device(device_python, tmp_path, *argv)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, (argv, r.stderr[-2000:])
+        assert "'torch', which this install lacks: pip install 'imuedge[train,export]'" in lines[0], lines

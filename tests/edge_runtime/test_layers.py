@@ -93,3 +93,21 @@ def test_edge_runtime_imports_nothing_from_export_or_train():
     bad = {m: by for m, by in seen.items() if m.startswith(SERVER_SIDE)}
     assert not bad, "edge_runtime reaches the server side: " + ", ".join(f"{m} (imported by {by})"
                                                                         for m, by in sorted(bad.items()))
+
+
+# test rigs that still live in edge_runtime/ (they move to the emulation folder): not the runtime
+RIGS = {"ble_qemu.py", "ble_peripheral.py", "simulator.py"}
+
+
+def test_the_runtime_reads_the_window_from_its_spec():
+    """The window length, hop and rate come from the bundle's ``WindowSpec`` (``imuedge.manifest.window_spec``),
+    not from ``manifest["input"]["window"]`` read again wherever they are needed."""
+    reads = []
+    for path in sorted((ROOT / "edge_runtime").glob("*.py")):
+        if path.name in RIGS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant)
+                    and node.slice.value in ("window", "hop", "sample_rate_hz")):
+                reads.append(f"{path.name}:{node.lineno} [{node.slice.value!r}]")
+    assert not reads, f"window fields read from a dict: {reads}"
