@@ -9,6 +9,13 @@ a linear probe on n labelled windows per class for seeds 0-4, macro-F1 on the te
 looking at the test subjects; ``--splits val test``: both).
 The random-init 2D reference (same backbone, a new init per seed) comes first unless
 ``--no-random``. Prints one JSON line per model and split; used for benchmarks/results/pretrain/.
+
+``--protocol limu-bert`` scores instead by LIMU-BERT's protocol, for comparison with its
+published numbers: every HAPT window of the six activities (all 30 subjects pooled; windows
+of 128 at hop 128, so no two windows share a sample), a random 80/10/10 split of the windows
+per seed, a linear probe on a random ``--label-fraction`` (default 1%) of the training windows,
+accuracy and macro-F1 on the test windows. **Subjects are shared between train and test** in
+this protocol, so its numbers are not comparable with the subject-disjoint ones above.
 """
 from __future__ import annotations
 
@@ -31,14 +38,21 @@ def main(argv=None) -> int:
     ap.add_argument("--backbone", default="edge", help="backbone of the random-init reference")
     ap.add_argument("--no-random", action="store_true", help="skip the random-init reference")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--protocol", choices=["subjects", "limu-bert"], default="subjects",
+                    help="subjects: the main job's subject-disjoint few-shot protocol; limu-bert: a random 80/10/10 "
+                         "window split with --label-fraction of the training windows labelled")
+    ap.add_argument("--label-fraction", type=float, default=0.01,
+                    help="limu-bert protocol: the fraction of training windows whose labels the probe sees")
     a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    if a.protocol == "limu-bert":
+        return limu_bert(a)
     from imuedge.data import load_hapt_windows
     from imuedge.train import fewshot
     from imuedge.train.encoder import IMUEncoder
     from imuedge.train.models import load_encoder
 
-    if a.threads:
-        torch.set_num_threads(a.threads)
     split = load_hapt_windows(window=128, hop=64, seed=0)
     train, scored = split["train"], [split[s] for s in a.splits]
     k = len(train.label_names)
@@ -71,6 +85,63 @@ def main(argv=None) -> int:
     for path in a.encoders:
         feats = features(load_encoder(path))
         report(path, lambda seed, f=feats: f)
+    return 0
+
+
+def window_split(n: int, label_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """LIMU-BERT's split of ``n`` windows: (train, labelled subset of train, validation, test) indices,
+    80/10/10 at random, the labelled ones a random ``label_fraction`` of train (at least one)."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_train, n_val = int(round(0.8 * n)), int(round(0.1 * n))
+    train, val, test = order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]
+    labelled = np.random.default_rng(10_000 + seed).choice(train, max(1, int(round(label_fraction * len(train)))),
+                                                           replace=False)
+    return train, labelled, val, test
+
+
+def limu_bert(a) -> int:
+    from imuedge.data import load_hapt_windows
+    from imuedge.train import fewshot
+    from imuedge.train.encoder import IMUEncoder
+    from imuedge.train.metrics import macro_f1
+    from imuedge.train.models import load_encoder
+
+    split = load_hapt_windows(window=128, hop=128, seed=0)
+    x = np.concatenate([split[s].x for s in ("train", "val", "test")])
+    y = np.concatenate([split[s].y for s in ("train", "val", "test")])
+    ids = split["train"].label_names
+    names, k = [ids[i] for i in sorted(ids)], len(ids)
+
+    def scores(make_encoder):
+        t0 = time.time()
+        row = {"accuracy": [], "macro_f1": [], "labelled": []}
+        for seed in range(a.seeds):
+            train, labelled, _, test = window_split(len(y), a.label_fraction, seed)
+            encoder = make_encoder(seed)
+            encoder.fit_normalization(x[train])  # unlabelled statistics of the training windows
+            encoder.eval()
+            feats = fewshot.embed(encoder, x, 256)
+            mean, std = feats[train].mean(0, keepdims=True), feats[train].std(0, keepdims=True) + 1e-6
+            head = fewshot.linear_probe((feats[labelled] - mean) / std, y[labelled], k)
+            with torch.no_grad():
+                pred = head(torch.from_numpy(((feats[test] - mean) / std).astype(np.float32))).argmax(1).numpy()
+            row["accuracy"].append(round(float((pred == y[test]).mean()), 4))
+            row["macro_f1"].append(round(macro_f1(y[test], pred, k), 4))
+            row["labelled"].append(int(len(labelled)))
+        row["mean"] = {m: round(float(np.mean(row[m])), 4) for m in ("accuracy", "macro_f1")}
+        row["seconds"] = round(time.time() - t0, 1)
+        return row
+
+    header = {"protocol": "limu-bert", "windows": int(len(y)), "window": 128, "hop": 128, "sample_rate_hz": 50.0,
+              "split": "random 80/10/10 of windows per seed (subjects shared)", "label_fraction": a.label_fraction,
+              "classes": list(names)}
+    if not a.no_random:
+        def random_init(seed):
+            torch.manual_seed(1000 + seed)
+            return IMUEncoder(channels=split["train"].channels, backbone=a.backbone)
+        print(json.dumps({"model": "random-init 2D", **header, **scores(random_init)}), flush=True)
+    for path in a.encoders:
+        print(json.dumps({"model": path, **header, **scores(lambda seed, p=path: load_encoder(p))}), flush=True)
     return 0
 
 

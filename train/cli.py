@@ -9,13 +9,21 @@ and standard augmentations), evaluate few-shot linear probes against baselines (
 2D, supervised 2D, 1D CNN), and write a report folder (report.md, results.json, PNGs)."""
 
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" only where X says something: a None default means the help text itself
+    names the default (it depends on another flag, e.g. `--method`)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from imuedge.train.pipeline import RunConfig
     from imuedge.train.pretrain import add_arguments, add_recipe_arguments
 
     d = RunConfig()
     p = sub.add_parser("run", help="the main job: HAPT -> IMG2IMU pretraining -> few-shot report",
-                       description=HELP_RUN, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       description=HELP_RUN, formatter_class=DefaultsFormatter)
     p.add_argument("--out", default=d.out, help="report folder")
     p.add_argument("--shots", default=",".join(map(str, d.shots)),
                    help="comma-separated labelled windows per class")
@@ -46,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "autoencoder on unlabelled raw IMU windows. Runs on one CPU, or unchanged under "
                                    "`torchrun --nproc_per_node=N -m imuedge.train.pretrain`. "
                                    "Re-running with the same --out resumes from OUT/last.pt.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsFormatter)
     add_arguments(p)
     p.set_defaults(func=_pretrain)
 

@@ -20,6 +20,7 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 # Encoders pretrained by the project's own documented command (see weights/README.md).
 SHIPPED = {
     "IMG2IMU (sensor-aware aug), shipped": WEIGHTS / "img2imu_edge_sensor.pt",
+    "MAE (raw IMU), shipped": WEIGHTS / "mae_edge.pt",
 }
 
 

@@ -19,6 +19,9 @@ def test_growth_is_measured_after_warm_up_and_judged_against_the_limit():
     assert leaking["rss_growth_mb"] == 7 and not leaking["rss_growth_pass"]
     assert "**FAIL**" in "\n".join(soak_markdown(leaking))
     assert not soak([100, 101, 102, 103, 104, 105, 106, 107, 108, 109], limit=5.0)["rss_growth_pass"]
+    # judged against the limit it is given (--soak-limit-mb), not a fixed 5 MB
+    assert soak([100, 110, 120, 121, 122, 123, 124, 125, 126, 127], limit=8.0)["rss_growth_pass"]  # 7 MB < 8
+    assert not soak([100, 110, 120, 120.5, 121, 121, 121.5, 122, 122, 122.4], limit=2.0)["rss_growth_pass"]
 
 
 def test_no_trace_is_a_failure_not_a_pass():

@@ -201,6 +201,9 @@ def test_profiler_measures_this_process_cpu_and_memory():
     assert after["rss_mb"] >= before["rss_mb"] + extra_mb - 10
     assert after["peak_rss_mb"] >= before["peak_rss_mb"] + 70
     del block
+    freed = p.report()["memory"]  # the block given back: RSS falls, the high-water mark stays
+    assert freed["rss_mb"] <= after["rss_mb"] - extra_mb + 10
+    assert freed["peak_rss_mb"] >= after["peak_rss_mb"] - 5  # (the kernel settles it at unmap: a few pages off)
 
 
 # ------------------------------------------------------------------ sources

@@ -49,3 +49,9 @@ def test_the_command_table_is_what_the_modules_register():
     for name, (module, _) in COMMANDS.items():
         one = next(a for a in build_parser([name])._actions if isinstance(a, argparse._SubParsersAction))
         assert one.choices[name]._actions, f"{module} does not register {name}"  # a placeholder has no flags
+
+
+def test_no_help_says_default_none():
+    """A flag whose default depends on another flag names it in its own help, never as "(default: None)"."""
+    said = [f"imuedge {name}" for name, sub in subcommands(build_parser()) if "(default: None)" in sub.format_help()]
+    assert not said, f"help that says '(default: None)': {said}"

@@ -16,7 +16,7 @@ from imuedge.train.fewshot import SupervisedConfig
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     cfg = RunConfig(out=str(out), shots=(1, 10), seeds=2, pretrain=replace(main_job_pretraining(), steps=3),
-                    max_windows=300, use_shipped=False,
+                    max_windows=300, use_shipped=True,
                     supervised=SupervisedConfig(epochs=1, batch_size=32, min_steps=4), finetune_epochs=1, threads=2)
     run(cfg, quiet=True)
     return out
@@ -26,15 +26,22 @@ def test_report_files_and_methods(report):
     for name in ("report.md", "results.json", "fewshot.png", "confusion.png", "classifier.pt", "classifier_probe10.pt"):
         assert (report / name).stat().st_size > 0, name
     r = json.loads((report / "results.json").read_text())
-    base = {"IMG2IMU (sensor-aware aug)", "IMG2IMU (MoCo v2 aug)", "Random init 2D", "Supervised 2D", "1D CNN"}
+    base = {"IMG2IMU (sensor-aware aug)", "IMG2IMU (MoCo v2 aug)", "Random init 2D", "Supervised 2D", "1D CNN",
+            "IMG2IMU (sensor-aware aug), shipped", "MAE (raw IMU), shipped", "MAE (raw IMU), shipped, fine-tuned"}
     tuned = set(r["methods"]) - base
     assert base <= set(r["methods"]) and len(tuned) == 1  # + the default classifier, fine-tuned
     assert tuned.pop() == r["default_classifier"]["encoder"] + ", fine-tuned"
+    assert r["default_classifier"]["encoder"].startswith("IMG2IMU")  # the MAE's int8 .onnx fails the exporter
+    mae = r["methods"]["MAE (raw IMU), shipped"]
+    assert mae["pretraining"].startswith("MAE") and mae["pretraining"].endswith(", shipped")
+    assert len(mae["shots"]["10"]) == 2 and len(r["methods"]["MAE (raw IMU), shipped, fine-tuned"]["full"]) == 2
     assert all(len(v) == 2 for v in r["methods"]["Random init 2D"]["shots"].values())  # one score per seed
     assert set(r["split"]["train"]).isdisjoint(r["split"]["test"])
     assert set(r["stages_s"]) >= {"data", "pretrain sensor", "pretrain mocov2", "linear probes", "default classifier"}
     md = (report / "report.md").read_text()
     assert "vs Random init 2D at 10 shots" in md and "Default classifier (classifier.pt)" in md
+    assert "MAE (raw IMU), shipped, linear probe vs 1D CNN from scratch at 10 shots" in md
+    assert "MAE (raw IMU), shipped vs Random init 2D at 1 shot" in md
 
 
 def test_default_classifiers_classify_real_windows(report):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from imuedge.train.cli import DefaultsFormatter
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from imuedge.train.diffusion import distill, train
@@ -28,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Write synthetic windows of a generator (a generator bundle folder or a student "
                                    "checkpoint) as CSV recordings: one file per window, label = class, subject = "
                                    "100000 + seed (marks them synthetic).",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsFormatter)
     g.add_argument("generator", help="generator bundle folder or student checkpoint (.pt)")
     g.add_argument("--class", dest="classes", default="all", help="comma-separated class names, or all")
     g.add_argument("--n", type=int, default=10, help="windows per class")

@@ -122,7 +122,7 @@ def evaluate(teacher_path, students, out, per_class: int = 50, guidance: float =
     from imuedge.train.fewshot import embed
     from imuedge.train.models import SHIPPED, load_encoder
 
-    enc = load_encoder(next(iter(SHIPPED.values())))
+    enc = load_encoder(SHIPPED["IMG2IMU (sensor-aware aug), shipped"])
     enc.spectrogram.fit_normalization(train.x)
     real_emb = embed(enc, test.x)
     results["FD_real_train_vs_test"] = frechet(embed(enc, train.x[idx]), real_emb)
