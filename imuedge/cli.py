@@ -88,9 +88,9 @@ def user_error(e: BaseException) -> bool:
 
 # Packages that come with an extra, not with the core: a command that needs one in an install without it
 # (a device install has no torch) says which extra to install.
-EXTRA_OF = {"torch": "train,export", "torchao": "export", "executorch": "export", "onnx": "export", "onnxscript": "export",
-            "litert_torch": "export", "ai_edge_quantizer": "export", "matplotlib": "train", "tqdm": "train",
-            "serial": "device", "bleak": "device", "websockets": "device", "onnxruntime": "device",
+EXTRA_OF = {"torch": "train,export", "torchao": "export", "executorch": "export", "onnx": "export",
+            "onnxscript": "export", "litert_torch": "export", "ai_edge_quantizer": "export", "matplotlib": "train",
+            "tqdm": "train", "serial": "device", "bleak": "device", "websockets": "device", "onnxruntime": "device",
             "ai_edge_litert": "device", "pyarrow": "parquet"}
 
 
