@@ -37,7 +37,7 @@ def bench_window(bundle) -> np.ndarray:
 
 
 def native(bundles, runs: int, warmup: int) -> dict:
-    from imuedge.export.bundle import load_bundle
+    from imuedge.bundle import load_bundle
 
     out = {}
     for b in bundles:
@@ -83,7 +83,7 @@ def interleaved(bundles, runs: int, warmup: int, rounds: int) -> dict:
 
     from imuedge.android_demo.install import apt_chromium
     from imuedge.android_demo.serve import serve_in_thread
-    from imuedge.export.bundle import load_bundle
+    from imuedge.bundle import load_bundle
 
     per = max(1, runs // rounds)
     times = {b.name: {"native": [], "wasm": [], "round_ratios": []} for b in bundles}

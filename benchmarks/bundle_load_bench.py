@@ -1,5 +1,5 @@
 """What loading a .pte bundle safely costs: the first load of a model file (a trial load and run in a
-child process, export/bundle.py ``probe_pte``) against later loads (the file's sha256 remembered).
+child process, imuedge/bundle.py ``probe_pte``) against later loads (the file's sha256 remembered).
 
     python -m benchmarks.bundle_load_bench [BUNDLE ...]     # default: a small classifier exported here
 
@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 _TIMED = """
 import sys, time, imuedge
-from imuedge.export import bundle
+from imuedge import bundle
 from executorch.runtime import Runtime  # the runtime's own import is not what is measured
 t = time.perf_counter()
 imuedge.load_bundle(sys.argv[1])

@@ -127,7 +127,7 @@ def rss_probe(bundle: str, threads: int) -> None:
     """(subprocess) import the runtimes, note RSS, load the bundle, run 50 windows, print JSON of RSS."""
     import numpy  # noqa: F401
     from imuedge.export import load_bundle
-    from imuedge.export.bundle import read_manifest
+    from imuedge.bundle import read_manifest
 
     manifest, _ = read_manifest(bundle)
     fmt = manifest["format"]

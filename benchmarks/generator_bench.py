@@ -74,7 +74,7 @@ def main(argv=None) -> int:
             row["speed_up_vs_ddpm_1_thread"] = round(row["samples_per_second_1_threads"]
                                                      / res["samplers"][ref]["samples_per_second_1_threads"], 1)
     if a.bundles:
-        from imuedge.export.bundle import load_bundle
+        from imuedge.bundle import load_bundle
 
         for folder in sorted(Path(a.bundles).glob("*-fp32")):
             g = load_bundle(folder, threads=1)

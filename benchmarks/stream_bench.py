@@ -106,7 +106,7 @@ def throughput(bundle: Path, csv: Path, repeats: int) -> dict:
     from imuedge.edge_runtime.pipeline import StreamRunner
     from imuedge.edge_runtime.sinks import ListSink
     from imuedge.edge_runtime.sources import ReplaySource
-    from imuedge.export.bundle import load_bundle
+    from imuedge.bundle import load_bundle
 
     pred = load_bundle(bundle, threads=1)
     runs = []
@@ -233,7 +233,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    from imuedge.export.bundle import load_bundle
+    from imuedge.bundle import load_bundle
 
     phases = set(args.phases.split(","))
     from imuedge.command_line import command_line, relative_path

@@ -4,7 +4,7 @@
     Decoder                          firmware_bridge.profiles.decoder_for(...)
     Assembler                        assembler.py   channels, timing, gaps, resampling, drift
     Windower                         windower.py    window / hop from the bundle's manifest
-    Predictor                        export.bundle.load_bundle(...)  any backend
+    Predictor                        imuedge.load_bundle(...)  any backend
     Sinks                            sinks.py       JSON lines, callback, majority vote
     StreamRunner                     pipeline.py    reader + inference threads, bounded queue
     Profiler                         profiler.py    stage latencies, e2e, CPU, memory, counters

@@ -459,7 +459,7 @@ class _Guest:
             return str(e)
 
     def run_one(self, run: dict) -> dict:
-        from imuedge.export.bundle import load_bundle
+        from imuedge.bundle import load_bundle
         from imuedge.firmware_bridge.profiles import decoder_for
 
         from .pipeline import RunConfig, StreamRunner

@@ -140,7 +140,7 @@ def _sigterm_as_interrupt():
 
 
 def run_stream(args) -> int:
-    from imuedge.export.bundle import BundleError, load_bundle
+    from imuedge.bundle import BundleError, load_bundle
 
     from .assembler import StreamMismatch
     from .pipeline import RunConfig, StreamRunner, check_manifest_against_stream
@@ -183,7 +183,7 @@ def run_stream(args) -> int:
 
 
 def run_demo(args) -> int:
-    from imuedge.export.bundle import BundleError
+    from imuedge.bundle import BundleError
 
     from .demo import stream_hapt_test_subjects
 

@@ -171,7 +171,7 @@ def stream_hapt_test_subjects(bundle: str | Path, out: str | Path, pace: float =
     ``max_seconds_per_recording`` / ``max_recordings``: a shorter run (tests, smoke checks).
     ``log``: progress lines, the profile table and the verdict (``None``: silent).
     """
-    from imuedge.export.bundle import load_bundle
+    from imuedge.bundle import load_bundle
 
     from .offline import offline_predictions
     from .profiler import Profiler, table
@@ -183,9 +183,9 @@ def stream_hapt_test_subjects(bundle: str | Path, out: str | Path, pace: float =
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     predictor = load_bundle(bundle, threads=threads)
-    inp = predictor.manifest["input"]
-    rate = float(inp["sample_rate_hz"])
-    recs = hapt_test_recordings(inp["channels"], rate, hapt_path)
+    spec = predictor.spec
+    rate = spec.sample_rate_hz
+    recs = hapt_test_recordings(list(spec.channels), rate, hapt_path)
     if max_recordings is not None:
         recs = recs[:max_recordings]
     if not recs:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from imuedge.manifest import window_spec
+
 
 def _predictor(bundle, threads: int = 1):
     if hasattr(bundle, "predict") and hasattr(bundle, "manifest"):
         return bundle
-    from imuedge.export.bundle import load_bundle
+    from imuedge.bundle import load_bundle
 
     return load_bundle(bundle, threads=threads)
 
@@ -23,8 +25,8 @@ def offline_predictions(recording, bundle, channels=None, rate: float | None = N
     """recording: a ``Recording`` or a float32 (C, n) array (then ``channels``, default the model's)."""
     pred = _predictor(bundle)
     m = pred.manifest
-    inp = m["input"]
-    want = list(inp["channels"])
+    spec = window_spec(m)
+    want = list(spec.channels)
     if not isinstance(recording, np.ndarray) and hasattr(recording, "channels"):
         data, have, rate = recording.data, list(recording.channels), recording.sample_rate_hz
     else:
@@ -32,10 +34,10 @@ def offline_predictions(recording, bundle, channels=None, rate: float | None = N
     missing = [c for c in want if c not in have]
     if missing:
         raise ValueError(f"the recording has channels {have}, the model needs {want} (missing {missing})")
-    if rate is not None and abs(rate / float(inp["sample_rate_hz"]) - 1) > 0.01:
-        raise ValueError(f"the recording is at {rate:g} Hz, the model expects {inp['sample_rate_hz']:g} Hz")
+    if rate is not None and abs(rate / spec.sample_rate_hz - 1) > 0.01:
+        raise ValueError(f"the recording is at {rate:g} Hz, the model expects {spec.sample_rate_hz:g} Hz")
     x = np.ascontiguousarray(np.asarray(data, np.float32)[[have.index(c) for c in want]])
-    W, hop = int(inp["window"]), int(hop or inp["hop"])
+    W, hop = spec.window, int(hop or spec.hop)
     names = m.get("output", {}).get("class_names")
     out = []
     for i, s in enumerate(range(0, x.shape[1] - W + 1, hop)):

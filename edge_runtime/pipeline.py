@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from imuedge.manifest import window_spec
 from imuedge.window import ACC, MAX_ACC, MAX_GYRO
 
 from .assembler import Assembler, StreamMismatch  # noqa: F401 - re-exported for callers
@@ -66,12 +67,12 @@ class Outages:
 def check_manifest_against_stream(manifest: dict, channels=None, rate: float | None = None,
                                   assembler_kw: dict | None = None) -> Assembler:
     """An ``Assembler`` for this model; refuses (StreamMismatch) what is known to mismatch."""
-    inp = manifest["input"]
+    spec = window_spec(manifest)
     kw = {"declared_rate": rate,
           "model_name": f"the model ({manifest.get('format', '?')}-{manifest.get('precision', '?')})",
           **(assembler_kw or {})}
     rate = kw["declared_rate"]
-    a = Assembler(inp["channels"], float(inp["sample_rate_hz"]), **kw)
+    a = Assembler(spec.channels, spec.sample_rate_hz, **kw)
     a.check_declared(rate, channels)
     return a
 
@@ -85,15 +86,15 @@ class StreamRunner:
         self.decoder = decoder_factory() if decoder_factory else None
         self.predictor = predictor
         self.manifest = predictor.manifest
-        inp = self.manifest["input"]
+        spec = window_spec(self.manifest)
         self.assembler = assembler or check_manifest_against_stream(self.manifest)
-        self.hop = int(hop or inp["hop"])  # scheduling only: any hop feeds the model the same windows
+        self.hop = int(hop or spec.hop)  # scheduling only: any hop feeds the model the same windows
         if self.hop <= 0:
             raise ValueError(f"hop must be positive, got {self.hop}")
-        self.windower = Windower(len(inp["channels"]), int(inp["window"]), self.hop)
+        self.windower = Windower(len(spec.channels), spec.window, self.hop)
         # the loader's physical plausibility bounds, per model channel: a window beyond them is a corrupt or
         # mis-scaled stream, never a motion to classify
-        self.bounds = np.array([MAX_ACC if c in ACC else MAX_GYRO for c in inp["channels"]], np.float32)[:, None]
+        self.bounds = np.array([MAX_ACC if c in ACC else MAX_GYRO for c in spec.channels], np.float32)[:, None]
         self.sinks = sinks
         self.cfg = config or RunConfig()
         if self.cfg.backpressure is None:
@@ -115,7 +116,8 @@ class StreamRunner:
             p.counters.setdefault(name, 0)
         p.info.update({"source": source.describe(), "model": {
             "format": self.manifest.get("format"), "precision": self.manifest.get("precision"),
-            "input": {k: inp.get(k) for k in ("channels", "sample_rate_hz", "window", "hop")}}, "hop": self.hop,
+            "input": {"channels": list(spec.channels), "sample_rate_hz": spec.sample_rate_hz, "window": spec.window,
+                      "hop": spec.hop}}, "hop": self.hop,
             "backpressure": self.cfg.backpressure, "queue_size": self.cfg.queue_size})
         p.sections["packets"] = self._packet_report
         p.sections["stream"] = self._stream_report

@@ -91,7 +91,7 @@ class SerialSource(Source):
         try:
             import serial
         except ImportError as e:  # pragma: no cover - depends on the install
-            raise SourceError("serial sources need pyserial: pip install 'imuedge[edge]'") from e
+            raise SourceError("serial sources need pyserial: pip install 'imuedge[device]'") from e
         try:
             self._ser = serial.serial_for_url(self.port, baudrate=self.baud, timeout=0.05)
         except (serial.SerialException, OSError, ValueError) as e:
@@ -327,7 +327,7 @@ class BleSource(Source):
         try:
             import bleak  # noqa: F401
         except ImportError as e:  # pragma: no cover
-            raise SourceError("BLE sources need bleak: pip install 'imuedge[edge]'") from e
+            raise SourceError("BLE sources need bleak: pip install 'imuedge[device]'") from e
         self._ensure_loop()
         self._disconnected.clear()
         try:
@@ -393,7 +393,7 @@ class WebSocketSource(Source):
             from websockets.exceptions import InvalidURI
             from websockets.sync.client import connect
         except ImportError as e:  # pragma: no cover - depends on the install
-            raise SourceError("WebSocket sources need websockets: pip install 'imuedge[edge]'") from e
+            raise SourceError("WebSocket sources need websockets: pip install 'imuedge[device]'") from e
         try:
             self._ws = connect(self.url, open_timeout=self.open_timeout, max_size=self.max_message,
                                compression=None).__enter__()  # the connection itself, as `with` would give

@@ -13,8 +13,8 @@ import importlib
 
 _LAZY = {
     "ExportTarget": ".target", "ExportError": ".target", "target_from_checkpoint": ".target",
-    "load_bundle": ".bundle", "read_manifest": ".bundle", "BundleError": ".bundle", "Predictor": ".bundle",
-    "SCHEMA_VERSION": ".bundle", "MANIFEST": ".bundle",
+    "load_bundle": "imuedge.bundle", "read_manifest": "imuedge.bundle", "BundleError": "imuedge.bundle",
+    "Predictor": "imuedge.bundle", "SCHEMA_VERSION": "imuedge.bundle", "MANIFEST": "imuedge.bundle",
     "export_bundles": ".pipeline", "Limits": ".pipeline", "FORMATS": ".pipeline", "PRECISIONS": ".pipeline",
     "parity_report": ".parity",
 }

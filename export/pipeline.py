@@ -23,7 +23,7 @@ from imuedge.atomic import atomic_write
 from imuedge.command_line import command_line
 from imuedge.quiet import quiet_runtime
 
-from .bundle import (ARTIFACTS, load_bundle, make_fingerprint, make_manifest, mark_pte_checked, sha256,
+from imuedge.bundle import (ARTIFACTS, load_bundle, make_fingerprint, make_manifest, mark_pte_checked, sha256,
                      write_manifest)
 from .parity import parity_report
 from .target import ExportError, ExportTarget

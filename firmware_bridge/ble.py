@@ -1,7 +1,7 @@
 """BLE identifiers of the imuedge protocol (PROTOCOL.md section 6.1) and a device scan.
 
 Constants only need the standard library; ``scan()`` needs bleak
-(``pip install imuedge[edge]``) and a Bluetooth adapter (BlueZ on Linux).
+(``pip install imuedge[device]``) and a Bluetooth adapter (BlueZ on Linux).
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ async def scan_async(timeout: float = 5.0, all_devices: bool = False) -> list[BL
     try:
         from bleak import BleakScanner
     except ImportError as e:
-        raise BLEUnavailable(f"bleak is not installed (pip install imuedge[edge]): {e}") from None
+        raise BLEUnavailable(f"bleak is not installed (pip install imuedge[device]): {e}") from None
     try:
         found = await BleakScanner.discover(timeout=timeout, return_adv=True)
     except Exception as e:  # bleak raises BleakError, OSError, D-Bus errors... depending on the platform

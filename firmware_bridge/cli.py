@@ -34,7 +34,7 @@ def register(subparsers) -> None:
                      help="stream format (firmware_bridge/profiles.py; default %(default)s)")
     dec.set_defaults(func=run_decode)
     probe = sub.add_parser("probe", help="send GET_INFO to a device and print its answer",
-                           description="Open a serial port (needs pyserial: pip install imuedge[edge]) or a unix "
+                           description="Open a serial port (needs pyserial: pip install imuedge[device]) or a unix "
                                        "socket (QEMU -serial unix:PATH,server=on), send GET_INFO, print DEVICE_INFO.")
     where = probe.add_mutually_exclusive_group(required=True)
     where.add_argument("--serial", metavar="PORT", help="serial port, e.g. /dev/ttyACM0")
@@ -96,7 +96,7 @@ def run_list(args) -> int:
     try:
         from serial.tools import list_ports
     except ImportError:
-        print("serial: pyserial is not installed (pip install imuedge[edge]); only --port paths are listed")
+        print("serial: pyserial is not installed (pip install imuedge[device]); only --port paths are listed")
         ports = []
     else:
         ports = [p for p in list_ports.comports() if args.all or (p.hwid and p.hwid != "n/a")]
@@ -194,7 +194,7 @@ def run_probe(args) -> int:
         try:
             import serial
         except ImportError:
-            print("error: --serial needs pyserial (pip install imuedge[edge])", file=sys.stderr)
+            print("error: --serial needs pyserial (pip install imuedge[device])", file=sys.stderr)
             return 2
         try:
             port = serial.Serial(args.serial, args.baud, timeout=0.1)

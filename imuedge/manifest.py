@@ -3,7 +3,7 @@
 A bundle's manifest is trusted only as far as it is checked. ``check_manifest`` validates
 types and required fields (every problem named by its field path, in one line); the
 runtime then checks that the model file's own input and output shapes agree with it
-(``export/bundle.py``). ``binding`` ties the fields a prediction depends on -- the
+(``imuedge/bundle.py``). ``binding`` ties the fields a prediction depends on -- the
 format and precision, the channel order, rate, window, batch and the output (class
 names) -- to the artifact's sha256: the exporter records it under ``fingerprint``, and a manifest edited afterwards
 (channels reordered, class names changed) no longer matches. The fingerprint also holds
@@ -20,7 +20,7 @@ import json
 import math
 from pathlib import Path
 
-from imuedge.window import CHANNELS
+from imuedge.window import CHANNELS, WindowSpec
 
 SCHEMA = "imuedge-bundle"
 SCHEMA_VERSION = 1
@@ -131,3 +131,9 @@ def check_binding(manifest: dict, path: str | Path = MANIFEST) -> None:
         raise BundleError(f"{path}: the manifest's input or output fields (channels, rate, window, class names) "
                           f"are not those this model file was exported with (binding {binding(manifest)[:12]} != "
                           f"recorded {str(recorded)[:12]}); re-export the model instead of editing its manifest")
+
+
+def window_spec(manifest: dict) -> WindowSpec:
+    """The input contract of a checked classify / embed manifest (channels, rate, window, hop) as a
+    ``WindowSpec``: what the runtime reads the window length, hop, rate and channel order from."""
+    return WindowSpec.from_dict(manifest["input"])

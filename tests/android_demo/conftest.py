@@ -86,8 +86,8 @@ def bundles(hapt, tmp_path_factory):
     return made
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture(scope="module")  # not session: sync_playwright keeps an asyncio loop running in this thread until
+def browser():                   # it closes, and later modules' tests call asyncio.run (bleak, websockets)
     from imuedge.android_demo.install import apt_chromium
 
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -161,7 +161,7 @@ def served(bundles, tmp_path_factory):
     server.server_close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def page(browser, served):
     p = browser.new_page(viewport={"width": 800, "height": 1100})
     errors = []

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imuedge.export.bundle import BundleError, load_bundle
+from imuedge.bundle import BundleError, load_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "reports" / "android_demo" / "live_view.png"

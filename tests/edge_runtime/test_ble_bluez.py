@@ -124,7 +124,7 @@ def test_reference_predictions_follow_the_runtime(skipped, hapt_test_recording, 
     """``ble_qemu.reference_predictions`` (what the QEMU test compares with) names the same
     windows as the runtime, with the same scores: gaps filled (grid kept) or, past 30 s,
     a grid restart."""
-    from imuedge.export.bundle import load_bundle
+    from imuedge.bundle import load_bundle
 
     per = 39
     counts = quantize(hapt_test_recording.data[:, :3000], CHANNELS)

@@ -137,7 +137,7 @@ def wait_for(cond, timeout=20.0):
 
 
 def test_ble_source_notifications_disconnect_and_reconnect(monkeypatch, hapt_test_recording, pte_bundle):
-    from imuedge.export.bundle import load_bundle
+    from imuedge.bundle import load_bundle
 
     fake = FakeBle()
     fake.install(monkeypatch)

@@ -31,7 +31,7 @@ pytest.importorskip("serial")
 
 @pytest.fixture(scope="module")
 def predictor(pte_bundle):
-    from imuedge.export.bundle import load_bundle
+    from imuedge.bundle import load_bundle
 
     return load_bundle(pte_bundle, threads=1)
 

@@ -58,7 +58,7 @@ class PhoneServer:
 
 
 def test_websocket_stream_equals_offline(onnx_bundle, hapt_test_recording):
-    from imuedge.export.bundle import load_bundle
+    from imuedge.bundle import load_bundle
 
     predictor = load_bundle(onnx_bundle)
     n = 1000

@@ -144,3 +144,15 @@ def test_loading_and_exporting_print_no_runtime_chatter(exported, tmp_path, capf
         os.write(2, b"[cpuinfo_utils.cpp:125] CPU info and manual query on # of cpus dont match.\n")
         os.write(2, b"E0000 something really failed\n")
     assert capfd.readouterr().err == "E0000 something really failed\n"
+
+
+def test_the_window_travels_as_a_window_spec(exported):
+    """A predictor carries its input contract as a typed ``WindowSpec`` (what the runtime windows by)."""
+    from imuedge.window import WindowSpec
+
+    p = imuedge.load_bundle(exported["out"] / "onnx-fp32")
+    inp = p.manifest["input"]
+    assert isinstance(p.spec, WindowSpec)
+    assert (p.spec.channels, p.spec.sample_rate_hz, p.spec.window, p.spec.hop) == \
+        (tuple(inp["channels"]), inp["sample_rate_hz"], inp["window"], inp["hop"])
+    assert p.input_shape == (len(p.spec.channels), p.spec.window)

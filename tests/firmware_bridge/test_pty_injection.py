@@ -11,7 +11,7 @@ from imuedge.firmware_bridge import fuzz
 
 
 def test_every_corruption_class_counted_and_no_good_sample_lost():
-    pytest.importorskip("serial", reason="pyserial (imuedge[edge]) not installed")
+    pytest.importorskip("serial", reason="pyserial (imuedge[device]) not installed")
     if not hasattr(os, "openpty"):
         pytest.skip("no os.openpty on this platform")
     r = fuzz.pty_injection(rounds=2, seed=3)

@@ -72,7 +72,7 @@ def test_cli_probe_talks_to_qemu(link, capsys):
     """`imuedge devices probe` over QEMU's UART: a unix socket, or a real pty opened with pyserial."""
     need("make", "arm-none-eabi-gcc", "qemu-system-arm")
     if link == "pty":
-        pytest.importorskip("serial", reason="pyserial (imuedge[edge]) not installed")
+        pytest.importorskip("serial", reason="pyserial (imuedge[device]) not installed")
     import shutil as sh
 
     from imuedge.cli import main

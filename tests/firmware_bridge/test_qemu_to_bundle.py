@@ -72,7 +72,7 @@ def replay_bundle(tmp_path_factory):
     """A real .pte bundle of the edge-runtime tests' tiny classifier (tests/edge_runtime/conftest.py),
     at the firmware's rate and channels (50 Hz, the six canonical channels)."""
     _qemu_tests.need("make", "arm-none-eabi-gcc", "qemu-system-arm")  # before the ~10 s export
-    pytest.importorskip("serial", reason="pyserial (imuedge[edge]) not installed")
+    pytest.importorskip("serial", reason="pyserial (imuedge[device]) not installed")
     pytest.importorskip("executorch", reason="the .pte bundle needs executorch (imuedge[export])")
     import torch
 
@@ -119,7 +119,7 @@ def _wait(fn, timeout: float, what: str, th: threading.Thread | None = None):
 
 def test_qemu_firmware_stream_into_bundle_equals_offline(replay_bundle, monkeypatch, tmp_path):
     _qemu_tests.need("make", "arm-none-eabi-gcc", "qemu-system-arm")
-    pytest.importorskip("serial", reason="pyserial (imuedge[edge]) not installed")
+    pytest.importorskip("serial", reason="pyserial (imuedge[device]) not installed")
     from imuedge.cli import main as cli_main
     from imuedge.edge_runtime import pipeline
     from imuedge.edge_runtime.offline import offline_predictions

@@ -39,6 +39,18 @@ def test_every_subcommand_explains_itself_beyond_its_one_line_help():
         assert found[name].description and len(found[name].description) > 60, f"imuedge {name} has no description"
 
 
+def test_the_command_table_is_what_the_modules_register():
+    """`imuedge --help` lists ``COMMANDS`` without importing the components: it must match what they register."""
+    from imuedge.cli import COMMANDS
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    registered = {a.dest: a.help for a in sub._choices_actions}
+    assert registered == {name: help_line for name, (_, help_line) in COMMANDS.items()}
+    for name, (module, _) in COMMANDS.items():
+        one = next(a for a in build_parser([name])._actions if isinstance(a, argparse._SubParsersAction))
+        assert one.choices[name]._actions, f"{module} does not register {name}"  # a placeholder has no flags
+
+
 def test_no_help_says_default_none():
     """A flag whose default depends on another flag names it in its own help, never as "(default: None)"."""
     said = [f"imuedge {name}" for name, sub in subcommands(build_parser()) if "(default: None)" in sub.format_help()]

@@ -41,7 +41,7 @@ def student_target(sampler, ckpt: dict, path):
 
 
 def generator_manifest(fmt: str, artifact: Path, target, sampler, ckpt: dict, batch) -> dict:
-    from imuedge.export.bundle import sha256
+    from imuedge.bundle import sha256
     from imuedge.manifest import SCHEMA, SCHEMA_VERSION
 
     w = target.window.to_dict()
@@ -70,7 +70,7 @@ def _command() -> str:
 
 def export_student(student_path, out, formats=FORMATS, threads: int = 1, log=print) -> dict:
     """Write OUT/{format}-fp32/ generator bundles of a student checkpoint; return (and write) the summary."""
-    from imuedge.export.bundle import load_bundle, mark_pte_checked, sha256, write_manifest
+    from imuedge.bundle import load_bundle, mark_pte_checked, sha256, write_manifest
     from imuedge.export.pipeline import _exporter
     from imuedge.manifest import binding
     from imuedge.quiet import quiet_runtime
@@ -94,7 +94,7 @@ def export_student(student_path, out, formats=FORMATS, threads: int = 1, log=pri
         folder.mkdir(parents=True)
         t0 = time.perf_counter()
         try:
-            from imuedge.export.bundle import ARTIFACTS
+            from imuedge.bundle import ARTIFACTS
 
             artifact = folder / ARTIFACTS[fmt]
             with quiet_runtime():

@@ -25,7 +25,7 @@ def open_generator(source, threads: int = 1):
     ``channels``, ``sample_rate_hz`` and ``sample(class_name, n, seed)``."""
     path = Path(source)
     if path.is_dir() or path.name == "imuedge.json":
-        from imuedge.export.bundle import load_bundle
+        from imuedge.bundle import load_bundle
 
         g = load_bundle(path, threads=threads)
         if getattr(g, "manifest", {}).get("task") != "generate":

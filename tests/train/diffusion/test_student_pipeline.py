@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from imuedge.export.bundle import load_bundle
+from imuedge.bundle import load_bundle
 from imuedge.train.diffusion.distill import DistillConfig, distill, load_student
 from imuedge.train.diffusion.export import export_student
 from imuedge.train.diffusion.model import DiffusionConfig

@@ -49,7 +49,7 @@ import numpy as np
 from imuedge.atomic import atomic_write
 from imuedge.quiet import quiet_runtime
 from imuedge.manifest import (MANIFEST, SCHEMA, SCHEMA_VERSION, BundleError, binding, check_binding,  # noqa: F401
-                              check_manifest)
+                              check_manifest, window_spec)
 
 ARTIFACTS = {"pte": "model.pte", "tflite": "model.tflite", "onnx": "model.onnx", "torch": "model.pt2"}
 
@@ -122,16 +122,17 @@ def read_manifest(path: str | os.PathLike) -> tuple[dict, Path]:
 
 
 class Predictor:
-    """One interface over every backend: ``predict(window) -> np.ndarray``, ``manifest``, ``threads``."""
+    """One interface over every backend: ``predict(window) -> np.ndarray``, ``manifest``, ``spec`` (its input
+    contract, a ``WindowSpec``), ``threads``."""
 
     def __init__(self, manifest: dict, artifact: Path, threads: int = 1):
         self.manifest = manifest
         self.artifact = artifact
         self.threads = int(threads)
-        inp = manifest["input"]
-        self.channels = list(inp["channels"])
-        self.samples = int(inp["window"])
-        self.batch = inp.get("batch")
+        self.spec = window_spec(manifest)
+        self.channels = list(self.spec.channels)
+        self.samples = self.spec.window
+        self.batch = manifest["input"].get("batch")
         try:
             with quiet_runtime():
                 self._load()
@@ -224,9 +225,9 @@ class PtePredictor(Predictor):
             from executorch.extension.pybindings import portable_lib
             from executorch.runtime import Runtime
         except ImportError as e:
-            raise BundleError(f"{self.artifact}: .pte bundles run in ExecuTorch's Python runtime, which needs "
-                              f"torch and executorch (pip install 'imuedge[export]'); this install has "
-                              f"no {e.name}: use the bundle's .onnx or .tflite sibling instead") from None
+            raise BundleError(f"{self.artifact}: .pte bundles run in ExecuTorch's Python runtime, which imports "
+                              f"torch; this install has no {e.name} (a device install): pip install "
+                              f"'imuedge[pte]', or use the bundle's .onnx or .tflite sibling") from None
         probe_pte(self.artifact)
         self._torch = torch
         if self.threads > 0 and portable_lib._threadpool_get_thread_count() != self.threads:
@@ -330,7 +331,7 @@ def load_bundle(path: str | os.PathLike, threads: int = 1, verify: bool = True) 
                               f"the model file was changed or corrupted after export -- refusing to load it")
         check_binding(manifest, folder / MANIFEST)
     if manifest["task"] == "generate":  # a sampler: noise + class id -> windows (generator.py)
-        from .generator import GeneratorBundle
+        from imuedge.generator import GeneratorBundle
         return GeneratorBundle(manifest, artifact, threads)
     predictor = PREDICTORS[manifest["format"]](manifest, artifact, threads)
     if verify:
