@@ -410,11 +410,13 @@ def test_export_calibrates_on_a_folder_read_with_the_data_flags(trained, tmp_pat
     assert set(y.tolist()) == {0, 1}
 
 
-def test_export_refuses_hapt_for_a_model_of_other_classes_channels_or_rate(trained, capsys):
+def test_export_refuses_hapt_for_a_model_of_other_classes_channels_or_rate(trained, tmp_path, capsys):
     from imuedge.export.cli import hapt_mismatch
     from imuedge.window import WindowSpec
 
-    assert main(["export", str(trained[1]), "--format", "onnx", "--precision", "fp32"]) == 2  # hapt: the default
+    out = tmp_path / "bundles"
+    assert main(["export", str(trained[1]), "--format", "onnx", "--precision", "fp32", "--out", str(out)]) == 2
+    assert not out.exists()  # refused before anything is written (hapt: the default --calibration)
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [f"imuedge export: --calibration hapt: the model's classes ['shake', 'still'] are not HAPT "
                      f"activities; pass your own data instead: --calibration FOLDER (your recordings, with the "
