@@ -2,6 +2,7 @@
 
     embed(encoder, windows)            -> features of every window (no grad)
     linear_probe(feats, y, ...)        -> a logistic-regression head (L-BFGS)
+    fit_probe(pool, feats, y, k)       -> a head on features standardised by the pool's statistics
     evaluate_probe(train, test, n, s)  -> macro-F1 of n labelled windows per class
     train_supervised(model, ...)       -> end-to-end training on labelled windows
 """
@@ -19,13 +20,15 @@ from imuedge.train.metrics import confusion_matrix, macro_f1
 
 
 @torch.no_grad()
-def embed(encoder: nn.Module, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+def embed(encoder: nn.Module, x: np.ndarray, batch_size: int = 64, progress=None) -> np.ndarray:
     """Features of every window in ``x`` (N, C, T) from a frozen encoder (batches of 64: ~1.5x faster
-    on a 2-core CPU than 256, which spills the cache)."""
+    on a 2-core CPU than 256, which spills the cache). ``progress(done, total)`` is called after each batch."""
     encoder.eval()
     out = []
     for i in range(0, len(x), batch_size):
         out.append(encoder(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))).float())
+        if progress is not None:
+            progress(min(i + batch_size, len(x)), len(x))
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
 
@@ -73,14 +76,21 @@ def evaluate_probe(train_feats: np.ndarray, train_y: np.ndarray, test_feats: np.
     Features are standardised with statistics of the whole (unlabelled) train pool, so the
     only labels used are those of the sampled windows.
     """
-    mean = train_feats.mean(0, keepdims=True)
-    std = train_feats.std(0, keepdims=True) + 1e-6
     idx = np.arange(len(train_y)) if n_per_class is None else few_shot_indices(train_y, n_per_class, seed)
-    head = linear_probe((train_feats[idx] - mean) / std, train_y[idx], num_classes, cfg)
+    head, mean, std = fit_probe(train_feats, train_feats[idx], train_y[idx], num_classes, cfg)
     with torch.no_grad():
         logits = head(torch.from_numpy(((test_feats - mean) / std).astype(np.float32)))
     pred = logits.argmax(1).numpy()
     return ProbeResult(macro_f1(test_y, pred, num_classes), pred, head, mean, std)
+
+
+def fit_probe(pool_feats: np.ndarray, feats: np.ndarray, y: np.ndarray, num_classes: int,
+              cfg: ProbeConfig = ProbeConfig()) -> tuple[nn.Linear, np.ndarray, np.ndarray]:
+    """(head, mean, std): a probe on ``feats`` standardised by the statistics of ``pool_feats`` (unlabelled
+    training windows' features, the probe's among them)."""
+    mean = pool_feats.mean(0, keepdims=True)
+    std = pool_feats.std(0, keepdims=True) + 1e-6
+    return linear_probe((feats - mean) / std, y, num_classes, cfg), mean, std
 
 
 @dataclass
@@ -123,10 +133,15 @@ def train_supervised(model: nn.Module, x: np.ndarray, y: np.ndarray, seed: int,
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+def predict(model: nn.Module, x: np.ndarray, batch_size: int = 64, progress=None) -> np.ndarray:
+    """Class index of every window; ``progress(done, total)`` after each batch."""
     model.eval()
-    return np.concatenate([model(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))).argmax(1).numpy()
-                           for i in range(0, len(x), batch_size)])
+    out = []
+    for i in range(0, len(x), batch_size):
+        out.append(model(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))).argmax(1).numpy())
+        if progress is not None:
+            progress(min(i + batch_size, len(x)), len(x))
+    return np.concatenate(out)
 
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> tuple[float, np.ndarray]:

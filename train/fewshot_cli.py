@@ -3,20 +3,25 @@
     imuedge record ... --label walking       # captures, one activity per file (edge_runtime)
     imuedge train --data captures/ --encoder ENCODER.pt --shots 10 --out classifier.pt
     imuedge eval --model classifier.pt --data other_captures/
-    imuedge export classifier.pt --format pte
+    imuedge export classifier.pt --format pte --calibration captures/
 
 `train` windows the labelled recordings, fits the spectrogram's per-axis statistics on
-the training windows, embeds them with the frozen encoder, fits a linear probe on N
-windows per class and folds it into one ``Classifier`` saved as an imuedge checkpoint
-(the same keys as the main job's ``classifier.pt``). It scores the probe on held-out
-windows: other subjects when it can, else other recordings, else -- said so in the
-output and in the checkpoint -- on the training windows themselves.
+the training windows, embeds the N windows per class the probe sees (plus at most
+``STATS_WINDOWS`` unlabelled training windows whose features standardise them), fits a
+linear probe and folds it into one ``Classifier`` saved as an imuedge checkpoint (the
+same keys as the main job's ``classifier.pt``). It scores the saved model on held-out
+windows, each embedded once: other subjects when it can (a different set for each seed),
+else other recordings, else -- said so in the output and in the checkpoint -- on the
+training windows themselves. The checkpoint records the subjects' ids and the held-out
+ones, which `eval` scores by default.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -29,8 +34,9 @@ class CliError(ValueError):
 
 
 TRAIN_HELP = """Train a few-shot classifier on labelled recordings: window them, fit the
-spectrogram's per-axis statistics on the training windows, embed them with a frozen
-encoder, fit a linear probe on N labelled windows per class, fold it into one model and
+spectrogram's per-axis statistics on the training windows, embed N labelled windows per
+class (and up to 512 more for feature statistics) with a frozen encoder, fit a linear
+probe on the N windows per class, fold it into one model and
 save it as a checkpoint that `imuedge export` and `imuedge eval` take. The probe is
 scored on held-out windows: other subjects (subject-disjoint) when the data has several,
 else other recordings, else on the training windows (the output says which)."""
@@ -38,14 +44,18 @@ else other recordings, else on the training windows (the output says which)."""
 EVAL_HELP = """Score a classifier checkpoint on labelled recordings: window them with the
 model's window and hop, predict every window, print macro-F1, accuracy, per-class counts
 and the confusion matrix. Classes are matched by name; windows of classes the model does
-not know are counted and left out."""
+not know are counted and left out. By default the windows scored are those of the
+held-out subjects the checkpoint records (`imuedge train` writes them) when the data
+has them, else every window; the output says which (--subjects chooses)."""
 
 
 # ---------------------------------------------------------------- flags
-def _data_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, metavar="FOLDER_OR_hapt",
+def _data_flags(p: argparse.ArgumentParser, npz: bool = False) -> None:
+    p.add_argument("--data", required=True, metavar="FOLDER|hapt" + ("|FILE.npz" if npz else ""),
                    help="a folder of CSV recordings with a label column (the format `imuedge record` writes; "
-                        "see README 'Your own recordings'), or the word hapt for UCI HAPT (six basic activities)")
+                        "see README 'Your own recordings'), or the word hapt for UCI HAPT (six basic activities)"
+                        + (", or an .npz of windows with labels (x, y and class_names, as `imuedge train "
+                           "--save-windows` writes)" if npz else ""))
     p.add_argument("--rate", type=float, metavar="HZ",
                    help="sample rate of the files; needed when they have no timestamp column (default: from "
                         "the timestamps)")
@@ -90,9 +100,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=EVAL_HELP, formatter_class=fmt)
     e.add_argument("--model", required=True, metavar="CLASSIFIER.pt",
                    help="classifier checkpoint (`imuedge train --out`, or reports/default/classifier.pt)")
-    _data_flags(e)
+    _data_flags(e, npz=True)
     e.add_argument("--hop", type=int, metavar="SAMPLES", help="samples between window starts (default: the model's)")
-    e.add_argument("--subjects", metavar="LIST", help="only these subjects, comma separated (default: all)")
+    e.add_argument("--subjects", metavar="LIST|all",
+                   help="score these subjects, comma separated, as the data names them (p01,p02 or 3,7), or all. "
+                        "Default: the held-out subjects the checkpoint records (`imuedge train` writes them) when "
+                        "the data has them, else all")
     e.add_argument("--json", metavar="FILE", help="also write the scores as JSON to FILE")
     e.set_defaults(func=lambda a: _guard("eval", run_eval, a))
 
@@ -100,9 +113,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _guard(name, fn, a) -> int:
     from imuedge.checkpoint import CheckpointError
     from imuedge.data import RecordingFormatError
+    from imuedge.data.cli import warnings_as_lines
 
     try:
-        return fn(a)
+        with warnings_as_lines():
+            return fn(a)
     except (CliError, CheckpointError, RecordingFormatError, FileNotFoundError) as e:
         print(f"imuedge {name}: error: {e}", file=sys.stderr)
         return 2
@@ -124,6 +139,11 @@ def load_data(a, say):
         raise CliError(str(e)) from None
     for err in errors:
         say(f"skipped a malformed file: {err}")
+    disagree = sorted({m.group(1) for e in errors for m in [re.search(r"timestamps show (\S+) Hz but rate=", str(e))]
+                       if m})
+    if disagree:
+        say(f"--rate {a.rate:g} disagrees with the timestamps of {sum(1 for e in errors if 'but rate=' in str(e))} "
+            f"file(s), which show {', '.join(disagree)} Hz; leave out --rate to take the timestamps' rate")
     if not ds.recordings:
         raise CliError(f"no recording in {a.data} could be loaded ({len(errors)} malformed)")
     return ds, None
@@ -155,13 +175,20 @@ def cut_windows(ds, window: int, hop: int, classes=None):
     if longest < window:
         raise CliError(f"the window ({window} samples, {window / rate:.2f} s at {rate:g} Hz) is longer than every "
                        f"recording in {ds.name!r} (the longest has {longest} samples, {longest / rate:.2f} s); "
-                       f"record longer")
+                       f"use an encoder with a shorter window (or --encoder random with a --window of at most "
+                       f"{longest}), or record longer")
     runs = [b - a for r in ds.recordings for a, b, c in label_runs(r.labels) if classes is None or c in classes]
     if not runs:
         raise CliError(f"no labelled samples in {ds.name!r}: add a label column (e.g. `imuedge record --label "
                        f"walking`)")
     raise CliError(f"no labelled windows in {ds.name!r}: the longest labelled stretch has {max(runs)} samples, "
                    f"shorter than one window ({window} samples, {window / rate:.2f} s)")
+
+
+def subject_list(ds) -> str:
+    """'3 subjects: p01, p02, 7' -- the ids as the data writes them."""
+    names = ds.subject_names
+    return f"{len(names)} subject{'s' * (len(names) != 1)}: {', '.join(names.values())}"
 
 
 def class_counts(y, names) -> str:
@@ -171,7 +198,7 @@ def class_counts(y, names) -> str:
 # ---------------------------------------------------------------- holdout
 def choose_holdout(ws, mode: str, seed: int, need: int):
     """(test mask or None, description): held-out groups leaving >= ``need`` training windows per class."""
-    from imuedge.data import subject_split
+    from imuedge.data import distinct_subject_split
 
     k = int(ws.y.max()) + 1
 
@@ -187,7 +214,7 @@ def choose_holdout(ws, mode: str, seed: int, need: int):
             continue
         candidates = []
         if key == "subject" and len(ids) >= 3:
-            candidates.append(subject_split(ids, seed)["test"])
+            candidates.append(distinct_subject_split(ids, seed)["test"])  # no two seeds hold out the same set
         # greedy, in seeded order: add the group holding the class least represented in the test set so far,
         # as long as every class keeps `need` training windows, until the test set has ~20% of the windows
         order = [ids[i] for i in np.random.default_rng(seed).permutation(len(ids))]
@@ -203,14 +230,23 @@ def choose_holdout(ws, mode: str, seed: int, need: int):
         for test in candidates:
             mask = np.isin(groups, test)
             if test and ok(mask):
-                kept = sorted(set(ids) - set(test))
-                return mask, f"held-out {key}s {test} (training on {kept})"
+                named = (lambda g: ws.subject_label(g)) if key == "subject" else str
+                kept = ", ".join(named(g) for g in sorted(set(ids) - set(test)))
+                return mask, f"held-out {key}s {', '.join(named(g) for g in test)} (training on {kept})"
         reasons.append(f"no {key} can be held out leaving {need} training window(s) of every class")
     if mode not in ("auto", "none"):
         raise CliError(f"--holdout {mode}: {reasons[-1]}")
     why = "; ".join(reasons) or "--holdout none"
     return None, (f"NO HELD-OUT DATA ({why}): scores are on the TRAINING windows and overstate accuracy; "
                   f"record another session or subject for a real test")
+
+
+def held_out_subject_ids(ws, test_mask) -> list[str]:
+    """The held-out subjects' ids (as the data writes them) when no training window is theirs; else []."""
+    if test_mask is None:
+        return []
+    test, train = set(ws.subject[test_mask].tolist()), set(ws.subject[~test_mask].tolist())
+    return [] if test & train else [ws.subject_label(s) for s in sorted(test)]
 
 
 # ---------------------------------------------------------------- report
@@ -258,6 +294,39 @@ def _encoder(a, channels, window):
     return load_encoder(a.encoder), f"{a.encoder}"  # an encoder, classifier or MAE checkpoint
 
 
+def encoder_rate(path: str) -> float | None:
+    """The sample rate an encoder checkpoint records (its 'window' entry), or None (random, or not recorded)."""
+    from imuedge import checkpoint
+    from imuedge.window import WindowSpec
+
+    if path == "random":
+        return None
+    window = checkpoint.load(path).get("window")
+    try:
+        return float(WindowSpec.from_dict(window).sample_rate_hz) if window else None
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def at_encoder_rate(ds, encoder: str, window: int, say):
+    """The dataset at the rate the encoder records (resampled, anti-aliased, and said); as it is when the
+    encoder records none (said, with what a window then spans)."""
+    from imuedge.data import resample_dataset
+
+    rate, have = encoder_rate(encoder), ds.sample_rate_hz
+    if rate is None:
+        if encoder != "random":
+            say(f"the encoder {encoder} does not record its sample rate: its {window}-sample windows are "
+                f"{window / have:.2f} s of this {have:g} Hz data (it was pretrained on 50 Hz HAPT if it is "
+                f"the shipped one)")
+        return ds
+    if abs(have - rate) <= 0.02 * rate:
+        return ds
+    say(f"the data is at {have:g} Hz, the encoder at {rate:g} Hz ({window} samples = {window / rate:.2f} s): "
+        f"resampling the data to {rate:g} Hz (anti-aliased)")
+    return resample_dataset(ds, rate)
+
+
 def run_train(a) -> int:
     import torch
 
@@ -283,11 +352,12 @@ def run_train(a) -> int:
     ds = select_channels(ds, enc.channels, f"the encoder ({enc_desc})")
     if dropped:
         say(f"the encoder takes {list(enc.channels)}; the data's {dropped} are not used")
+    ds = at_encoder_rate(ds, a.encoder, window, say)
     ws = cut_windows(ds, window, hop, keep)
     classes = list(keep) if keep else sorted(int(c) for c in np.unique(ws.y))
     ws = remap_labels(ws, [c for c in classes if (ws.y == c).any()])
     names = [ws.label_names[i] for i in range(len(ws.label_names))]
-    say(f"data {a.data}: {len(ds.recordings)} recordings, subjects {ds.subjects}, {list(ds.channels)} at "
+    say(f"data {a.data}: {len(ds.recordings)} recordings, {subject_list(ds)}, {list(ds.channels)} at "
         f"{ds.sample_rate_hz:g} Hz; {len(ws)} windows of {window} samples, hop {hop} ({class_counts(ws.y, names)})")
     if len(names) < 2:
         raise CliError(f"the labelled windows hold one class only ({names[0]!r}); a classifier needs at least two "
@@ -306,25 +376,77 @@ def run_train(a) -> int:
     say(f"evaluation: {holdout}")
     say(f"training windows: {class_counts(train.y, names)}")
     enc.fit_normalization(train.x)  # per-axis statistics of the training windows only
-    say(f"embedding {len(train)} + {len(test) if test_mask is not None else 0} windows with {enc_desc}")
-    train_f = fewshot.embed(enc, train.x)
-    test_f = train_f if test_mask is None else fewshot.embed(enc, test.x)
-    r = fewshot.evaluate_probe(train_f, train.y, test_f, test.y, shots, a.seed, len(names))
-    model = classifier_from_probe(enc, r.head, r.mean, r.std)
+    shot_idx, pool = probe_windows(train.y, shots, a.seed)
+    say(f"embedding {len(pool)} training windows (the probe's {len(shot_idx)}"
+        + (f", {len(pool) - len(shot_idx)} more for the feature statistics" if len(pool) > len(shot_idx) else "")
+        + f") with {enc_desc}")
+    pool_f = fewshot.embed(enc, train.x[pool], progress=progress(say, "embedding"))
+    head, mean, std = fewshot.fit_probe(pool_f, pool_f[np.searchsorted(pool, shot_idx)], train.y[shot_idx],
+                                        len(names))
+    model = classifier_from_probe(enc, head, mean, std)
     probe = f"{shots} labelled windows per class (seed {a.seed})" if shots else "all training windows"
-    s = scores(test.y, fewshot.predict(model, test.x), names)
-    s.update(holdout=holdout, held_out=test_mask is not None)
+    say(f"scoring {len(test)} {'held-out' if test_mask is not None else 'TRAINING'} windows")
+    s = scores(test.y, fewshot.predict(model, test.x, progress=progress(say, "scoring")), names)
+    s.update(holdout=holdout, held_out=test_mask is not None, held_out_subjects=held_out_subject_ids(ws, test_mask),
+             held_out_recordings=[] if test_mask is None else sorted(set(ws.recording[test_mask].tolist())),
+             subjects={str(k): v for k, v in ws.subject_names.items()})  # number -> the data's id
     print(f"linear probe on {probe}; scores on {'held-out' if test_mask is not None else 'TRAINING'} windows:")
     print(format_scores(s))
     spec = WindowSpec(ds.channels, ds.sample_rate_hz, window, hop)
     out = save_classifier(model, a.out, spec.to_dict(), {str(i): n for i, n in enumerate(names)},
                           checkpoint.provenance(seed=a.seed, data=str(a.data), encoder=enc_desc, shots=a.shots,
                                                 probe=probe, training_windows=len(train)), evaluation=s)
-    cal = f" --calibration {a.save_windows}" if a.save_windows else ""
-    say(f"classifier: {out}; export it with `imuedge export {out} --format pte{cal}`"
-        + ("" if cal else " (int8 calibrates on HAPT windows by default; --save-windows FILE.npz here gives "
-                          "your own for --calibration)"))
+    say(f"classifier: {out}; export it with `imuedge export {out} --format pte {calibration_flags(a)}`")
     return 0
+
+
+def calibration_flags(a) -> str:
+    """The `imuedge export` flags that calibrate on the data this command read."""
+    if a.save_windows:
+        return f"--calibration {a.save_windows}"
+    flags = [f"--calibration {a.data}"]
+    if a.data.lower() != "hapt":
+        flags += [f"--{k.replace('_', '-')} {getattr(a, k)}" for k in ("rate", "acc_unit", "gyro_unit")
+                  if getattr(a, k) is not None]
+    return " ".join(flags)
+
+
+STATS_WINDOWS = 512  # unlabelled training windows (at most) whose features standardise the probe's
+
+
+def probe_windows(y, shots: int | None, seed: int, stats_windows: int | None = None):
+    """(the probe's windows, the windows to embed): ``shots`` per class (all with None) and, for the feature
+    statistics, up to ``stats_windows`` training windows drawn by ``seed`` (labels unused) -- every training
+    window when there are no more than that, so a small folder gets the statistics of all of them. Sorted."""
+    from imuedge.data import few_shot_indices
+
+    n, stats_windows = len(y), STATS_WINDOWS if stats_windows is None else stats_windows
+    if shots is None:
+        return np.arange(n), np.arange(n)
+    shot_idx = few_shot_indices(y, shots, seed)
+    if n <= stats_windows + len(shot_idx):
+        return shot_idx, np.arange(n)
+    others = np.setdiff1d(np.arange(n), shot_idx)
+    extra = np.random.default_rng([int(seed), 0x57A75]).choice(others, stats_windows, replace=False)
+    return shot_idx, np.union1d(shot_idx, extra)
+
+
+PROGRESS_EVERY_S = 5.0  # a long loop says how far it is this often
+
+
+def progress(say, what: str):
+    """A ``progress(done, total)`` callback that says how far a long loop is, at most every PROGRESS_EVERY_S."""
+    import time
+
+    last = [time.monotonic()]
+
+    def report(done: int, total: int):
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S and done < total:
+            last[0] = now
+            say(f"{what}: {done}/{total} windows")
+
+    return report
 
 
 def _positive_int(text: str, flag: str) -> int:
@@ -344,10 +466,49 @@ def _check_positive(a, *names) -> None:
 
 
 # ---------------------------------------------------------------- eval
+def scored_recordings(ds, a, evaluation: dict):
+    """(the recordings to score, what they are) from --subjects and the held-out data the checkpoint records:
+    --subjects LIST, else the model's held-out subjects (or recordings) when the folder has them, else all."""
+    from imuedge.data import Dataset
+    from imuedge.data.recordings import subject_key
+
+    held = [str(s) for s in evaluation.get("held_out_subjects") or []]
+    held_recs = [str(r) for r in evaluation.get("held_out_recordings") or []]
+    trained_on = sorted(set((evaluation.get("subjects") or {}).values()) - set(held)) if held else []
+    choice = (a.subjects or "").strip()
+
+    def keep(test, why):
+        out = Dataset([r for r in ds.recordings if test(r)], ds.label_names, ds.name)
+        subjects = sorted({r.subject_label for r in out.recordings})
+        return out, {"subjects": subjects, "recordings": len(out.recordings), "what": why(subjects)}
+
+    if choice and choice.lower() != "all":
+        wanted = {subject_key(s) for s in choice.split(",") if s.strip()}
+        out, scope = keep(lambda r: r.subject_label in wanted, lambda subj: f"subjects {', '.join(subj)} (--subjects)")
+        if not out.recordings:
+            raise CliError(f"no recording of subjects {', '.join(sorted(wanted))} in {a.data} (it has "
+                           f"{', '.join(ds.subject_names.values())})")
+    elif not choice and held and {r.subject_label for r in ds.recordings} & set(held):
+        out, scope = keep(lambda r: r.subject_label in held, lambda subj: (
+            f"the model's held-out subjects {', '.join(subj)} (recorded in {a.model}; --subjects all scores every "
+            f"window)"))
+    elif not choice and not held and held_recs and {r.recording_id for r in ds.recordings} & set(held_recs):
+        out, scope = keep(lambda r: r.recording_id in held_recs, lambda subj: (
+            f"the model's {sum(r.recording_id in held_recs for r in ds.recordings)} held-out recordings (recorded "
+            f"in {a.model}; --subjects all scores every window)"))
+    else:
+        out, scope = keep(lambda r: True, lambda subj: f"every window, subjects {', '.join(subj)}")
+    seen = sorted(set(scope["subjects"]) & set(trained_on))
+    if seen:
+        scope["what"] += (f"; subjects {', '.join(seen)} share ids with the model's training subjects: if they are "
+                          f"the same people, these scores overstate accuracy")
+        scope["training_subjects"] = seen
+    return out, scope
+
+
 def run_eval(a) -> int:
     import torch
 
-    from imuedge.data import Dataset, resample_dataset
     from imuedge.train.fewshot import predict
     from imuedge.train.models import load_model
     from imuedge.window import WindowSpec
@@ -363,18 +524,12 @@ def run_eval(a) -> int:
                        f"'label_names' -- `imuedge train` writes one")
     spec = WindowSpec.from_dict(ckpt["window"])
     names = [str(labels.get(str(i), f"class_{i}")) for i in range(module.head.out_features)]
-    ds, keep = load_data(a, say)
-    if a.subjects:
-        wanted = {int(s) for s in a.subjects.split(",") if s.strip()}
-        ds = Dataset([r for r in ds.recordings if r.subject in wanted], ds.label_names, ds.name)
-        if not ds.recordings:
-            raise CliError(f"no recording of subjects {sorted(wanted)} in {a.data}")
-    ds = select_channels(ds, spec.channels, f"the model {a.model}")
-    if abs(ds.sample_rate_hz - spec.sample_rate_hz) > 0.02 * spec.sample_rate_hz:
-        say(f"the data is at {ds.sample_rate_hz:g} Hz, the model at {spec.sample_rate_hz:g} Hz: resampling")
-        ds = resample_dataset(ds, spec.sample_rate_hz)
-    ws = cut_windows(ds, spec.window, a.hop or spec.hop, keep)
-    true_names = np.array([ds.label_names.get(int(c), str(int(c))) for c in ws.y])
+    if a.data.lower() != "hapt" and Path(a.data).is_file():
+        x, true_names, scope = npz_for_eval(a, spec, names)
+        hop = "as saved"
+    else:
+        x, true_names, scope = recordings_for_eval(a, spec, ckpt, say)
+        hop = a.hop or spec.hop
     known = np.isin(true_names, names)
     if not known.all():
         other = {n: int((true_names == n).sum()) for n in sorted(set(true_names[~known]))}
@@ -383,12 +538,49 @@ def run_eval(a) -> int:
     if not known.any():
         raise CliError(f"none of the labelled windows in {a.data} is of a class the model knows ({names})")
     y = np.array([names.index(n) for n in true_names[known]], dtype=np.int64)
-    pred = predict(module, ws.x[known])
+    pred = predict(module, x[known], progress=progress(say, "scoring"))
     s = scores(y, pred, names)
+    s["scored"] = scope
     say(f"{a.model} on {a.data}: {list(spec.channels)} at {spec.sample_rate_hz:g} Hz, windows of {spec.window} "
-        f"samples, hop {a.hop or spec.hop}")
+        f"samples, hop {hop}")
+    say(f"scored {len(y)} windows: {scope['what']}")
     print(format_scores(s))
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
             json.dump(s, f, indent=2)
     return 0
+
+
+def npz_for_eval(a, spec, names):
+    """(x, true class names, scope) from an .npz of windows (`imuedge train --save-windows`)."""
+    from imuedge.data.windows import read_windows_npz
+
+    if a.subjects:
+        raise CliError(f"--subjects: {a.data} is an .npz of windows, which records no subjects")
+    x, y, file_names = read_windows_npz(a.data)
+    if tuple(x.shape[1:]) != (len(spec.channels), spec.window):
+        raise CliError(f"{a.data}: x has shape {x.shape}; the model takes windows ({len(spec.channels)} channels "
+                       f"{list(spec.channels)}, {spec.window} samples at {spec.sample_rate_hz:g} Hz)")
+    if y is None:
+        raise CliError(f"{a.data}: no labels (an array y of class indices) to score against")
+    if file_names is None and len(y) and y.max() >= len(names):
+        raise CliError(f"{a.data}: y holds class {int(y.max())} but the model has {len(names)} classes and the "
+                       f".npz names none (class_names)")
+    true_names = np.array([(file_names or names)[int(c)] for c in y])
+    return x, true_names, {"subjects": [], "recordings": 0,
+                           "what": f"every window of {a.data} (an .npz: windows as saved, subjects unknown)"}
+
+
+def recordings_for_eval(a, spec, ckpt, say):
+    """(x, true class names, scope) from hapt or a folder: the windows --subjects (or the checkpoint's held-out
+    subjects) pick, at the model's channels, rate and window."""
+    from imuedge.data import resample_dataset
+
+    ds, keep = load_data(a, say)
+    ds, scope = scored_recordings(ds, a, ckpt.get("evaluation") or {})
+    ds = select_channels(ds, spec.channels, f"the model {a.model}")
+    if abs(ds.sample_rate_hz - spec.sample_rate_hz) > 0.02 * spec.sample_rate_hz:
+        say(f"the data is at {ds.sample_rate_hz:g} Hz, the model at {spec.sample_rate_hz:g} Hz: resampling")
+        ds = resample_dataset(ds, spec.sample_rate_hz)
+    ws = cut_windows(ds, spec.window, a.hop or spec.hop, keep)
+    return ws.x, np.array([ds.label_names.get(int(c), str(int(c))) for c in ws.y]), scope

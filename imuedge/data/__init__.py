@@ -5,6 +5,7 @@
     make_windows(...)      windows that never cross a label change or a recording
     unlabelled_windows()   windows over whole recordings, no labels (self-supervised pretraining)
     subject_split(...)     subject-disjoint train / val / test
+    distinct_subject_split(...)  the same, with test subjects that differ from every smaller seed's
     load_hapt_windows()    all of the above for HAPT in one call
 """
 from __future__ import annotations
@@ -18,14 +19,15 @@ from imuedge.data.recordings import RecordingFormatError, RecordingsConfig, Reco
     load_recordings, read_recording_file, write_recording_csv
 from imuedge.data.signal import gravity_split, lowpass, resample, resample_dataset, resample_labels, \
     resample_recording
-from imuedge.data.splits import few_shot_indices, split_windows, subject_split
+from imuedge.data.splits import distinct_subject_split, few_shot_indices, split_windows, subject_split
 from imuedge.data.windows import ZScore, label_runs, make_windows, remap_labels, unlabelled_windows
 from imuedge.window import CHANNELS
 
 __all__ = [
     "BASIC_ACTIVITIES", "CHANNELS", "HAPT_LABEL_NAMES", "UNLABELLED", "Dataset", "HaptWindowsConfig",
     "Recording", "RecordingFormatError", "RecordingWarning", "RecordingsConfig", "SafeUnpickler",
-    "UnsafePickleError", "WindowSet", "ZScore", "few_shot_indices", "find_archive", "gravity_split",
+    "UnsafePickleError", "WindowSet", "ZScore", "distinct_subject_split", "few_shot_indices", "find_archive",
+    "gravity_split",
     "label_runs", "load_hapt", "load_hapt_windows", "load_recordings", "lowpass", "make_windows",
     "read_recording_file", "remap_labels", "resample", "resample_dataset", "resample_labels",
     "resample_recording", "split_windows", "subject_split", "unlabelled_windows", "windows_by_split",

@@ -1,6 +1,8 @@
-"""`imuedge data`: look at a dataset before training on it."""
+"""`imuedge data`: look at a dataset before training on it; how every data-taking command shows warnings."""
 from __future__ import annotations
 
+import contextlib
+import sys
 import warnings
 
 from imuedge.window import ACC_UNITS, GYRO_UNITS
@@ -30,6 +32,23 @@ def register(subparsers) -> None:
     inspect.add_argument("--strict", action="store_true", help="stop at the first malformed file")
     add_bound_flags(inspect)
     inspect.set_defaults(func=run_inspect)
+
+
+def warning_line(message) -> str:
+    """A warning as every command prints it: ``warning: <message>`` on one line."""
+    return "warning: " + " ".join(str(message).split())
+
+
+@contextlib.contextmanager
+def warnings_as_lines(out=None):
+    """Inside the block, each warning is printed as it comes as one ``warning: ...`` line (to ``out``, default
+    stderr) instead of Python's ``path:line: Category: message`` plus a source line."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(warning_line(message), file=out or sys.stderr, flush=True)
+
+    with warnings.catch_warnings():  # the filters stay as they are: only how a shown warning looks changes
+        warnings.showwarning = show
+        yield
 
 
 def add_bound_flags(p) -> None:
@@ -63,7 +82,7 @@ def run_inspect(args) -> int:
             return 2
     print(summarise(ds, args.window, args.hop))
     for w in caught:
-        print(f"warning: {w.message}")
+        print(warning_line(w.message))
     for e in errors:
         print(f"error: {e}")
     if errors:
@@ -84,7 +103,7 @@ def summarise(ds, window: int = 128, hop: int = 64) -> str:
     lines = [
         f"dataset     {ds.name}",
         f"recordings  {len(recs)} ({total / 60:.1f} min)",
-        f"subjects    {len(ds.subjects)}: {ds.subjects}",
+        f"subjects    {len(ds.subjects)}: {', '.join(ds.subject_names.values())}",
         f"channels    {' '.join(ds.channels)} at {ds.sample_rate_hz:g} Hz",
     ]
     labels = np.concatenate([r.labels for r in recs])

@@ -26,6 +26,7 @@ class Recording:
     subject: int
     recording_id: str
     source: str = ""  # file or dataset it came from, for error messages
+    subject_name: str = ""  # the subject id as the data writes it ('p01'); '' when it is the number itself
 
     def __post_init__(self):
         self.channels = check_channels(self.channels)
@@ -42,6 +43,11 @@ class Recording:
             )
 
     @property
+    def subject_label(self) -> str:
+        """The subject as the data names it: ``subject_name``, else the number."""
+        return self.subject_name or str(self.subject)
+
+    @property
     def num_samples(self) -> int:
         return int(self.data.shape[1])
 
@@ -56,7 +62,7 @@ class Recording:
             raise ValueError(f"{self.recording_id}: has no channel(s) {missing}; it has {list(self.channels)}")
         idx = [self.channels.index(c) for c in channels]
         return Recording(self.data[idx], self.labels, tuple(channels), self.sample_rate_hz,
-                         self.subject, self.recording_id, self.source)
+                         self.subject, self.recording_id, self.source, self.subject_name)
 
 
 @dataclass
@@ -70,6 +76,11 @@ class Dataset:
     @property
     def subjects(self) -> list[int]:
         return sorted({r.subject for r in self.recordings})
+
+    @property
+    def subject_names(self) -> dict[int, str]:
+        """Subject number -> the id the data gives it ('p01'; '7' for an integer id)."""
+        return {r.subject: r.subject_label for r in sorted(self.recordings, key=lambda r: r.subject)}
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -92,6 +103,7 @@ class WindowSet:
     channels: tuple[str, ...]
     sample_rate_hz: float
     label_names: dict[int, str] = field(default_factory=dict)
+    subject_names: dict[int, str] = field(default_factory=dict)  # number -> id as the data writes it
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -99,7 +111,11 @@ class WindowSet:
     def subset(self, mask_or_index) -> "WindowSet":
         idx = np.asarray(mask_or_index)
         return WindowSet(self.x[idx], self.y[idx], self.subject[idx], self.recording[idx], self.start[idx],
-                         self.channels, self.sample_rate_hz, dict(self.label_names))
+                         self.channels, self.sample_rate_hz, dict(self.label_names), dict(self.subject_names))
+
+    def subject_label(self, number: int) -> str:
+        """A subject number as the data names it ('p01'), the number itself when no name is known."""
+        return self.subject_names.get(int(number), str(int(number)))
 
     @property
     def classes(self) -> list[int]:

@@ -26,8 +26,12 @@ Format
   (``3``, or ``3.0``); an empty cell (or ``-1``) is an unlabelled sample.
   Names found in the ``label_names`` option keep its ids; other names get
   new ids, in alphabetical order, after the largest id in use.
-* ``subject`` (optional): a non-negative integer, the same on every row of
-  a file. Without it the recording's subject is 0.
+* ``subject`` (optional): the subject's id, the same on every row of a file:
+  any text (``p01``, ``w10``) or a non-negative integer (``7``; ``07`` is the
+  same subject). Integer ids are the subject numbers; text ids are numbered
+  after the largest integer id, in alphabetical order, and the Dataset keeps
+  the names (``Dataset.subject_names``). Without the column the recording's
+  subject is 0.
 * Timing: a ``timestamp`` column in seconds (``timestamp[ms]``, ``[us]``,
   ``[ns]`` for other units), strictly increasing, or no timestamp and the
   ``rate`` option (Hz). With both, the rate the timestamps show (one over
@@ -82,6 +86,8 @@ MAX_LABEL_ID = 2**31  # label ids are int64 downstream; anything this large is a
 _HEADER = re.compile(r"^\s*([A-Za-z_]+)\s*(?:\[\s*([^\]]*?)\s*\])?\s*$")
 _INT = re.compile(r"^[+-]?\d+$")
 _LABEL_ID = re.compile(r"^[+-]?\d+(\.0*)?$")  # 3, or 3.0 as pandas writes an int column with gaps
+_SUBJECT_NUMBER = re.compile(r"^\+?0*\d{1,9}$")  # a subject id that is its own number (fits int32)
+MAX_SUBJECT_ID_CHARS = 100
 
 
 class RecordingFormatError(ValueError):
@@ -280,17 +286,39 @@ def _labels(t: _Table) -> np.ndarray:
     return out
 
 
-def _subject(t: _Table) -> int:
+def _subject(t: _Table) -> str:
+    """The file's subject id as text ('' without a subject column); a number is written canonically ('07' -> '7')."""
     if "subject" not in t.columns:
-        return 0
+        return ""
     values = np.char.strip(t.columns["subject"])
+    first = subject_key(values[0])
     for i, v in enumerate(values):
-        if not _INT.match(v) or int(v) < 0:
-            raise t.error(i, "subject", f"{shown(v)} is not a non-negative integer")
-        if v != values[0] and int(v) != int(values[0]):
-            raise t.error(i, "subject", f"subject {v} differs from {values[0]} on the first row; "
+        if not v:
+            raise t.error(i, "subject", "empty cell; every row needs the subject id (or leave out the column)")
+        if len(v) > MAX_SUBJECT_ID_CHARS:
+            raise t.error(i, "subject", f"subject id {shown(v)} is longer than {MAX_SUBJECT_ID_CHARS} characters")
+        if not v.isprintable():
+            raise t.error(i, "subject", f"subject id {shown(v)} holds an unprintable character")
+        if v != values[0] and subject_key(v) != first:
+            raise t.error(i, "subject", f"subject {shown(v)} differs from {shown(values[0])} on the first row; "
                                         f"a file holds one subject")
-    return int(values[0])
+    return first
+
+
+def subject_key(text: str) -> str:
+    """A subject id as the loader compares them: integers canonical ('07' -> '7'), other text as written."""
+    text = str(text).strip()
+    return str(int(text)) if _SUBJECT_NUMBER.match(text) else text
+
+
+def number_subjects(names) -> dict[str, int]:
+    """Subject id text -> subject number: an integer id is its own number; text ids follow the largest
+    integer id, in alphabetical order (so integer-only data keeps its numbers, and its split)."""
+    keys = {subject_key(n) for n in names}
+    numbers = {k: int(k) for k in keys if _SUBJECT_NUMBER.match(k)}
+    first = max(numbers.values(), default=-1) + 1
+    numbers.update({k: first + i for i, k in enumerate(sorted(keys - set(numbers)))})
+    return numbers
 
 
 def _timing(t: _Table, data: np.ndarray, labels: np.ndarray, rate: float | None):
@@ -367,7 +395,9 @@ def read_recording_file(path: str | Path, config: RecordingsConfig | None = None
     subject = _subject(t)
     data, label_text, rate = _timing(t, data, label_text, cfg.rate)
     _check_gravity(path, data, wanted)
-    rec = Recording(data, np.full(data.shape[1], UNLABELLED), wanted, rate, subject, path.stem, str(path))
+    number = number_subjects([subject or "0"])[subject or "0"]
+    rec = Recording(data, np.full(data.shape[1], UNLABELLED), wanted, rate, number, path.stem, str(path),
+                    subject_name=subject if subject and str(number) != subject else "")
     return ParsedFile(rec, label_text, t.header_line)
 
 
@@ -458,7 +488,9 @@ def load_recordings(folder: str | Path, config: RecordingsConfig | None = None,
             rec = rec.select(channels)
         kept.append((rec, text))
     label_ids, names = _number_labels([t for _, t in kept], dict(cfg.label_names))
-    recordings = [replace(rec, labels=lab) for (rec, _), lab in zip(kept, label_ids)]
+    subjects = number_subjects(rec.subject_label for rec, _ in kept)
+    recordings = [replace(rec, labels=lab, subject=subjects[rec.subject_label])
+                  for (rec, _), lab in zip(kept, label_ids)]
     rate = cfg.rate or (recordings[0].sample_rate_hz if recordings else 0.0)
     same_rate = []
     for rec in recordings:
@@ -485,7 +517,7 @@ def write_recording_csv(path: str | Path, recording: Recording, label_names: dic
     ts = np.arange(recording.num_samples) / recording.sample_rate_hz
     labels = ["" if v == UNLABELLED else names.get(int(v), str(int(v))) for v in recording.labels]
     values = recording.data.T.tolist()
-    subject = str(int(recording.subject))
+    subject = recording.subject_label
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(header)

@@ -41,6 +41,24 @@ def subject_split(subjects, seed: int = 0,
             "test": sorted(order[n_train + n_val:])}
 
 
+def distinct_subject_split(subjects, seed: int = 0, ratios: tuple[float, float, float] = (0.6, 0.2, 0.2),
+                           max_draws: int = 64) -> dict[str, list[int]]:
+    """``subject_split`` whose test subjects differ from those of every smaller seed, while the subjects allow
+    another set: seed 0 is ``subject_split(subjects, 0)``; a seed whose draw repeats an earlier seed's test
+    subjects draws again (up to ``max_draws`` times). Runs over seeds 0..k then hold out k + 1 different
+    subject sets, so their spread never counts one split twice."""
+    if seed < 0:
+        return subject_split(subjects, seed, ratios)  # refused there, with its message
+    taken: set[tuple[int, ...]] = set()
+    for s in range(seed + 1):
+        for draw in range(max_draws):
+            split = subject_split(subjects, s if draw == 0 else [s, draw], ratios)
+            if tuple(split["test"]) not in taken:
+                break
+        taken.add(tuple(split["test"]))
+    return split
+
+
 def split_windows(ws: WindowSet, split: dict[str, list[int]]) -> dict[str, WindowSet]:
     """The windows of each split's subjects."""
     seen: dict[int, str] = {}

@@ -83,7 +83,7 @@ def cut_windows(dataset: Dataset, window: int, hop: int, label_names: dict, span
         cat = [np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0, np.int64)]
     y, subject, recording, start = cat
     return WindowSet(x, y.astype(np.int64), subject.astype(np.int64), recording, start.astype(np.int64),
-                     channels, rate, label_names)
+                     channels, rate, label_names, dataset.subject_names)
 
 
 def remap_labels(ws: WindowSet, classes) -> WindowSet:
@@ -128,3 +128,37 @@ class ZScore:
     @classmethod
     def from_dict(cls, d: dict) -> "ZScore":
         return cls(np.asarray(d["mean"], np.float32), np.asarray(d["std"], np.float32))
+
+
+def read_windows_npz(path) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+    """(x (N, C, T) float32, y (N,) or None, class names or None) from an .npz of windows -- the file
+    ``imuedge train --save-windows`` writes; ``y`` indexes ``class_names`` when both are there. A file that is
+    not such an .npz is a ValueError saying so in one line."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "x" not in z:
+                raise ValueError(f"{path}: no array 'x' (N, C, T) in the .npz")
+            x = np.asarray(z["x"], dtype=np.float32)
+            y = np.asarray(z["y"]) if "y" in z else None
+            names = [str(n) for n in z["class_names"]] if "class_names" in z else None
+    except (OSError, zipfile.BadZipFile, EOFError, TypeError) as e:
+        raise ValueError(f"{path}: not an .npz of windows ({type(e).__name__}); expected x (N, C, T) [and y (N,)]") \
+            from None
+    except ValueError as e:
+        if str(e).startswith(f"{path}: no array"):
+            raise
+        raise ValueError(f"{path}: not an .npz of windows ({e}); expected x (N, C, T) [and y (N,)]") from None
+    if x.ndim != 3 or not len(x):
+        raise ValueError(f"{path}: x has shape {x.shape}; expected windows (N, channels, samples)")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{path}: x holds non-finite values")
+    if y is not None:
+        if y.shape != (len(x),) or y.dtype.kind not in "iu" or (len(y) and y.min() < 0):
+            raise ValueError(f"{path}: y has shape {y.shape} and type {y.dtype}; expected {len(x)} class indices")
+        y = y.astype(np.int64)
+        if names is not None and len(y) and y.max() >= len(names):
+            raise ValueError(f"{path}: y holds class {int(y.max())} but class_names has {len(names)} names")
+    return x, y, names
+

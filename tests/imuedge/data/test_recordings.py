@@ -63,7 +63,9 @@ MALFORMED = {
     "ragged_row": ([HEADER, *rows(2), "0.04,0,0,9.8,0.1"], 4, "gyro_y", "5 fields, the header has 9"),
     "long_row": ([HEADER, *rows(2), rows(1, t0=0.04)[0] + ",7"], 4, "#10 (beyond the header)", "10 fields"),
     "two_subjects": ([HEADER, *rows(2), *rows(2, subject=2, t0=0.04)], 4, "subject", "a file holds one subject"),
-    "bad_subject": ([HEADER, *rows(2, subject="x")], 2, "subject", "not a non-negative integer"),
+    "empty_subject": ([HEADER, *rows(2, subject="")], 2, "subject", "empty cell"),
+    "two_named_subjects": ([HEADER, *rows(2, subject="p01"), *rows(1, subject="p1", t0=0.04)], 4, "subject",
+                           "a file holds one subject"),
     "no_rows": ([HEADER], 2, None, "no data rows"),
 }
 
@@ -156,6 +158,42 @@ def test_write_then_load_round_trips(tmp_path):
     np.testing.assert_array_equal(back.data, data)
     np.testing.assert_array_equal(back.labels, labels)
     assert (back.subject, back.sample_rate_hz, back.recording_id) == (7, 50.0, "walk_01")
+
+
+def test_string_subject_ids_load_split_and_round_trip(tmp_path):
+    from imuedge.data import subject_split, windows_by_split
+
+    ids = {"a": "p01", "b": "7", "c": "w10", "d": "p02", "e": "07", "f": "3", "g": "p03"}  # 07 is subject 7
+    for name, subject in ids.items():
+        write(tmp_path, f"{name}.csv", [HEADER, *rows(60, subject=subject)])
+    ds, errors = load_recordings(tmp_path)
+    assert errors == []
+    # integer ids are their own numbers; text ids follow the largest one, alphabetically
+    assert ds.subject_names == {3: "3", 7: "7", 8: "p01", 9: "p02", 10: "p03", 11: "w10"}
+    assert [r.subject_label for r in ds.recordings] == ["p01", "7", "w10", "p02", "7", "3", "p03"]
+    split = subject_split(ds.subjects, seed=0)
+    parts = windows_by_split(ds, 20, 20, [0], seed=0)
+    for name, ws in parts.items():  # subject-disjoint, windows keep the ids
+        assert sorted(set(ws.subject.tolist())) == split[name]
+        assert {ws.subject_label(s) for s in ws.subject} == {ds.subject_names[s] for s in split[name]}
+    assert len(parts["train"]) + len(parts["val"]) + len(parts["test"]) == 7 * 3
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for rec in ds.recordings:
+        write_recording_csv(out / f"{rec.recording_id}.csv", rec, ds.label_names)
+    back, _ = load_recordings(out)
+    assert back.subject_names == ds.subject_names
+
+
+def test_integer_subject_ids_keep_their_numbers_and_split(tmp_path):
+    from imuedge.data import subject_split
+
+    for s in (4, 12, 1, 30, 9):
+        write(tmp_path, f"s{s}.csv", [HEADER, *rows(20, subject=s)])
+    ds, _ = load_recordings(tmp_path)
+    assert ds.subjects == [1, 4, 9, 12, 30] and all(r.subject_name == "" for r in ds.recordings)
+    assert subject_split(ds.subjects, seed=2) == subject_split([1, 4, 9, 12, 30], seed=2)
 
 
 def test_channel_subsets(tmp_path):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from imuedge.data import WindowSet, few_shot_indices, split_windows, subject_split
+from imuedge.data import WindowSet, distinct_subject_split, few_shot_indices, split_windows, subject_split
 
 
 def test_subject_split_is_disjoint_complete_and_deterministic():
@@ -19,6 +19,17 @@ def test_subject_split_is_disjoint_complete_and_deterministic():
 def test_every_split_gets_a_subject(n):
     split = subject_split(range(n), seed=3, ratios=(0.8, 0.1, 0.1))
     assert all(len(v) >= 1 for v in split.values()) and sum(len(v) for v in split.values()) == n
+
+
+def test_distinct_splits_hold_out_another_set_for_every_seed():
+    subjects = list(range(1, 11))
+    tests = [tuple(distinct_subject_split(subjects, seed)["test"]) for seed in range(20)]
+    assert len(set(tests)) == 20  # C(10, 2) = 45 sets to draw from
+    assert distinct_subject_split(subjects, 0) == subject_split(subjects, 0)
+    for seed in (3, 11):
+        split = distinct_subject_split(subjects, seed)
+        assert sorted(split["train"] + split["val"] + split["test"]) == subjects
+        assert [len(split[k]) for k in ("train", "val", "test")] == [6, 2, 2]
 
 
 def test_too_few_subjects_or_bad_ratios_are_refused():
