@@ -132,7 +132,8 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
     schedules = (("sensor", "IMG2IMU (sensor-aware aug)"), ("mocov2", "IMG2IMU (MoCo v2 aug)"))
     for aug, label in schedules if cfg.pretrain.steps > 0 else ():
         pcfg = copy.deepcopy(cfg.pretrain)
-        pcfg.backbone, pcfg.imu_windows, pcfg.augment = cfg.backbone, str(imu_npz), aug
+        pcfg.backbone, pcfg.augment = cfg.backbone, aug
+        pcfg.imu_windows = str(imu_npz) if "imu" in pcfg.sources.split("+") else ""
         pcfg.out, pcfg.threads = str(out / f"pretrain-{aug}"), cfg.threads
         pcfg.checkpoint_every = max(50, pcfg.steps // 4)
         say(f"pretraining {label}: {pcfg.steps} steps on {pcfg.sources}")

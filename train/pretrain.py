@@ -345,6 +345,15 @@ def encoder_checkpoint(moco: MoCo, cfg: PretrainConfig, channels, step: int, sec
     }
 
 
+def check_sources(cfg: PretrainConfig) -> None:
+    """Refuse data flags that no chosen source reads (they would be ignored without a word)."""
+    names = cfg.sources.split("+")
+    for flag, value, source in (("--imu-windows", cfg.imu_windows, "imu"), ("--image-folder", cfg.image_folder, "folder")):
+        if value and source not in names:
+            raise ValueError(f"{flag} {value} is read only by the '{source}' source, and --sources is "
+                             f"{cfg.sources!r}: add it (e.g. --sources {source}) or leave {flag} out")
+
+
 def pretrain(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"),
              quiet: bool = False) -> Path:
     """Run (or resume) MoCo pretraining; returns the path of the encoder checkpoint."""
@@ -354,6 +363,7 @@ def pretrain(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x",
 def train(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"),
           quiet: bool = False) -> tuple[MoCo, Path]:
     """The training loop; returns this rank's MoCo module and the encoder checkpoint path."""
+    check_sources(cfg)
     device = resolve_device(cfg.device)
     rank, world = init_distributed(device)
     if cfg.threads:

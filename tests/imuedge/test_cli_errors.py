@@ -26,6 +26,16 @@ def test_missing_things_are_one_line(capsys, argv, message):
     assert code == 2 and lines == [message]
 
 
+def test_a_data_flag_no_source_reads_is_refused_before_training(capsys, tmp_path):
+    """--imu-windows without the imu source was ignored: a run trained on procedural images (or resumed) instead."""
+    code, lines = run(capsys, ["pretrain", "--sources", "procedural", "--imu-windows", "/nonexistent/windows.npz",
+                               "--steps", "1", "--out", str(tmp_path / "run")])
+    assert code == 2 and lines == ["imuedge pretrain: --imu-windows /nonexistent/windows.npz is read only by "
+                                   "the 'imu' source, and --sources is 'procedural': add it (e.g. --sources imu) or "
+                                   "leave --imu-windows out"]
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_file_that_is_not_a_checkpoint(capsys, tmp_path):
     bad = tmp_path / "notes.pt"
     bad.write_text("these are my notes")
