@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.export_bench import find_bundles, machine, timings
+from imuedge.command_line import relative_path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_WASM_VS_NATIVE_1T = 2.0
@@ -152,7 +153,7 @@ def run(args) -> dict:
             "; native: median of the two passes' medians (one before, one after the browser)",
             "pages": [{k: v for k, v in p.items() if k != "rows"} for p in pages], "rows": rows,
             "target_wasm_vs_native_1t": TARGET_WASM_VS_NATIVE_1T,
-            "bundles": [str(b) for b in bundles], "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())},
+            "bundles": [relative_path(str(b)) for b in bundles], "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())},
             pages)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from benchmarks.browser_bench import ROOT, bench_window
 from benchmarks.export_bench import machine
+from imuedge.command_line import relative_path
 
 PAGE = """async ({url, window, runs, warmup}) => {
   const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
@@ -127,7 +128,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     bundle = Path(args.bundle)
     window = bench_window(bundle)
-    result = {"machine": machine(), "bundle": str(bundle), "runs": args.runs, "warmup": args.warmup,
+    result = {"machine": machine(), "bundle": relative_path(str(bundle)), "runs": args.runs, "warmup": args.warmup,
               "native_1t": native_profile(bundle, window, args.runs, args.warmup),
               "wasm_1t": browser_profile(bundle, window, args.runs, args.warmup),
               "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}

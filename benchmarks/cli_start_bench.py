@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from imuedge.command_line import command_line
+
 HERE = Path(__file__).resolve().parent
 TARGET_S = 0.5
 COMMANDS = {
@@ -79,7 +81,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-device", action="store_true", help="only this environment (no device venv)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "cli_start", help="where the JSON and table go")
     args = ap.parse_args(argv)
-    result = {"machine": machine(), "repeats": args.repeats, "target_s": TARGET_S, "command": " ".join(sys.argv)}
+    result = {"machine": machine(), "repeats": args.repeats, "target_s": TARGET_S, "command": command_line()}
     with tempfile.TemporaryDirectory() as tmp:
         cells = {("full (./test.sh's .venv)", name): entry(Path(sys.executable)) + argv_
                  for name, argv_ in COMMANDS.items()}

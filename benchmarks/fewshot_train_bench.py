@@ -24,6 +24,8 @@ import time
 import types
 from pathlib import Path
 
+from imuedge.command_line import relative_path
+
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "31f7e84"  # main before the change to `imuedge train` (issue #23)
 OUT = ROOT / "benchmarks" / "results" / "fewshot_train"
@@ -74,7 +76,7 @@ def main(argv=None) -> int:
     ap.add_argument("--hop", type=int, default=16, help="hop in samples (16: 40,383 HAPT windows)")
     ap.add_argument("--shots", default="10", help="--shots of both runs (default 10)")
     ap.add_argument("--seed", type=int, default=0, help="--seed of both runs (default 0)")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/imuedge_fewshot_train_bench"), help="scratch folder")
+    ap.add_argument("--work", type=Path, default=Path("runs/fewshot_train_bench"), help="scratch folder")
     ap.add_argument("--out", type=Path, default=OUT, help="where bench.json and bench.md go")
     a = ap.parse_args(argv)
     from imuedge.train import fewshot_cli
@@ -98,7 +100,7 @@ def main(argv=None) -> int:
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                     "python": platform.python_version(), "load_average_1_5_15_before_and_after_each": load,
                     "note": "shared 2-core CPU, other jobs running (see the load averages)"},
-        "baseline_commit": BASELINE, "train_argv": common, "labelled_windows": windows, "stats_windows": fewshot_cli.STATS_WINDOWS,
+        "baseline_commit": BASELINE, "train_argv": [relative_path(arg) for arg in common], "labelled_windows": windows, "stats_windows": fewshot_cli.STATS_WINDOWS,
         "runs": runs, "speedup_wall": round(b["wall_s"] / c["wall_s"], 2),
         "speedup_cpu": round(b["cpu_s"] / c["cpu_s"], 2),
         "same_scored_windows": b["scored_windows"] == c["scored_windows"],
