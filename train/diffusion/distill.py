@@ -36,7 +36,7 @@ from torch import nn
 from tqdm import tqdm
 
 from imuedge import checkpoint
-from imuedge.train.diffusion.model import DiffusionModel, check_guidance
+from imuedge.train.diffusion.model import DiffusionModel, check_guidance, model_from_checkpoint
 from imuedge.train.diffusion.schedulers import NoiseSchedule, predict_x0_eps, trailing_timesteps
 from imuedge.train.diffusion.unet import UNet
 
@@ -144,17 +144,11 @@ def save_student(path, model: DiffusionModel, student: UNet, steps: int, cfg: Di
 
 def load_student(path) -> tuple[UnrolledSampler, dict]:
     """The unrolled student of a checkpoint (eval mode) and the checkpoint."""
-    from imuedge.train.diffusion.model import DiffusionConfig
-
-    ckpt = checkpoint.load(path)
-    if ckpt.get("kind") != KIND:
-        raise checkpoint.CheckpointError(f"{path}: a {ckpt.get('kind')!r} checkpoint, not a distilled student")
-    model = DiffusionModel(DiffusionConfig.from_dict(ckpt["model"]["config"]))
-    try:
+    def load_weights(model, ckpt):
         model.framing.load_state_dict(ckpt["state_dict"])
         model.unet.load_state_dict(ckpt["student"])
-    except RuntimeError as e:
-        raise checkpoint.CheckpointError(f"{path}: weights do not fit the student: {e}") from e
+
+    model, ckpt = model_from_checkpoint(path, KIND, "a distilled student", "the student", load_weights)
     return UnrolledSampler(model, model.unet, int(ckpt["steps"])).eval(), ckpt
 
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from imuedge import checkpoint
 from imuedge.train.diffusion.framing import Framing, FramingConfig
 from imuedge.train.diffusion.schedulers import SAMPLERS, NoiseSchedule, ScheduleConfig
 from imuedge.train.diffusion.unet import UNet, UNetConfig
@@ -125,6 +126,21 @@ class DiffusionModel(nn.Module):
             if progress is not None:
                 progress.update(1)
         return self.framing.decode(z)
+
+
+def model_from_checkpoint(path, kind: str, not_a: str, fits: str, load_weights) -> tuple[DiffusionModel, dict]:
+    """The checkpoint at ``path`` and the DiffusionModel its config builds, weights put in by
+    ``load_weights(model, ckpt)``. Another kind of checkpoint ("..., not {not_a}") or weights of another
+    shape ("weights do not fit {fits}") is a CheckpointError naming the file."""
+    ckpt = checkpoint.load(path)
+    if ckpt.get("kind") != kind:
+        raise checkpoint.CheckpointError(f"{path}: a {ckpt.get('kind')!r} checkpoint, not {not_a}")
+    model = DiffusionModel(DiffusionConfig.from_dict(ckpt["model"]["config"]))
+    try:
+        load_weights(model, ckpt)
+    except RuntimeError as e:
+        raise checkpoint.CheckpointError(f"{path}: weights do not fit {fits}: {e}") from e
+    return model, ckpt
 
 
 def mix_guidance(v_cond: torch.Tensor, v_uncond: torch.Tensor, guidance: float) -> torch.Tensor:

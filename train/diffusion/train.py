@@ -28,7 +28,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from imuedge import checkpoint
-from imuedge.train.diffusion.model import DiffusionConfig, DiffusionModel
+from imuedge.train.diffusion.model import DiffusionConfig, DiffusionModel, model_from_checkpoint
 from imuedge.train.pretrain import init_distributed, resolve_device
 
 KIND = "diffusion_teacher"
@@ -91,14 +91,8 @@ def save_teacher(path, model: DiffusionModel, ema: DiffusionModel, cfg: TrainCon
 
 def load_diffusion(path) -> tuple[DiffusionModel, dict]:
     """The EMA teacher of a checkpoint, eval mode, and the checkpoint dict."""
-    ckpt = checkpoint.load(path)
-    if ckpt.get("kind") != KIND:
-        raise checkpoint.CheckpointError(f"{path}: a {ckpt.get('kind')!r} checkpoint, not a diffusion teacher")
-    model = DiffusionModel(DiffusionConfig.from_dict(ckpt["model"]["config"]))
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        raise checkpoint.CheckpointError(f"{path}: weights do not fit the diffusion model: {e}") from e
+    model, ckpt = model_from_checkpoint(path, KIND, "a diffusion teacher", "the diffusion model",
+                                        lambda model, ckpt: model.load_state_dict(ckpt["state_dict"]))
     return model.eval(), ckpt
 
 
