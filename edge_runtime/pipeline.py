@@ -324,14 +324,14 @@ class StreamRunner:
             k = int(np.argmax(out))
             rec["index"] = k
             rec["class"] = self.class_names[k] if self.class_names and k < len(self.class_names) else str(k)
-            scores = [float(v) for v in out]
+            scores = out.tolist()
             if self.cfg.top_k:
                 order = np.argsort(-out)[:self.cfg.top_k]
                 rec["top"] = [[self.class_names[i] if self.class_names else int(i), scores[i]] for i in order]
             else:
                 rec["scores"] = scores
         else:
-            rec["embedding"] = [float(v) for v in out]
+            rec["embedding"] = out.tolist()
         return rec
 
     def _infer(self) -> None:

@@ -256,6 +256,19 @@ def test_runner_csv_replay_equals_offline_and_slow_inference_drops_windows(recor
     assert starts == sorted(starts) and starts[-1] == ref[-1]["start"]  # oldest dropped, newest kept
 
 
+def test_runner_threaded_layout_predicts_the_same_windows(recording_csv):
+    # inline (the default: one worker predicts as it windows) and the reader + inference threads agree
+    csv = recording_csv(400)
+    out = {}
+    for inline in (True, False):
+        sink = ListSink()
+        rep = StreamRunner(ReplaySource(csv, None), None, FakePredictor(window=32, hop=8), [sink],
+                           config=RunConfig(inline=inline)).run()
+        assert rep["inline"] is inline and rep["counters"]["windows_dropped"] == 0
+        out[inline] = [(r["start"], r["scores"]) for r in sink.records]
+    assert out[True] == out[False] and len(out[True]) == (400 - 32) // 8 + 1
+
+
 # ------------------------------------------------------------------ bad values never become predictions
 class BlockSource:
     """SampleBlocks from memory, then the end of the stream (a stand-in for a text device that sent them)."""
