@@ -21,6 +21,12 @@ What is measured (every number comes from the runtime's own profiler):
   stage timed inside the same stream (the model at the stream's cadence, with colder caches
   than in the back-to-back loop; what is left is decode + assemble + window + queue + sink).
 * loss: packets lost / corrupt on the 400 Hz x 6 channel pty run.
+* device RSS: ``imuedge stream`` in a device install (a fresh venv with only ``imuedge[device]``, no
+  torch: ``benchmarks/device_install.py``; made once under ``--device-venv``) on each .onnx and .tflite
+  bundle, the simulator at 100 Hz on a pty for ``--device-seconds``: the streaming process's own peak
+  RSS (VmHWM, from its ``--profile``) against the targets (.tflite <= 80 MB, .onnx <= 100 MB), and
+  whether it imported torch. A .pte cannot stream in a device install (ExecuTorch's Python runtime
+  imports torch): its row is measured the same way in this full environment and says so.
 * soak: the simulator at ``--soak-speed`` x real time (looping the recording) for
   ``--soak-seconds``; RSS and CPU sampled every second; growth = last RSS while streaming - RSS after
   the first 20 % of the run.
@@ -200,6 +206,65 @@ def pty_run(pred, csv: Path, rate: float, seconds: float, work: Path, speed: flo
     return out[0], e2e, samples
 
 
+RSS_TARGET_MB = {"tflite": 80.0, "onnx": 100.0}
+# `imuedge stream ARGS` whose exit also writes the torch modules it imported (REPORT is the first argument)
+STREAM_WATCHED = """
+import atexit, json, sys
+report, argv = sys.argv[1], sys.argv[2:]
+atexit.register(lambda: open(report, "w").write(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "torch"))))
+from imuedge.cli import main
+sys.exit(main(argv))
+"""
+
+
+def device_rss(python: Path, bundle: Path, csv: Path, rate: float, seconds: float, work: Path, hop: int) -> dict:
+    """``imuedge stream`` run by ``python`` on ``bundle``, the simulator at ``rate`` Hz on a pty for ``seconds``:
+    the streaming process's peak RSS from its own profile, and the torch modules it imported."""
+    import subprocess
+
+    from imuedge.edge_runtime.simulator import start_simulator
+
+    bundle, csv, work = bundle.resolve(), csv.resolve(), work.resolve()
+    tag = f"{bundle.name}_{int(rate)}"
+    link, profile, report = work / f"tty_rss_{tag}", work / f"profile_{tag}.json", work / f"torch_{tag}.json"
+    for f in (profile, report):
+        f.unlink(missing_ok=True)
+    per = max(1, int(round(rate / 50)))
+    sim = start_simulator(csv, link, "--rate", rate, "--samples-per-packet", per, "--samples", int((seconds + 5) * rate))
+    try:
+        r = subprocess.run([str(python), "-c", STREAM_WATCHED, str(report), "stream", "--model", str(bundle),
+                            "--source", f"serial:{link}", "--out", os.devnull, "--profile", str(profile),
+                            "--duration", str(seconds), "--hop", str(hop), "--quiet"],
+                           capture_output=True, text=True, timeout=seconds + 120, cwd=work)  # not the repo: its
+        # imuedge/ folder would shadow the installed package
+    finally:
+        sim.kill()
+        sim.wait()
+    if r.returncode != 0 or not profile.is_file():
+        return {"bundle": bundle.name, "error": f"exit {r.returncode}: {r.stderr.strip()[-500:]}"}
+    rep = json.loads(profile.read_text())
+    fmt = rep.get("model", {}).get("format") or bundle.name.split("-")[0]
+    peak = rep["memory"].get("peak_rss_mb")
+    target = RSS_TARGET_MB.get(fmt)
+    return {"bundle": bundle.name, "format": fmt, "rate_hz": rate, "seconds": seconds,
+            "windows": rep["counters"].get("windows_predicted"), "packets_lost": rep["packets"]["lost"],
+            "peak_rss_mb": peak, "rss_end_mb": rep["memory"].get("rss_mb"), "target_mb": target,
+            "pass": None if target is None or peak is None else peak <= target,
+            "torch_imported": json.loads(report.read_text()) if report.is_file() else None}
+
+
+def device_python(folder: Path) -> Path:
+    """The python of the device venv under ``folder``, made (``make_device_venv``) if it is not there yet."""
+    python = folder.resolve() / "venv" / "bin" / "python"
+    if not python.is_file():
+        from benchmarks.device_install import make_device_venv
+
+        print(f"making a device venv in {folder} ...", flush=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        python = make_device_venv(folder)
+    return python
+
+
 def rss_growth(rss: list[float], limit_mb: float) -> dict:
     """A soak's memory verdict from its RSS trace (MB, one value a second while streaming): growth = the
     last value minus the value after warm-up (the first 20 % of the run); it passes below ``limit_mb``."""
@@ -227,7 +292,9 @@ def main(argv=None) -> int:
     ap.add_argument("--soak-speed", type=float, default=10.0, help="soak: simulator speed, x real time")
     ap.add_argument("--soak-limit-mb", type=float, default=5.0,
                     help="soak: RSS growth after warm-up (the first 20%% of the run) that fails it (default 5 MB)")
-    ap.add_argument("--phases", default="throughput,latency,soak",
+    ap.add_argument("--device-venv", type=Path, help="device install for the RSS rows (default WORK/device; made once)")
+    ap.add_argument("--device-seconds", type=float, default=30.0, help="seconds per device RSS run at 100 Hz")
+    ap.add_argument("--phases", default="throughput,latency,device,soak",
                     help="which parts to run, comma-separated (e.g. 'soak' for a long soak on its own)")
     ap.add_argument("--note", default="", help="a line printed under the machine line (e.g. what else ran)")
     args = ap.parse_args(argv)
@@ -280,6 +347,21 @@ def main(argv=None) -> int:
                       f"overhead {row['overhead_p99_ms']:.3f} ms, lost {row['packets']['lost']}", flush=True)
         result["latency"] = lat
 
+    if "device" in phases:
+        print("device install RSS ...", flush=True)
+        dev = device_python(args.device_venv or args.work / "device")
+        rows = []
+        for b in bundles:
+            fmt = json.loads((b / "imuedge.json").read_text())["format"]
+            python = dev if fmt in RSS_TARGET_MB else Path(sys.executable)
+            row = device_rss(python, b, csv_short, 100.0, args.device_seconds, args.work, args.hop)
+            row["install"] = "device" if fmt in RSS_TARGET_MB else \
+                "full (ExecuTorch's Python runtime imports torch: a .pte does not stream in a device install)"
+            rows.append(row)
+            print(f"  {b.name}: peak RSS {row.get('peak_rss_mb')} MB ({row['install']}), torch "
+                  f"{row.get('torch_imported')}", flush=True)
+        result["device_rss"] = rows
+
     if "soak" in phases:
         print(f"soak {args.soak_seconds:g} s ...", flush=True)
         pred = load_bundle(bundles[0], threads=1)
@@ -331,6 +413,19 @@ def markdown(r: dict) -> str:
                    f"{x['stages']['predict'].get('p99_ms', float('nan')):.3f} | "
                    f"{x.get('overhead_p99_vs_in_stream_predict_ms', float('nan')):.3f} | "
                    f"{x['packets']['lost']} / {x['packets']['received']} | {x['windows_dropped']} |")
+    if "device_rss" in r:
+        out += ["", "## Peak RSS while streaming at 100 Hz over the pty (`imuedge stream`'s own profile)", "",
+                "| bundle | install | peak RSS MB | target MB | verdict | torch imported | windows | packets lost |",
+                "|---|---|---:|---:|---|---|---:|---:|"]
+    for x in r.get("device_rss", []):
+        if "error" in x:
+            out.append(f"| {x['bundle']} | {x.get('install', '')} | error: {x['error']} | | | | | |")
+            continue
+        verdict = "n/a" if x["pass"] is None else "PASS" if x["pass"] else "FAIL"
+        torch_mods = x["torch_imported"]
+        target = "–" if x["target_mb"] is None else f"{x['target_mb']:g}"
+        out.append(f"| {x['bundle']} | {x['install']} | {x['peak_rss_mb']} | {target} | {verdict} | "
+                   f"{'no' if torch_mods == [] else 'yes' if torch_mods else '?'} | {x['windows']} | {x['packets_lost']} |")
     if "soak" not in r:
         return "\n".join(out + [""])
     return "\n".join(out + soak_markdown(r["soak"]))
