@@ -11,11 +11,12 @@ What is measured (every number comes from the runtime's own profiler):
   (``replay:FILE?speed=max``, every window predicted), samples/s and x real time once the file is
   parsed (and with the parse), beside the model's own bound (``predict`` alone on the same windows,
   back to back, alternating with the replays); median of ``--repeats`` runs, per ``--threads``.
-* latency: a device simulator process writes imuedge packets at 50/100/400 Hz (paced at
-  the real rate, ~20 ms of samples per packet) to a pty; the runtime reads it like a
-  serial port. e2e = prediction handed to the sinks - arrival of the newest sample of
-  its window. Bare inference = ``predict`` on the same windows in a loop.
-  overhead = e2e p99 - bare inference p99. Paced inference = ``predict`` on the same windows
+* latency: a device simulator process writes imuedge packets at 50/100/400 Hz (the longest test
+  recording, paced at the real rate, ~20 ms of samples per packet) to a pty; the runtime reads it
+  like a serial port. e2e = prediction made - arrival of the newest sample of its window (the
+  runtime's read; data already waiting is stamped at its previous look at the link).
+  Bare inference = ``predict`` on the same windows in a loop.
+  overhead = e2e - bare inference, at p50 and at p99. Paced inference = ``predict`` on the same windows
   once every window interval of the stream (hop / model rate), sleeping between calls: on a VM
   a model called after an idle gap runs ~1 ms slower than back to back (caches, clocks), so
   "overhead vs paced" is what the runtime adds at the stream's own cadence. Also reported: overhead against the predict
@@ -348,7 +349,7 @@ def main(argv=None) -> int:
             model_rate = float(pred.manifest["input"]["sample_rate_hz"])
             paced = bare_inference(pred, windows, n=250, interval_s=args.hop / model_rate)
             for rate in [float(r) for r in args.rates.split(",")]:
-                rep, e2e, _ = pty_run(pred, csv_short, rate, args.seconds, args.work, hop=args.hop)
+                rep, e2e, _ = pty_run(pred, csv_long, rate, args.seconds, args.work, hop=args.hop)
                 e = rep["latency"]["e2e"]
                 row = {"bundle": b.name, "rate_hz": rate, "windows": rep["counters"]["windows_predicted"],
                        "e2e": e, "bare_inference": bare, "paced_inference": paced,
