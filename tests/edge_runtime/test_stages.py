@@ -367,3 +367,20 @@ def test_assembler_resampling_bridges_short_gaps_fills_long_ones_and_restarts_on
     np.testing.assert_allclose(out[0, primed], 4.0 * primed - 1.5, atol=1e-3)
     _, _, reset = a.feed(block(x[:, :2], 0, 5000), 0.0)
     assert reset and a.stats.resets == 1
+
+
+class WaitingLiveSource(BlockSource):
+    """A live link whose data is already waiting at every read (the worker was busy predicting meanwhile)."""
+
+    realtime = True
+
+
+def test_latency_counts_from_the_last_look_when_data_was_already_waiting():
+    # each block completes a window; the model takes 20 ms, during which the next block "arrives": its window's
+    # e2e must include that wait (stamped at the worker's previous look), not start when it was read
+    x = np.zeros((6, 64), np.float32)
+    slow = FakePredictor(window=8, hop=8, delay=0.02)
+    rep = StreamRunner(WaitingLiveSource([block(x[:, i:i + 8], i * 20000) for i in range(0, 64, 8)]), None, slow,
+                       [ListSink()], config=RunConfig(backpressure="block")).run()
+    assert rep["counters"]["windows_predicted"] == 8
+    assert rep["latency"]["e2e"]["p50_ms"] >= 1.5 * rep["latency"]["predict"]["p50_ms"]
