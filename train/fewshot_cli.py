@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imuedge.data.cli import add_bound_flags
-from imuedge.window import ACC_UNITS, GYRO_UNITS
+from imuedge.data.cli import add_recording_flags
 
 
 class CliError(ValueError):
@@ -56,16 +55,7 @@ def _data_flags(p: argparse.ArgumentParser, npz: bool = False) -> None:
                         "see README 'Your own recordings'), or the word hapt for UCI HAPT (six basic activities)"
                         + (", or an .npz of windows with labels (x, y and class_names, as `imuedge train "
                            "--save-windows` writes)" if npz else ""))
-    p.add_argument("--rate", type=float, metavar="HZ",
-                   help="sample rate of the files; needed when they have no timestamp column (default: from "
-                        "the timestamps)")
-    p.add_argument("--acc-unit", choices=list(ACC_UNITS),
-                   help="accelerometer unit of the files when the header does not say (default m/s2)")
-    p.add_argument("--gyro-unit", choices=list(GYRO_UNITS),
-                   help="gyroscope unit of the files when the header does not say (default rad/s)")
-    p.add_argument("--strict", action="store_true",
-                   help="stop at the first malformed file (default: skip it with a message and go on)")
-    add_bound_flags(p)
+    add_recording_flags(p)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
 
 
