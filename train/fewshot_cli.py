@@ -320,7 +320,8 @@ def at_encoder_rate(ds, encoder: str, window: int, say, keep: bool = False):
             f"{window}-sample windows span {window / have:.2f} s here against {window / rate:.2f} s in pretraining")
         return ds
     say(f"the data is at {have:g} Hz, the encoder at {rate:g} Hz ({window} samples = {window / rate:.2f} s): "
-        f"resampling the data to {rate:g} Hz (anti-aliased)")
+        f"resampling the data to {rate:g} Hz (anti-aliased; --keep-rate trains on it as it is, with "
+        f"{window / have:.2f} s windows)")
     return resample_dataset(ds, rate)
 
 

@@ -201,7 +201,7 @@ def test_train_resamples_to_the_rate_the_encoder_records_and_says_so(trained, tm
     shipped = str(WEIGHTS / "img2imu_edge_sensor.pt")  # records the 50 Hz windows it was pretrained on
     assert at_encoder_rate(ds, shipped, 128, said.append).sample_rate_hz == 50.0
     assert said == ["the data is at 25 Hz, the encoder at 50 Hz (128 samples = 2.56 s): resampling the data to "
-                    "50 Hz (anti-aliased)"]
+                    "50 Hz (anti-aliased; --keep-rate trains on it as it is, with 5.12 s windows)"]
     assert at_encoder_rate(ds, shipped, 128, said.append, keep=True) is ds
     assert said[-1] == ("the data is at 25 Hz, the encoder at 50 Hz; --keep-rate: not resampling, so its 128-sample "
                         "windows span 5.12 s here against 2.56 s in pretraining")
