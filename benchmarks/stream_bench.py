@@ -145,7 +145,7 @@ def pty_run(pred, csv: Path, rate: float, seconds: float, work: Path, speed: flo
             sample_rss: bool = False, hop: int | None = None) -> tuple[dict, np.ndarray, list]:
     from imuedge.edge_runtime.pipeline import RunConfig, StreamRunner
     from imuedge.edge_runtime.profiler import memory
-    from imuedge.edge_runtime.simulator import start_simulator
+    from imuedge.emulation.simulator import start_simulator
     from imuedge.edge_runtime.sinks import ListSink
     from imuedge.edge_runtime.sources import SerialSource, start_command
     from imuedge.firmware_bridge.profiles import decoder_for

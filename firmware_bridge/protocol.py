@@ -48,7 +48,9 @@ _COMMON = struct.Struct("<2sBBBBHH")  # magic, major, minor, type, header_len, s
 _DATA_EXT = struct.Struct("<IIffHBBBB")  # ts, period, acc_scale, gyro_scale, overflow, n, mask, flags, reserved
 _ACK = struct.Struct("<BBHI")  # command, status, acked_seq, value
 _INFO = struct.Struct("<BBBBHIffBB")  # supported, active, acc_range_g, state, gyro_dps, period, acc_s, gyro_s, max_n, name_len
-assert _COMMON.size == COMMON_HEADER_LEN and COMMON_HEADER_LEN + _DATA_EXT.size == DATA_HEADER_LEN
+if _COMMON.size != COMMON_HEADER_LEN or COMMON_HEADER_LEN + _DATA_EXT.size != DATA_HEADER_LEN:  # kept under -O
+    raise ImportError(f"protocol.py: the header structs ({_COMMON.size} + {_DATA_EXT.size} bytes) disagree with "
+                      f"PROTOCOL.md ({COMMON_HEADER_LEN}, {DATA_HEADER_LEN})")
 
 
 class PacketType(IntEnum):

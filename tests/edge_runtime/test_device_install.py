@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.device_install import SERVER_SIDE, installed, make_device_venv
 from imuedge.edge_runtime.offline import offline_predictions
-from imuedge.edge_runtime.simulator import expected_stream, start_simulator
+from imuedge.emulation.simulator import expected_stream, start_simulator
 
 from .conftest import export_small, write_csv
 

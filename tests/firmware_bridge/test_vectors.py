@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imuedge.firmware_bridge import make_vectors
+from imuedge.emulation import make_vectors
 from imuedge.firmware_bridge import protocol as P
 
 VEC = Path(P.__file__).resolve().parent / "vectors"

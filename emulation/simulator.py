@@ -12,7 +12,7 @@ packets), ``disconnect_at``/``disconnect_for`` (the tty vanishes and comes back 
 the same ``link`` path, as a USB device re-enumerates under /dev/serial/by-id; the
 device clock keeps running, so the outage is a gap in device time).
 
-Run it as a process (``python -m imuedge.edge_runtime.simulator --csv FILE --link PATH``)
+Run it as a process (``python -m imuedge.emulation.simulator --csv FILE --link PATH``)
 or start one from Python with ``start_simulator(...)``; it prints ``ready PATH`` when the
 link exists. ``expected_stream(recording)`` gives the float32 samples the host will
 decode (counts x float32 scale), for offline comparisons.
@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imuedge.emulation import RigError, one_line
 from imuedge.firmware_bridge import protocol as P
 from imuedge.firmware_bridge.replay_data import ACC_SCALE, GYRO_SCALE
 
@@ -56,7 +57,7 @@ def _ints(text: str | None) -> set[int]:
     return {int(v) for v in text.split(",") if v.strip()} if text else set()
 
 
-class Orphaned(Exception):
+class Orphaned(RigError):
     """The process that started the simulator is gone."""
 
 
@@ -211,7 +212,7 @@ def run(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m imuedge.edge_runtime.simulator",
+    ap = argparse.ArgumentParser(prog="python -m imuedge.emulation.simulator",
                                  description="Stream a CSV recording over a pseudo-terminal as an IMU device would.")
     ap.add_argument("--csv", required=True, help="recording in the project's CSV format")
     ap.add_argument("--link", required=True, help="path of the symlink to the tty (the 'device node')")
@@ -235,14 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def start_simulator(csv: str | Path, link: str | Path, *extra: str, timeout: float = 60.0) -> subprocess.Popen:
     """Start the simulator process; returns once the link exists. Extra args as on the command line."""
-    cmd = [sys.executable, "-m", "imuedge.edge_runtime.simulator", "--csv", str(csv), "--link", str(link),
+    cmd = [sys.executable, "-m", "imuedge.emulation.simulator", "--csv", str(csv), "--link", str(link),
            *map(str, extra)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if not line.startswith("ready"):
         proc.kill()
         _, err = proc.communicate(timeout=timeout)
-        raise RuntimeError(f"simulator failed to start: {line!r} {err[-2000:]}")
+        raise RigError(f"simulator failed to start: {line.strip()!r}; {one_line(err)}")
     return proc
 
 
