@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import random
 import sys
 import threading
@@ -37,6 +36,7 @@ import numpy as np
 
 from imuedge.emulation import RigError
 from imuedge.firmware_bridge import protocol as P
+from imuedge.machine import machine, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = Path(P.__file__).resolve().parent / "vectors"
@@ -281,11 +281,6 @@ def pty_injection(rounds: int = 3, seed: int = 0, timeout_s: float = 60.0) -> di
     return report
 
 
-def machine() -> dict:
-    return {"platform": platform.platform(), "machine": platform.machine(), "processor": platform.processor(),
-            "cpu_count": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__}
-
-
 def main(argv=None) -> int:
     import argparse
 
@@ -318,13 +313,8 @@ def main(argv=None) -> int:
                   f"({'identical' if p['samples_identical'] else 'DIFFERENT'}); corrupt frames {p['corrupt']} "
                   f"(expected {p['expected_corrupt']}): {p['errors_by_class']}; {'OK' if p['ok'] else 'FAILED'}")
             ok &= p["ok"]
-    try:
-        import resource  # POSIX; ru_maxrss is KiB on Linux
-
-        report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    except ImportError:
-        report["peak_rss_mb"] = None
-    report["machine"] = machine()
+    report["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    report["machine"] = machine(("numpy",))
     report["ok"] = bool(ok)
     if not args.pty:  # the benchmark/report output records the full run
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ we are connected, so nothing is lost), then drives it with real commands and che
   after STOP);
 * a corrupt command frame is answered BAD_PACKET and changes nothing;
 * every decoded sample equals the compiled-in HAPT recording (int16 counts from
-  replay_data.quantize, looping past its end) and the float32 array equals
+  protocol.quantize of the excerpt, looping past its end) and the float32 array equals
   counts x scale; no sequence gap, no overflow, no corrupt frame; timestamps
   advance by exactly n x period within a run.
 """

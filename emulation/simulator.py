@@ -37,10 +37,9 @@ from imuedge.firmware_bridge.replay_data import ACC_SCALE, GYRO_SCALE
 
 
 def quantize(data: np.ndarray, channels) -> np.ndarray:
-    """float32 (C, n) physical units -> int16 (n, C) counts, the firmware's rounding."""
-    scale = np.array([ACC_SCALE if c.startswith("acc") else GYRO_SCALE for c in channels], np.float64)
-    counts = np.floor(np.asarray(data, np.float64) / scale[:, None] + 0.5)
-    return np.clip(counts, -32768, 32767).astype(np.int16).T.copy()
+    """float32 (C, n) physical units -> int16 (n, C) counts of the simulated ±8 g / ±2000 dps sensor
+    (``protocol.quantize``: the firmware's rounding)."""
+    return P.quantize(data, channels, ACC_SCALE, GYRO_SCALE)
 
 
 def decoded(counts: np.ndarray, channels) -> np.ndarray:

@@ -1,6 +1,5 @@
 """Serial framing under corruption: counted and skipped, never losing a good packet; fuzzed."""
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

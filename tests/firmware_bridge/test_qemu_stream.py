@@ -7,7 +7,6 @@ stop and start it. Skips only when a tool is missing.
 """
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
