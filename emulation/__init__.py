@@ -10,8 +10,9 @@ class RigError(RuntimeError):
     so ``python -O`` keeps every check."""
 
 
-def one_line(output: str | bytes, lines: int = 3, limit: int = 600) -> str:
-    """The last ``lines`` lines of a process's output as one line (for a ``RigError`` message)."""
+def one_line(output: str | bytes, lines: int = 1, limit: int = 600) -> str:
+    """The last ``lines`` lines of a process's output as one line (for a ``RigError`` message): by default the
+    last, which for a traceback is the exception and its message."""
     if isinstance(output, bytes):
         output = output.decode(errors="replace")
     text = " | ".join(line.strip() for line in output.strip().splitlines()[-lines:] if line.strip())

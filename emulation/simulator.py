@@ -242,7 +242,7 @@ def start_simulator(csv: str | Path, link: str | Path, *extra: str, timeout: flo
     if not line.startswith("ready"):
         proc.kill()
         _, err = proc.communicate(timeout=timeout)
-        raise RigError(f"simulator failed to start: {line.strip()!r}; {one_line(err)}")
+        raise RigError(f"simulator failed to start: {one_line(err) or repr(line)}")
     return proc
 
 
