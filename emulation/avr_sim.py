@@ -2,7 +2,7 @@
 
     python -m imuedge.emulation.avr_sim [--elf PATH]
 
-The AVR demo firmware (firmware/boards/atmega328p/main.c) writes its protocol
+The AVR demo firmware (firmware_bridge/firmware/boards/atmega328p/main.c) writes its protocol
 bytes as hex text (simavr shows the UART as text), plays the 200-sample HAPT
 excerpt at 200 Hz via SET_RATE + START given to its own command parser, sends
 STOP and halts. Here the hex is turned back into bytes and decoded with the

@@ -3,7 +3,7 @@
 It registers, through BlueZ's D-Bus API (``GattManager1``, ``LEAdvertisingManager1``;
 dbus-fast, which bleak already depends on), a GATT application with
 
-* the imuedge IMU service (PROTOCOL.md section 6.1): DATA packets, one per notification
+* the imuedge IMU service (firmware_bridge/PROTOCOL.md section 6.1): DATA packets, one per notification
   on the data characteristic, sized to the negotiated ATT MTU
   (``protocol.max_samples_per_packet``); COMMAND packets written to the control
   characteristic;

@@ -6,7 +6,7 @@
 
 Fuzz inputs are random bytes, valid packets with random mutations (bit flips, truncation,
 insertion, fields rewritten with the CRC fixed up), streams of mixed good/bad frames, and
-random/mutated byte streams through every stream profile (profiles.py). Every input must
+random/mutated byte streams through every stream profile (firmware_bridge/profiles.py). Every input must
 decode or raise a ProtocolError (profiles: never raise); in streams every good packet must
 come out. A "crash" is any other exception (numeric RuntimeWarnings included) or a lost
 good packet, or a block holding NaN/inf; a "hang" is one input
@@ -15,7 +15,7 @@ RSS, seconds and the machine.
 
 The pty injection (``pty_injection``) writes good frames into one end of an
 ``os.openpty()`` pair, with one instance of every corruption class of
-``vectors/packets_invalid.json`` (and line-noise classes: oversize junk, garbage glued
+``firmware_bridge/vectors/packets_invalid.json`` (and line-noise classes: oversize junk, garbage glued
 to a frame without a delimiter, a delimited noise burst) between them, and reads the
 other end with pyserial through the ``imuedge`` stream profile; it checks the error count
 per class and that every good sample arrived, in order, with no gap reported.

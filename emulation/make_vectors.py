@@ -4,8 +4,8 @@
     python -m imuedge.emulation.make_vectors --check  # exit 1 if they are stale
 
 The Python tests (tests/firmware_bridge/test_vectors.py) and the C host tests
-(firmware/tests, via firmware/tests/vectors_to_c.py) read these same files.
-Packets are built with ``protocol.py`` where they are valid, and byte by byte
+(firmware_bridge/firmware/tests, via its vectors_to_c.py) read these same files.
+Packets are built with ``firmware_bridge/protocol.py`` where they are valid, and byte by byte
 (``raw()`` below, CRC recomputed) where a vector must break one rule only.
 
 Files (each a JSON object ``{"protocol": "1.0", "vectors": [...]}``):

@@ -2,7 +2,7 @@
 
     python -m imuedge.emulation.qemu_e2e [--elf PATH]
 
-Boots ``firmware/build/arm/imuedge_mps2.elf`` on ``qemu-system-arm -M mps2-an385``
+Boots ``firmware_bridge/firmware/build/arm/imuedge_mps2.elf`` on ``qemu-system-arm -M mps2-an385``
 with UART0 on a unix socket (``server=on,wait=on``: the guest does not start until
 we are connected, so nothing is lost), then drives it with real commands and checks:
 
