@@ -1,5 +1,6 @@
 """Fixtures for the rigs' tests: the edge-runtime tests' HAPT recording and small bundles
-(tests/edge_runtime/conftest.py, imported by path: tests are not a package; --import-mode=importlib)."""
+(tests/edge_runtime/conftest.py) and the firmware tests' toolchain helpers (tests/firmware_bridge/test_qemu_stream.py:
+``need``, ``make``), imported by path: tests are not a package (--import-mode=importlib)."""
 from __future__ import annotations
 
 import importlib.util
@@ -15,7 +16,14 @@ def _load(path: Path, name: str):
     return mod
 
 
-edge = _load(Path(__file__).resolve().parents[1] / "edge_runtime" / "conftest.py", "_emulation_edge_conftest")
+TESTS = Path(__file__).resolve().parents[1]
+edge = _load(TESTS / "edge_runtime" / "conftest.py", "_emulation_edge_conftest")
+
+
+@pytest.fixture(scope="session")
+def firmware():
+    """``need(*tools)`` (skip without them) and ``make(target)`` for the firmware in firmware_bridge/firmware."""
+    return _load(TESTS / "firmware_bridge" / "test_qemu_stream.py", "_emulation_firmware_tests")
 
 
 @pytest.fixture(scope="session")

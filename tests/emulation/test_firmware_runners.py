@@ -1,31 +1,15 @@
 """The firmware runners (``emulation/qemu_e2e.py``, ``emulation/avr_sim.py``): their checks are named errors.
 
 The runs themselves, which test the firmware, are in tests/firmware_bridge/test_qemu_stream.py."""
-import importlib.util
 import subprocess
-from pathlib import Path
-
-FIRMWARE_TESTS = Path(__file__).resolve().parents[1] / "firmware_bridge"
+import sys
 
 
-def _load(path: Path, name: str):
-    """Import a helper module by path (tests are not a package; --import-mode=importlib)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_qemu_tests = _load(FIRMWARE_TESTS / "test_qemu_stream.py", "_emu_test_qemu_stream")  # need(), make()
-
-
-def test_avr_check_failure_is_a_named_error_even_under_python_O():
+def test_avr_check_failure_is_a_named_error_even_under_python_O(firmware):
     """avr_sim's checks are FirmwareCheckFailed, not asserts that `python -O` strips: here the recording it
     compares against is shifted by one sample, in a child interpreter started with -O."""
-    _qemu_tests.need("make", "avr-gcc", "simavr")
-    import sys
-
-    _qemu_tests.make("avr")
+    firmware.need("make", "avr-gcc", "simavr")
+    firmware.make("avr")
     code = ("from imuedge.emulation import avr_sim, qemu_e2e\nfrom imuedge.firmware_bridge import replay_data\n"
             "counts = replay_data.load_counts\n"
             "replay_data.load_counts = lambda n: counts(n + 1)[1:]\n"
