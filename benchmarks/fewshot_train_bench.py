@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ import types
 from pathlib import Path
 
 from imuedge.command_line import relative_path
+from imuedge.machine import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "31f7e84"  # main before the change to `imuedge train` (issue #23)
@@ -130,8 +130,7 @@ def main(argv=None) -> int:
     b, c = runs["baseline"], runs["current"]
     result = {
         "command": "python -m benchmarks.fewshot_train_bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "python": platform.python_version(), "load_average_1_5_15_before_and_after_each": load,
+        "machine": {**machine(), "load_average_1_5_15_before_and_after_each": load,
                     "note": "shared 2-core CPU, other jobs running (see the load averages)"},
         "baseline_commit": BASELINE, "train_argv": [relative_path(arg) for arg in common], "labelled_windows": windows, "stats_windows": fewshot_cli.STATS_WINDOWS,
         "runs": runs, "speedup_wall": round(b["wall_s"] / c["wall_s"], 2),

@@ -342,7 +342,7 @@ def _hapt_segments(seconds: float = 30.0):
 
 def test_record_over_pty_then_train_and_eval(tmp_path, capsys):
     pytest.importorskip("serial")
-    from imuedge.edge_runtime.simulator import start_simulator
+    from imuedge.emulation.simulator import start_simulator
     from imuedge.train.fewshot import predict
     from imuedge.train.models import load_model
 
