@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from imuedge.edge_runtime.assembler import Assembler
+from imuedge.machine import machine
 from imuedge.firmware_bridge.profiles import SampleBlock
 from imuedge.window import CHANNELS
 
@@ -66,8 +67,6 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--note", default="")
     args = ap.parse_args(argv)
-    from benchmarks.stream_bench import machine
-
     rows = []
     for rate in (50.0, 100.0, 200.0, 400.0):
         for per in (2, 10):
@@ -78,7 +77,7 @@ def main(argv=None) -> int:
                          "median_us_per_packet_by_run": med, "mean_us_per_packet_by_run": mean,
                          "median_us_per_packet": statistics.median(med), "mean_us_per_packet": statistics.median(mean),
                          "pass": statistics.median(med) <= BUDGET_US})
-    result = {"machine": machine(), "code": code_version(), "command": " ".join(["python -m benchmarks.assembler_bench",
+    result = {"machine": machine(("numpy",)), "code": code_version(), "command": " ".join(["python -m benchmarks.assembler_bench",
                                                                                  *sys.argv[1:]]),
               "model_hz": MODEL_HZ, "budget_us_per_packet": BUDGET_US, "packets": args.packets,
               "repeats": args.repeats, "note": args.note, "rows": rows}

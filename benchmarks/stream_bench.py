@@ -241,7 +241,7 @@ def device_rss(python: Path, bundle: Path, csv: Path, rate: float, seconds: floa
     the streaming process's peak RSS from its own profile, and the torch modules it imported."""
     import subprocess
 
-    from imuedge.edge_runtime.simulator import start_simulator
+    from imuedge.emulation.simulator import start_simulator
 
     bundle, csv, work = bundle.resolve(), csv.resolve(), work.resolve()
     tag = f"{bundle.name}_{int(rate)}"
@@ -264,12 +264,16 @@ def device_rss(python: Path, bundle: Path, csv: Path, rate: float, seconds: floa
     rep = json.loads(profile.read_text())
     fmt = rep.get("model", {}).get("format") or bundle.name.split("-")[0]
     peak = rep["memory"].get("peak_rss_mb")
-    target = RSS_TARGET_MB.get(fmt)
     return {"bundle": bundle.name, "format": fmt, "rate_hz": rate, "seconds": seconds,
             "windows": rep["counters"].get("windows_predicted"), "packets_lost": rep["packets"]["lost"],
-            "peak_rss_mb": peak, "rss_end_mb": rep["memory"].get("rss_mb"), "target_mb": target,
-            "pass": None if target is None or peak is None else peak <= target,
+            "peak_rss_mb": peak, "rss_end_mb": rep["memory"].get("rss_mb"), **rss_verdict(fmt, peak),
             "torch_imported": json.loads(report.read_text()) if report.is_file() else None}
+
+
+def rss_verdict(fmt: str, peak_mb: float | None) -> dict:
+    """The format's peak-RSS target and whether ``peak_mb`` meets it (None: no target, or nothing measured)."""
+    target = RSS_TARGET_MB.get(fmt)
+    return {"target_mb": target, "pass": None if target is None or peak_mb is None else peak_mb <= target}
 
 
 def device_python(folder: Path) -> Path:
