@@ -6,6 +6,7 @@ fine: with ORT's fusions off it agrees); the exporter's form (7-bit weights) mus
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -57,3 +58,5 @@ def test_shipped_mae_int8_onnx_is_int8_in_the_chosen_form(shipped_mae_int8_onnx)
     assert quant["form"] == INT8_FORM.name and "reduce_range" in quant["note"]
     # every linear of the 3 blocks (q, k, v, proj, 2 MLP) and the patch embedding run with int8 weights
     assert inspect_onnx(folder / "model.onnx")["int8_ops"].get("MatMul", 0) >= 3 * 6 + 1
+    # shipped without the exporter's per-node metadata (module scopes, stack traces with this machine's paths)
+    assert not any(n.metadata_props for n in onnx.load(str(folder / "model.onnx")).graph.node)
