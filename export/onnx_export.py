@@ -148,15 +148,16 @@ class Int8Form:
 
 
 INT8_FORM = Int8Form("qdq", "u8", "s8", per_channel=True, reduce_range=True, float_input_layer=False)
-INT8_NOTE = ("u8 activations x s8 per-channel weights in 7 bits (reduce_range): on x86 without VNNI (AVX2, "
-             "AVX-512F) ORT's u8 x s8 kernels (VPMADDUBSW) saturate int16 sums of full-range weights, which "
-             "without reduce_range dropped the MAE classifier's top-1 agreement with fp32 to 0.55 (the same graph "
-             "with ORT's fusions off: 0.99); s8 activations are no escape (ORT fuses them into the same kernels "
-             "or leaves Conv float with DequantizeLinear of its weights on every call). QDQ, not QOperator: the "
-             "form ORT's mobile/ARM execution providers take, within measurement noise of QOperator on the CPU "
-             "provider here. The first conv/linear block is int8 too: kept float, its output's QuantizeLinear "
-             "moves above the IMG2IMU stem's MaxPool, which then runs as a slow u8 NCHW MaxPool. Speed vs the "
-             "fp32 graph: benchmarks/results/onnx_int8/onnx_int8_bench.md.")
+INT8_NOTE = ("u8 activations x s8 per-channel weights in 7 bits (reduce_range): on x86 without VNNI (AVX2) ORT's "
+             "u8 x s8 kernels (VPMADDUBSW) saturate int16 sums of full-range weights, which dropped the MAE "
+             "classifier's top-1 agreement with fp32 to 0.55 (the same graph with ORT's fusions off: 0.99); s8 "
+             "activations run in the same kernels or unfused (slower than fp32). QDQ rather than QOperator: the form "
+             "ORT's mobile/ARM execution providers take; QOperator ran 3-8% faster on the CPU provider here. The "
+             "first layer is int8 too (kept float, ORT runs the IMG2IMU stem's MaxPool as a slow u8 NCHW op). "
+             "Speed vs the fp32 .onnx, 1 thread, 2-core AVX2 AMD EPYC, round-robin medians: IMG2IMU classifier "
+             "1.21x, MAE classifier 1.05x (within noise: a 0.4 M-parameter transformer whose float layer norms and "
+             "attention mixing put a Quantize/Dequantize pair around every int8 linear; its int8 .onnx serves size, "
+             "31% of fp32). benchmarks/results/onnx_int8/onnx_int8_bench.md")
 
 
 def float_nodes(target: ExportTarget, graph, fp32_graph, form: Int8Form = INT8_FORM) -> tuple[list[str], list[str]]:
