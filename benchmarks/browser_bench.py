@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.export_bench import find_bundles, machine, timings
+from benchmarks.export_bench import find_bundles, timings
 from imuedge.command_line import relative_path
+from imuedge.machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_WASM_VS_NATIVE_1T = 2.0

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.browser_bench import ROOT, bench_window
-from benchmarks.export_bench import machine
 from imuedge.command_line import relative_path
+from imuedge.machine import machine
 
 PAGE = """async ({url, window, runs, warmup}) => {
   const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');

@@ -51,7 +51,7 @@ def small_bundle(work: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    from benchmarks.stream_bench import machine
+    from imuedge.machine import RUNTIMES, machine
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bundles", nargs="*", type=Path, help=".pte bundles (default: a small one exported here)")
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
                 cached.append(load_seconds(b, cache))
             rows.append({"bundle": str(b.name), "first_load_s": first, "cached_load_s": cached,
                          "first_median_s": statistics.median(first), "cached_median_s": statistics.median(cached)})
-    result = {"machine": machine(), "repeats": a.repeats, "rows": rows}
+    result = {"machine": machine(RUNTIMES), "repeats": a.repeats, "rows": rows}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "bundle_load.json").write_text(json.dumps(result, indent=2) + "\n")
     m = result["machine"]

@@ -74,14 +74,14 @@ def markdown(result: dict) -> str:
 
 def main(argv=None) -> int:
     from benchmarks.device_install import installed, make_device_venv
-    from benchmarks.stream_bench import machine
+    from imuedge.machine import RUNTIMES, machine
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=15, help="runs per command (median quoted)")
     ap.add_argument("--no-device", action="store_true", help="only this environment (no device venv)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "cli_start", help="where the JSON and table go")
     args = ap.parse_args(argv)
-    result = {"machine": machine(), "repeats": args.repeats, "target_s": TARGET_S, "command": command_line()}
+    result = {"machine": machine(RUNTIMES), "repeats": args.repeats, "target_s": TARGET_S, "command": command_line()}
     with tempfile.TemporaryDirectory() as tmp:
         cells = {("full (./test.sh's .venv)", name): entry(Path(sys.executable)) + argv_
                  for name, argv_ in COMMANDS.items()}

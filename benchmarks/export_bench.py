@@ -36,9 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -48,27 +45,11 @@ from pathlib import Path
 import numpy as np
 
 from imuedge.command_line import relative_path
+from imuedge.machine import machine, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CKPT = "reports/default/classifier.pt"
 TARGETS = {"pte_int8_vs_eager_fp32_1t": 2.0, "spectrogram_fraction": 0.05}
-
-
-def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS
-        usable = os.cpu_count()
-    return {"cpu": cpu, "logical_cores": os.cpu_count(), "usable_cores": usable,
-            "platform": platform.platform(), "python": platform.python_version()}
 
 
 def timings(fn, windows: np.ndarray, runs: int, warmup: int) -> dict:
@@ -111,18 +92,6 @@ def scores(pred: np.ndarray, y: np.ndarray, k: int) -> dict:
 
 # ---- peak RSS, one subprocess per bundle ------------------------------------------------------------------
 
-def vm_hwm_mb() -> float:
-    """This process's peak resident set (VmHWM, MB). Not ``ru_maxrss``: Linux carries that over from the
-    forking parent, so a subprocess of a big benchmark process would report the parent's peak."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # macOS: bytes there, but best effort
-
-
 def rss_probe(bundle: str, threads: int) -> None:
     """(subprocess) import the runtimes, note RSS, load the bundle, run 50 windows, print JSON of RSS."""
     import numpy  # noqa: F401
@@ -137,12 +106,12 @@ def rss_probe(bundle: str, threads: int) -> None:
         import ai_edge_litert.interpreter  # noqa: F401
     elif fmt == "onnx":
         import onnxruntime  # noqa: F401
-    before = vm_hwm_mb()
+    before = peak_rss_mb()
     p = load_bundle(bundle, threads=threads)
     x = np.random.default_rng(0).normal(size=(8, *p.input_shape)).astype(np.float32)
     for i in range(50):
         p.predict(x[i % 8])
-    peak = vm_hwm_mb()
+    peak = peak_rss_mb()
     print(json.dumps({"peak_rss_mb": peak, "after_imports_mb": before, "growth_mb": peak - before}))
 
 
@@ -166,10 +135,10 @@ def measure_rss(bundle: Path, threads: int) -> dict:
 
 def eager_rss(checkpoint: str) -> dict:
     code = ("import json,torch,numpy as np;from imuedge.export import target_from_checkpoint;"
-            "from benchmarks.export_bench import vm_hwm_mb;b=vm_hwm_mb();"
+            "from imuedge.machine import peak_rss_mb;b=peak_rss_mb();"
             f"t=target_from_checkpoint({checkpoint!r});torch.set_num_threads(1);x=torch.zeros(t.example_inputs[0].shape)\n"
             "with torch.no_grad():\n [t.module(x) for _ in range(50)]\n"
-            "p=vm_hwm_mb();print(json.dumps({'peak_rss_mb':p,'after_imports_mb':b,'growth_mb':p-b}))")
+            "p=peak_rss_mb();print(json.dumps({'peak_rss_mb':p,'after_imports_mb':b,'growth_mb':p-b}))")
     return python_json(["-c", code])
 
 
@@ -475,7 +444,7 @@ def _f(v, fmt="{:.2f}"):
 def markdown(r: dict, note: str = "") -> str:
     m, th = r["machine"], r["threads"]["all"]
     lines = ["# Export benchmark", "",
-             f"Machine: {m['cpu']}, {m['logical_cores']} logical cores ({m['usable_cores']} usable); "
+             f"Machine: {m['cpu']}, {m['cores']} logical cores ({m['usable_cores']} usable); "
              f"{m['platform']}, Python {m['python']}. {r['date']}.",
              f"Latency: {r['statistic']} (batch 1, one window = 128 samples x channels), in one process; "
              f"numbers are MEDIANS (p99 beside). 1t = one thread, {th}t = all usable threads.",

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from imuedge.machine import describe
 
 
 def timed(fn, repeats: int) -> list[float]:
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
     runs = samplers(a.teacher, [s for s in a.students.split(",") if s], not a.skip_ddpm, a.guidance)
     classes = torch.arange(a.batch) % 6
     all_threads = os.cpu_count() or 1
-    res = {"machine": f"{platform.machine()}, {all_threads} cores (shared with other jobs while measured)",
+    res = {"machine": f"{describe()} (shared with other jobs while measured)",
            "batch": a.batch, "guidance": a.guidance, "command": "python -m benchmarks.generator_bench " +
            " ".join(argv if argv is not None else sys.argv[1:]), "samplers": {}, "bundles": {}}
     for threads in (1, all_threads):

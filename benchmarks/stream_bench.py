@@ -144,8 +144,8 @@ def bare_inference(pred, windows: np.ndarray, n: int = 2000, interval_s: float =
 def pty_run(pred, csv: Path, rate: float, seconds: float, work: Path, speed: float = 1.0, loops: int = 1,
             sample_rss: bool = False, hop: int | None = None) -> tuple[dict, np.ndarray, list]:
     from imuedge.edge_runtime.pipeline import RunConfig, StreamRunner
-    from imuedge.edge_runtime.profiler import memory
-    from imuedge.edge_runtime.simulator import start_simulator
+    from imuedge.machine import memory
+    from imuedge.emulation.simulator import start_simulator
     from imuedge.edge_runtime.sinks import ListSink
     from imuedge.edge_runtime.sources import SerialSource, start_command
     from imuedge.firmware_bridge.profiles import decoder_for

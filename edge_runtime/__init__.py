@@ -9,6 +9,7 @@
     StreamRunner                     pipeline.py    reader + inference threads, bounded queue
     Profiler                         profiler.py    stage latencies, e2e, CPU, memory, counters
 
-CLI: ``imuedge stream`` and ``imuedge record`` (cli.py). Test device: simulator.py (a
-pseudo-terminal speaking the imuedge protocol). Reference: offline.offline_predictions.
+CLI: ``imuedge stream`` and ``imuedge record`` (cli.py). Reference: offline.offline_predictions.
+The devices it is tested against (a simulator on a pseudo-terminal, a BLE peripheral on BlueZ) are rigs in
+``emulation/``, apart from the runtime.
 """

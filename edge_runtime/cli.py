@@ -1,5 +1,4 @@
-"""`imuedge stream` (live predictions with a profile), `imuedge record` (capture a recording) and
-`imuedge demo-stream` (the HAPT test subjects over a pty, checked against offline predictions)."""
+"""`imuedge stream` (live predictions with a profile) and `imuedge record` (capture a recording)."""
 from __future__ import annotations
 
 import argparse
@@ -62,25 +61,6 @@ def register(subparsers) -> None:
                    help="accept a stream slower than the model's rate (linear upsampling)")
     s.add_argument("--quiet", action="store_true", help="no table at exit")
     s.set_defaults(func=run_stream)
-
-    d = subparsers.add_parser(
-        "demo-stream", help="stream the HAPT test subjects over a pty serial link into a bundle; check vs offline",
-        description="End-to-end check of the live runtime: every HAPT recording of the test subjects (default "
-                    "subject split) is played by the device simulator on a pseudo-terminal as imuedge protocol "
-                    "packets, streamed into the bundle with `imuedge stream`'s pipeline, and compared window by "
-                    "window with offline predictions on the same samples (exact equality). Prints the profile.")
-    d.add_argument("--model", required=True, metavar="BUNDLE", help="exported bundle (folder or its imuedge.json)")
-    d.add_argument("--demo", choices=("hapt-test",), default="hapt-test",
-                   help="what to stream (default hapt-test: all recordings of the HAPT test subjects)")
-    d.add_argument("--out", default="demo_stream", metavar="DIR",
-                   help="writes predictions.jsonl, profile.json and summary.json here (default ./demo_stream)")
-    d.add_argument("--pace", type=float, default=100.0, metavar="X",
-                   help="device speed, x real time (default 100: ~78 min of recordings in ~50 s)")
-    d.add_argument("--max-seconds", type=float, metavar="S",
-                   help="only the first S seconds of each recording (a quick check)")
-    d.add_argument("--max-recordings", type=int, metavar="N", help="only the first N recordings")
-    d.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
-    d.set_defaults(func=run_demo)
 
     r = subparsers.add_parser("record", help="capture a live IMU stream to a CSV recording (the data loaders' format)",
                               description="Source -> decoder -> a CSV recording in the format `imuedge train` and "
@@ -180,22 +160,6 @@ def run_stream(args) -> int:
         print(f"imuedge stream: no sample was received from {src.describe()}", file=sys.stderr)
         return 1
     return 0
-
-
-def run_demo(args) -> int:
-    from imuedge.bundle import BundleError
-
-    from .demo import stream_hapt_test_subjects
-
-    try:
-        summary = stream_hapt_test_subjects(args.model, args.out, pace=args.pace,
-                                            max_seconds_per_recording=args.max_seconds,
-                                            log=lambda m: print(m, file=sys.stderr, flush=True),
-                                            max_recordings=args.max_recordings, threads=args.threads)
-    except (BundleError, ValueError, RuntimeError, OSError) as e:
-        print(f"imuedge demo-stream: {e}", file=sys.stderr)
-        return 2
-    return 0 if summary["ok"] else 1
 
 
 def run_record(args) -> int:

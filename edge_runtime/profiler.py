@@ -3,8 +3,8 @@
 Latencies are kept per stage in a fixed ring (the last ``keep`` values; memory stays
 bounded on a week-long run) plus an all-time count and max. ``report()`` is a
 JSON-able dict; ``table()`` a printable summary. CPU is this process's user+system
-time (``time.process_time``); memory is read from ``/proc/self/status`` (VmRSS,
-VmHWM) with ``resource.getrusage`` as the fallback for the peak.
+time (``time.process_time``); memory is ``imuedge.machine.memory()`` (VmRSS and VmHWM of
+``/proc/self/status``).
 
 End-to-end latency of a window = time its prediction was handed to the sinks minus
 the arrival time of its newest sample (the sample this prediction is the first to use).
@@ -13,31 +13,15 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import resource
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
+from imuedge.machine import memory
+
 STAGES = ("decode", "assemble", "window", "queue", "predict", "sink", "e2e")
-
-
-def memory() -> dict:
-    """Resident and peak resident memory of this process, MB."""
-    out = {}
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    out["rss_mb" if line.startswith("VmRSS") else "peak_rss_mb"] = round(int(line.split()[1]) / 1024, 2)
-    except OSError:  # not Linux
-        pass
-    if "peak_rss_mb" not in out:
-        ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        out["peak_rss_mb"] = round(ru / (1024 * 1024 if platform.system() == "Darwin" else 1024), 2)
-    return out
 
 
 class LatencyRing:

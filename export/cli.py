@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from imuedge.data.cli import add_bound_flags, warnings_as_lines
-from imuedge.window import ACC_UNITS, CHANNELS, GYRO_UNITS
+from imuedge.data.cli import add_recording_flags, warnings_as_lines
+from imuedge.window import CHANNELS
 
 HELP = """\
 Export an imuedge checkpoint to on-device bundles, one folder per format x
@@ -38,15 +38,7 @@ def register(subparsers) -> None:
                         "recordings (read with --rate, --acc-unit, --gyro-unit as `imuedge train` reads them; "
                         "resampled to the model's rate; labels matched to the model's classes by name), or an "
                         ".npz with x (N, C, T) float32 in physical units [and y (N,) labels] (default: hapt)")
-    p.add_argument("--rate", type=float, metavar="HZ",
-                   help="--calibration FOLDER: sample rate of the files when they have no timestamp column")
-    p.add_argument("--acc-unit", choices=list(ACC_UNITS),
-                   help="--calibration FOLDER: accelerometer unit when the header does not say (default m/s2)")
-    p.add_argument("--gyro-unit", choices=list(GYRO_UNITS),
-                   help="--calibration FOLDER: gyroscope unit when the header does not say (default rad/s)")
-    p.add_argument("--strict", action="store_true",
-                   help="--calibration FOLDER: stop at the first malformed file (default: skip it and go on)")
-    add_bound_flags(p)
+    add_recording_flags(p, applies="--calibration FOLDER: ")
     p.add_argument("--out", default="exports", metavar="DIR", help="output folder (default: exports)")
     p.add_argument("--calibration-windows", type=int, default=200, metavar="N",
                    help="windows used to calibrate int8 (default: 200)")

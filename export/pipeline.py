@@ -23,8 +23,9 @@ from imuedge.atomic import atomic_write
 from imuedge.command_line import command_line
 from imuedge.quiet import quiet_runtime
 
-from imuedge.bundle import (ARTIFACTS, load_bundle, make_fingerprint, make_manifest, mark_pte_checked, sha256,
+from imuedge.bundle import (ARTIFACTS, load_bundle, make_fingerprint, make_manifest, mark_pte_checked,
                      write_manifest)
+from imuedge.digest import sha256
 from .parity import parity_report
 from .target import ExportError, ExportTarget
 

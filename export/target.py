@@ -146,6 +146,7 @@ def target_from_checkpoint(path: str | os.PathLike) -> ExportTarget:
     ``"label_names"``; nothing pickled is executed (``checkpoint.load``).
     """
     from imuedge import checkpoint
+    from imuedge.digest import sha256
 
     path = Path(path)
     ckpt = checkpoint.load(path)
@@ -175,7 +176,7 @@ def target_from_checkpoint(path: str | os.PathLike) -> ExportTarget:
         task, output = "embed", {"embedding_size": int(out.shape[1])}
     prov = {
         "checkpoint": str(path),
-        "checkpoint_sha256": checkpoint.sha256(path),
+        "checkpoint_sha256": sha256(path),
         "checkpoint_kind": ckpt.get("kind"),
         "model_name": info["name"],
         "checkpoint_provenance": ckpt.get("provenance") or {},

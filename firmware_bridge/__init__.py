@@ -1,4 +1,5 @@
 """imuedge firmware bridge: the wire protocol (``protocol``), its shared test
 vectors, the microcontroller firmware that speaks it (``firmware/``, C99) and
-the tools that run it in emulation (``qemu_e2e``, ``avr_sim``).
+the stream decoders. The tools that run the firmware in emulation, fuzz the
+decoders and generate the vectors are rigs in ``emulation/``.
 Spec: ``PROTOCOL.md`` next to this file."""

@@ -21,11 +21,11 @@ for tool in make gcc g++ arm-none-eabi-gcc qemu-system-arm avr-gcc simavr; do
   command -v "$tool" >/dev/null || { echo "missing: $tool (see the toolchain line at the top of $0)"; exit 2; }
 done
 T0=$(date +%s.%N)
-step "vectors up to date" "$PYTHON" -m imuedge.firmware_bridge.make_vectors --check
+step "vectors up to date" "$PYTHON" -m imuedge.emulation.make_vectors --check
 step "host C unit tests" make -s -C "$FW" test PYTHON="$PYTHON"
 step "Cortex-M3 build (mps2-an385)" make -s -C "$FW" arm PYTHON="$PYTHON"
 step "AVR build (ATmega328P)" make -s -C "$FW" avr PYTHON="$PYTHON"
 step "Arduino sketch vs core API (g++ syntax, stub headers)" make -s -C "$FW" arduino-syntax
-step "AVR in simavr" "$PYTHON" -m imuedge.firmware_bridge.avr_sim
-step "QEMU end-to-end" "$PYTHON" -m imuedge.firmware_bridge.qemu_e2e
+step "AVR in simavr" "$PYTHON" -m imuedge.emulation.avr_sim
+step "QEMU end-to-end" "$PYTHON" -m imuedge.emulation.qemu_e2e
 awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "check.sh: all passed in %.1f s\n", b - a }'

@@ -1,10 +1,9 @@
-"""`imuedge devices` (talk to / decode a device stream) and `imuedge firmware` (build and check)."""
+"""`imuedge devices`: list, probe or decode devices and captures of their streams."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
 # the stream profiles of profiles.PROFILES, named here so that --help does not import numpy
 PROFILE_NAMES = ("imuedge", "imuedge-ble", "text", "sensorserver", "witmotion", "witmotion-ble")
 
@@ -43,25 +42,6 @@ def register(subparsers) -> None:
                        help="serial baud rate (ignored by pseudo-terminals; default %(default)s)")
     probe.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the answer")
     probe.set_defaults(func=run_probe)
-
-    fw = subparsers.add_parser("firmware", help="build the firmware and run its checks (host, simavr, QEMU)",
-                               description="Firmware bridge tooling.")
-    fsub = fw.add_subparsers(dest="firmware_command", metavar="SUBCOMMAND")
-    fw.set_defaults(func=lambda args: (fw.print_help(), 0)[1])
-    chk = fsub.add_parser("check", help="firmware_bridge/check.sh: vectors, host C tests, ARM + AVR builds, "
-                                        "simavr and QEMU end-to-end runs",
-                          description="Build and test the firmware: the shared vectors are up to date, the host C "
-                                      "unit tests pass (ASan/UBSan), the Cortex-M3 and AVR builds compile with "
-                                      "warnings as errors, and both run in emulation (simavr, QEMU mps2-an385) "
-                                      "against the Python decoder. Needs the Debian toolchains ./test.sh installs.")
-    chk.set_defaults(func=run_check)
-    vec = fsub.add_parser("vectors", help="regenerate the shared test vectors (vectors/*.json)",
-                          description="Write firmware_bridge/vectors/*.json, the byte vectors the Python decoder, "
-                                      "the C firmware and the phone app are all tested against, from the protocol "
-                                      "spec as implemented in protocol.py; --check only compares.")
-    vec.add_argument("--check", action="store_true", help="only check that they are up to date")
-    vec.set_defaults(func=lambda args: __import__("imuedge.firmware_bridge.make_vectors", fromlist=["main"])
-                     .main(["--check"] if args.check else []))
 
 
 def summarise(packets, decoder, show: int = 5) -> str:
@@ -225,11 +205,3 @@ def run_probe(args) -> int:
         return 0
     finally:
         close()
-
-
-def run_check(args) -> int:
-    import os
-    import subprocess
-
-    # check.sh's Python steps run in this interpreter (the one `imuedge` was installed into)
-    return subprocess.call(["bash", str(HERE / "check.sh")], env={**os.environ, "PYTHON": sys.executable})

@@ -248,25 +248,6 @@ class _Blocks:
         return out
 
 
-class _Unwrap32:
-    """Unwraps an unsigned 32-bit counter (Arduino millis()/micros()); a backwards jump of
-    less than half the range is a device reset: time restarts, counted in ``resets``."""
-
-    def __init__(self):
-        self.last: int | None = None
-        self.offset = 0
-        self.resets = 0
-
-    def update(self, t: int) -> int:
-        if self.last is not None and t < self.last:
-            if self.last - t > 0x80000000 and self.last <= 0xFFFFFFFF:
-                self.offset += 1 << 32
-            else:
-                self.resets += 1
-        self.last = t
-        return self.offset + t
-
-
 # --------------------------------------------------------------------------- text
 _NUM = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _SPLIT = re.compile(r"[,;\s]+")
@@ -309,7 +290,7 @@ class TextLineDecoder:
         if channels is not None:
             self._set_columns(tuple(channels))
         self.lines = _LineBuffer(max_line)
-        self.clock = _Unwrap32()
+        self.clock = P.TimestampUnwrapper()
         self.lineno = 0
         self.stats = {"packets": 0, "samples": 0, "lines": 0, "skipped": 0, "corrupt": 0, "lost": 0,
                       "overlong": 0, "time_resets": 0, "bad_lines": [], "last_error": None}

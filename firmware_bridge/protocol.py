@@ -48,7 +48,9 @@ _COMMON = struct.Struct("<2sBBBBHH")  # magic, major, minor, type, header_len, s
 _DATA_EXT = struct.Struct("<IIffHBBBB")  # ts, period, acc_scale, gyro_scale, overflow, n, mask, flags, reserved
 _ACK = struct.Struct("<BBHI")  # command, status, acked_seq, value
 _INFO = struct.Struct("<BBBBHIffBB")  # supported, active, acc_range_g, state, gyro_dps, period, acc_s, gyro_s, max_n, name_len
-assert _COMMON.size == COMMON_HEADER_LEN and COMMON_HEADER_LEN + _DATA_EXT.size == DATA_HEADER_LEN
+if _COMMON.size != COMMON_HEADER_LEN or COMMON_HEADER_LEN + _DATA_EXT.size != DATA_HEADER_LEN:  # kept under -O
+    raise ImportError(f"protocol.py: the header structs ({_COMMON.size} + {_DATA_EXT.size} bytes) disagree with "
+                      f"PROTOCOL.md ({COMMON_HEADER_LEN}, {DATA_HEADER_LEN})")
 
 
 class PacketType(IntEnum):
@@ -187,6 +189,15 @@ def channels_to_mask(channels) -> int:
     for c in channels:
         mask |= 1 << CHANNELS.index(c)
     return mask
+
+
+def quantize(data, channels, acc_scale: float, gyro_scale: float) -> np.ndarray:
+    """float ``(channels, n)`` in physical units -> int16 ``(n, channels)`` counts, a DataPacket's ``samples``:
+    count = floor(x / scale + 0.5) clipped to int16 (the firmware's rounding), with the float32 scale of each
+    channel's group. ``DataPacket.to_array`` is its inverse up to that rounding."""
+    scale = np.array([_f32(acc_scale) if c.startswith("acc") else _f32(gyro_scale) for c in channels], np.float64)
+    counts = np.floor(np.asarray(data, np.float64) / scale[:, None] + 0.5)
+    return np.clip(counts, -32768, 32767).astype(np.int16).T.copy()
 
 
 def _f32(x: float) -> float:
@@ -546,14 +557,22 @@ class GapTracker:
 
 @dataclass
 class TimestampUnwrapper:
-    """Extends the u32 µs device timestamp to 64 bits (valid while packets are < 35 min apart)."""
+    """Extends an unsigned 32-bit device counter (the packets' µs timestamp, Arduino millis()/micros()) to 64
+    bits; valid while readings are less than half its range apart (35 min of µs).
+
+    A backward jump of more than half the range is a wrap (+2^32). A smaller one is the device restarting its
+    clock: time restarts there, counted in ``resets``. A counter past 2^32 - 1 is not 32-bit and never wraps.
+    """
 
     last: int | None = None
     offset: int = 0
+    resets: int = 0
 
     def update(self, ts: int) -> int:
-        ts &= 0xFFFFFFFF
-        if self.last is not None and ts < self.last and self.last - ts > 0x80000000:
-            self.offset += 1 << 32
+        if self.last is not None and ts < self.last:
+            if self.last - ts > 0x80000000 and self.last <= 0xFFFFFFFF:
+                self.offset += 1 << 32
+            else:
+                self.resets += 1
         self.last = ts
         return self.offset + ts

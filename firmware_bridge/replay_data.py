@@ -7,18 +7,22 @@ rad/s, canonical channel order). The firmware build turns it into a C header:
     python -m imuedge.firmware_bridge.replay_data header OUT.h [--samples N]
     python -m imuedge.firmware_bridge.replay_data excerpt   # re-cut the CSV (needs load_hapt)
 
-``quantize`` is the one definition of the counts: count = floor(x / scale + 0.5)
-clipped to int16, with the float32 scales of a ±8 g / ±2000 dps sensor. The
-QEMU end-to-end test compares the decoded stream with ``load_counts()``.
-Pure Python (no numpy) so any python3 can run the build step.
+The counts are ``protocol.quantize`` of the excerpt (count = floor(x / scale + 0.5)
+clipped to int16) with the float32 scales of a ±8 g / ±2000 dps sensor. The
+emulator runs (``emulation/qemu_e2e.py``, ``avr_sim.py``) compare the decoded
+stream with ``load_counts()``. The firmware's Makefile runs it with the
+project's Python (``.venv``; ``PYTHON=...`` to choose another with imuedge).
 """
 from __future__ import annotations
 
 import csv
 import math
-import struct
 import sys
 from pathlib import Path
+
+import numpy as np
+
+from imuedge.firmware_bridge import protocol as P
 
 CSV = Path(__file__).resolve().parent / "firmware" / "replay" / "hapt_s01_excerpt.csv"
 ACC_RANGE_G = 8
@@ -26,20 +30,8 @@ GYRO_RANGE_DPS = 2000
 SAMPLE_RATE_HZ = 50
 
 
-def _f32(x: float) -> float:
-    return struct.unpack("<f", struct.pack("<f", x))[0]
-
-
-ACC_SCALE = _f32(ACC_RANGE_G * 9.80665 / 32768)  # m/s^2 per count
-GYRO_SCALE = _f32(GYRO_RANGE_DPS * math.pi / 180 / 32768)  # rad/s per count
-
-
-def quantize(row) -> list[int]:
-    out = []
-    for i, x in enumerate(row):
-        c = math.floor(float(x) / (ACC_SCALE if i < 3 else GYRO_SCALE) + 0.5)
-        out.append(max(-32768, min(32767, c)))
-    return out
+ACC_SCALE = float(np.float32(ACC_RANGE_G * 9.80665 / 32768))  # m/s^2 per count, as float32 on the wire
+GYRO_SCALE = float(np.float32(GYRO_RANGE_DPS * math.pi / 180 / 32768))  # rad/s per count
 
 
 def load_rows(path: Path = CSV) -> list[list[float]]:
@@ -50,8 +42,9 @@ def load_rows(path: Path = CSV) -> list[list[float]]:
 
 
 def load_counts(n: int | None = None, path: Path = CSV) -> list[list[int]]:
-    rows = load_rows(path)
-    return [quantize(r) for r in rows[:n]]
+    """int16 counts of the first n samples (all by default), one list of six per sample."""
+    rows = np.array(load_rows(path)[:n], np.float64).reshape(-1, len(P.CHANNELS))
+    return P.quantize(rows.T, P.CHANNELS, ACC_SCALE, GYRO_SCALE).tolist()
 
 
 def write_header(out: Path, n: int | None = None) -> None:
@@ -79,8 +72,6 @@ def write_header(out: Path, n: int | None = None) -> None:
 
 def cut_excerpt(n: int = 2000) -> None:
     """Re-cut the committed CSV from the HAPT archive (imuedge.data.load_hapt)."""
-    import numpy as np
-
     from imuedge.data.hapt import load_hapt
 
     ds = load_hapt()

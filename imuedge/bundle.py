@@ -36,7 +36,6 @@ The exporter marks the .pte files it writes as checked.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import subprocess
@@ -47,19 +46,12 @@ from pathlib import Path
 import numpy as np
 
 from imuedge.atomic import atomic_write
+from imuedge.digest import sha256
 from imuedge.quiet import quiet_runtime
 from imuedge.manifest import (MANIFEST, SCHEMA, SCHEMA_VERSION, BundleError, binding, check_binding,  # noqa: F401
                               check_manifest, window_spec)
 
 ARTIFACTS = {"pte": "model.pte", "tflite": "model.tflite", "onnx": "model.onnx", "torch": "model.pt2"}
-
-
-def sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_manifest(folder: str | os.PathLike, manifest: dict) -> Path:

@@ -14,7 +14,6 @@ without executing pickled code:
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import re
@@ -88,11 +87,3 @@ def load(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: checkpoint version {obj['version']} is newer than this "
                               f"imuedge understands ({VERSION}); upgrade imuedge")
     return obj
-
-
-def sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

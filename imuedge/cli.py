@@ -29,11 +29,11 @@ COMMANDS = {
     "data": ("imuedge.data.cli", "inspect datasets (HAPT or a folder of CSV recordings)"),
     "export": ("imuedge.export.cli", "export a checkpoint to .pte / .tflite / .onnx bundles"),
     "stream": ("imuedge.edge_runtime.cli", "run a model bundle on a live IMU stream (serial, BLE, replay)"),
-    "demo-stream": ("imuedge.edge_runtime.cli",
+    "demo-stream": ("imuedge.emulation.cli",
                     "stream the HAPT test subjects over a pty serial link into a bundle; check vs offline"),
     "record": ("imuedge.edge_runtime.cli", "capture a live IMU stream to a CSV recording (the data loaders' format)"),
     "devices": ("imuedge.firmware_bridge.cli", "list, probe or decode IMU devices (serial, BLE, captures)"),
-    "firmware": ("imuedge.firmware_bridge.cli", "build the firmware and run its checks (host, simavr, QEMU)"),
+    "firmware": ("imuedge.emulation.cli", "build the firmware and run its checks (host, simavr, QEMU)"),
     "demo-app": ("imuedge.android_demo.serve", "serve the phone app (live view + benchmark) and bundles"),
 }
 COMMAND_MODULES = list(dict.fromkeys(module for module, _ in COMMANDS.values()))

@@ -80,7 +80,8 @@ class GeneratorBundle:
         from executorch.extension.pybindings import portable_lib
         from executorch.runtime import Runtime
 
-        from imuedge.bundle import sha256, _checked_here, PTE_CHECKED
+        from imuedge.bundle import _checked_here, PTE_CHECKED
+        from imuedge.digest import sha256
 
         digest = sha256(self.artifact)
         if digest not in _checked_here and not (PTE_CHECKED / digest).is_file():

@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imuedge.data.cli import add_bound_flags
-from imuedge.window import ACC_UNITS, GYRO_UNITS
+from imuedge.data.cli import add_recording_flags
 
 
 class CliError(ValueError):
@@ -56,16 +55,7 @@ def _data_flags(p: argparse.ArgumentParser, npz: bool = False) -> None:
                         "see README 'Your own recordings'), or the word hapt for UCI HAPT (six basic activities)"
                         + (", or an .npz of windows with labels (x, y and class_names, as `imuedge train "
                            "--save-windows` writes)" if npz else ""))
-    p.add_argument("--rate", type=float, metavar="HZ",
-                   help="sample rate of the files; needed when they have no timestamp column (default: from "
-                        "the timestamps)")
-    p.add_argument("--acc-unit", choices=list(ACC_UNITS),
-                   help="accelerometer unit of the files when the header does not say (default m/s2)")
-    p.add_argument("--gyro-unit", choices=list(GYRO_UNITS),
-                   help="gyroscope unit of the files when the header does not say (default rad/s)")
-    p.add_argument("--strict", action="store_true",
-                   help="stop at the first malformed file (default: skip it with a message and go on)")
-    add_bound_flags(p)
+    add_recording_flags(p)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
 
 
@@ -83,6 +73,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="window length in samples; must equal the encoder's. "
                         "Default: the encoder's, 128 for random")
     t.add_argument("--hop", type=int, metavar="SAMPLES", help="samples between window starts (default: window / 2)")
+    t.add_argument("--keep-rate", action="store_true",
+                   help="feed the data at its own sample rate even when the encoder records another (its windows "
+                        "then span another duration than in pretraining). Default: resample the data to the "
+                        "encoder's rate, anti-aliased")
     t.add_argument("--holdout", choices=("auto", "subject", "recording", "none"), default="auto",
                    help="what the held-out test windows are: other subjects, other recordings, or none (score on "
                         "the training windows); auto (default) tries subject, then recording, then none")
@@ -308,22 +302,26 @@ def encoder_rate(path: str) -> float | None:
         return None
 
 
-def at_encoder_rate(ds, encoder: str, window: int, say):
+def at_encoder_rate(ds, encoder: str, window: int, say, keep: bool = False):
     """The dataset at the rate the encoder records (resampled, anti-aliased, and said); as it is when the
-    encoder records none (said, with what a window then spans)."""
+    encoder records none, or with ``keep`` (said, with what a window then spans)."""
     from imuedge.data import resample_dataset
 
     rate, have = encoder_rate(encoder), ds.sample_rate_hz
     if rate is None:
         if encoder != "random":
             say(f"the encoder {encoder} does not record its sample rate: its {window}-sample windows are "
-                f"{window / have:.2f} s of this {have:g} Hz data (it was pretrained on 50 Hz HAPT if it is "
-                f"the shipped one)")
+                f"{window / have:.2f} s of this {have:g} Hz data")
         return ds
     if abs(have - rate) <= 0.02 * rate:
         return ds
+    if keep:
+        say(f"the data is at {have:g} Hz, the encoder at {rate:g} Hz; --keep-rate: not resampling, so its "
+            f"{window}-sample windows span {window / have:.2f} s here against {window / rate:.2f} s in pretraining")
+        return ds
     say(f"the data is at {have:g} Hz, the encoder at {rate:g} Hz ({window} samples = {window / rate:.2f} s): "
-        f"resampling the data to {rate:g} Hz (anti-aliased)")
+        f"resampling the data to {rate:g} Hz (anti-aliased; --keep-rate trains on it as it is, with "
+        f"{window / have:.2f} s windows)")
     return resample_dataset(ds, rate)
 
 
@@ -352,7 +350,7 @@ def run_train(a) -> int:
     ds = select_channels(ds, enc.channels, f"the encoder ({enc_desc})")
     if dropped:
         say(f"the encoder takes {list(enc.channels)}; the data's {dropped} are not used")
-    ds = at_encoder_rate(ds, a.encoder, window, say)
+    ds = at_encoder_rate(ds, a.encoder, window, say, a.keep_rate)
     ws = cut_windows(ds, window, hop, keep)
     classes = list(keep) if keep else sorted(int(c) for c in np.unique(ws.y))
     ws = remap_labels(ws, [c for c in classes if (ws.y == c).any()])

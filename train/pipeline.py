@@ -21,6 +21,7 @@ from tqdm import tqdm
 from imuedge import checkpoint
 from imuedge.command_line import command_line
 from imuedge.data import load_hapt_windows
+from imuedge.machine import describe
 from imuedge.train import fewshot, report
 from imuedge.train.backbones import CNN1D
 from imuedge.train.encoder import Classifier, IMUEncoder
@@ -311,7 +312,7 @@ def run(cfg: RunConfig = RunConfig(), quiet: bool = False) -> Path:
         say(f"default classifier ({chosen}, fine-tuned on all labels): macro-F1 {tuned_f1:.3f}, "
             f"{out / 'classifier.pt'}")
         lap("default classifier")
-    results.update(findings=findings, command=command_line(), machine=report.machine(),
+    results.update(findings=findings, command=command_line(), machine=describe(),
                    wall_time_s=time.time() - t_start, stages_s=stages, code_version=checkpoint.code_version())
     path = report.write_report(results, out)
     for line in findings:

@@ -41,6 +41,7 @@ from imuedge.train.augment import Hue, Jitter, MocoV2Default, PermuteX, SensorAw
 from imuedge.train.encoder import IMUEncoder, model_spec
 from imuedge.train.images import ImageFolder, ProceduralImages
 from imuedge.train.moco import MoCo, MoCoConfig
+from imuedge.window import WindowSpec
 
 
 @dataclass
@@ -134,6 +135,11 @@ class ImageStream:
                 raise ValueError(f"unknown image source {name!r}; use procedural, imu or folder")
         self.generator = torch.Generator().manual_seed(seed)
         self.turn = start
+
+    def window_spec(self) -> WindowSpec | None:
+        """The IMU windows' contract (channels, rate, length) when an 'imu' source knows its rate, else None."""
+        specs = [s.window_spec() for s in self.sources if isinstance(s, IMUSpectrogramImages)]
+        return specs[0] if specs else None
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``n`` images, their positives (to be augmented into the query and key views: the same images,
@@ -242,6 +248,8 @@ class IMUSpectrogramImages:
                                  f"'recording' (N,), 'start' (N,) in samples, and 'sample_rate_hz'; it has "
                                  f"{sorted(z.files)}")
         self.x = torch.from_numpy(np.ascontiguousarray(x))
+        self.channels = tuple(channels)
+        self.sample_rate_hz = rate_of(path, where)  # None when the file does not say
         self.spectrogram = Spectrogram(channels, spec_cfg)
         self.spectrogram.fit_normalization(x)
         self.positives = positives
@@ -256,6 +264,14 @@ class IMUSpectrogramImages:
             start_s = np.asarray(where[1], np.float64) / float(where[2])
             self.where = torch.from_numpy(np.stack([rec, start_s], 1).astype(np.float32))
             self.by_recording = [torch.from_numpy(np.flatnonzero(rec == r)) for r in range(len(names))]
+
+    def window_spec(self) -> WindowSpec | None:
+        """The windows' channels, rate and length (the hop between an encoder's windows is not a property of
+        the encoder: half a window, as ``imuedge train`` defaults to), or None when the rate is unknown."""
+        if self.sample_rate_hz is None:
+            return None
+        t = self.x.shape[-1]
+        return WindowSpec(self.channels, self.sample_rate_hz, t, max(1, t // 2))
 
     def images(self, index: torch.Tensor, n: int) -> torch.Tensor:
         with torch.no_grad():
@@ -332,17 +348,52 @@ def build_moco(cfg: PretrainConfig) -> MoCo:
     return MoCo(replace(cfg.moco, backbone=cfg.backbone))
 
 
-def encoder_checkpoint(moco: MoCo, cfg: PretrainConfig, channels, step: int, seconds: float) -> dict:
-    """The pretrained query backbone as a standalone IMU encoder checkpoint."""
+def encoder_checkpoint(moco: MoCo, cfg: PretrainConfig, channels, step: int, seconds: float,
+                       window: WindowSpec | None = None) -> dict:
+    """The pretrained query backbone as a standalone IMU encoder checkpoint; ``window``: the IMU windows it was
+    pretrained on (their rate is what `imuedge train` resamples a user's data to), when known."""
     encoder = IMUEncoder(channels=tuple(channels), backbone=cfg.backbone, spectrogram=cfg.spectrogram)
     encoder.backbone.load_state_dict(moco.encoder_state_dict())
     return {
         "kind": "encoder",
         "model": model_spec(encoder),
         "state_dict": encoder.state_dict(),
+        **({"window": window.to_dict()} if window is not None else {}),
         "pretrain": {"config": json.loads(json.dumps(asdict(cfg))), "step": step, "seconds": round(seconds, 1)},
         "provenance": checkpoint.provenance(seed=cfg.seed, data=cfg.sources),
     }
+
+
+def record_window(path, imu_windows: str = HAPT_TRAIN) -> dict:
+    """Give an encoder checkpoint made before pretraining recorded its windows the 'window' entry that
+    pretraining writes now (channels, the rate of ``imu_windows``, the spectrogram's length); the weights are
+    unchanged. Returns the entry."""
+    ckpt = checkpoint.load(path)
+    if ckpt.get("kind") != "encoder":
+        raise checkpoint.CheckpointError(f"{path}: kind {ckpt.get('kind')!r}, not an encoder checkpoint")
+    config = ckpt["model"]["config"]
+    samples = int(config.get("spectrogram", {}).get("samples", 128))
+    rate = rate_of(imu_windows, None)
+    if rate is None:
+        raise ValueError(f"{imu_windows}: no 'sample_rate_hz' in it, so the encoder's rate is unknown")
+    ckpt["window"] = WindowSpec(tuple(config["channels"]), rate, samples, max(1, samples // 2)).to_dict()
+    checkpoint.save(ckpt, path)
+    return ckpt["window"]
+
+
+def rate_of(path: str, where) -> float | None:
+    """The sample rate of ``--imu-windows``: HAPT's for hapt-train, else the file's 'sample_rate_hz'."""
+    from imuedge.data.hapt import SAMPLE_RATE_HZ
+
+    if where is not None:
+        return float(where[2])
+    if path == HAPT_TRAIN:
+        return SAMPLE_RATE_HZ
+    if path:
+        with np.load(path) as z:
+            if "sample_rate_hz" in z:
+                return float(z["sample_rate_hz"])
+    return None
 
 
 def check_sources(cfg: PretrainConfig) -> None:
@@ -438,7 +489,7 @@ def train(cfg: PretrainConfig, channels=("acc_x", "acc_y", "acc_z", "gyro_x", "g
     bar.close()
     path = out / "encoder.pt"
     if rank == 0:
-        checkpoint.save(encoder_checkpoint(moco, cfg, channels, cfg.steps, seconds), path)
+        checkpoint.save(encoder_checkpoint(moco, cfg, channels, cfg.steps, seconds, stream.window_spec()), path)
     if dist.is_initialized():
         dist.barrier()
     return moco, path

@@ -19,18 +19,11 @@ def register(subparsers) -> None:
         description="Load a dataset the way training would and summarise it. PATH is a folder of CSV "
                     "recordings (format: see `imuedge.data.recordings`) or the word `hapt`.")
     inspect.add_argument("path", metavar="PATH_OR_hapt", help="folder of recordings, or `hapt` for UCI HAPT")
-    inspect.add_argument("--rate", type=float, default=None,
-                         help="sample rate in Hz (needed when files have no timestamp column)")
-    inspect.add_argument("--acc-unit", default=None, choices=list(ACC_UNITS),
-                         help="accelerometer unit of the files (default: the header's, else m/s2)")
-    inspect.add_argument("--gyro-unit", default=None, choices=list(GYRO_UNITS),
-                         help="gyroscope unit of the files (default: the header's, else rad/s)")
+    add_recording_flags(inspect)
     inspect.add_argument("--window", type=int, default=128,
                          help="window length in samples, to count windows (default: 128)")
     inspect.add_argument("--hop", type=int, default=64,
                          help="hop between windows in samples, to count windows (default: 64)")
-    inspect.add_argument("--strict", action="store_true", help="stop at the first malformed file")
-    add_bound_flags(inspect)
     inspect.set_defaults(func=run_inspect)
 
 
@@ -49,6 +42,22 @@ def warnings_as_lines(out=None):
     with warnings.catch_warnings():  # the filters stay as they are: only how a shown warning looks changes
         warnings.showwarning = show
         yield
+
+
+def add_recording_flags(p, applies: str = "") -> None:
+    """How to read a folder of CSV recordings, the same flags on every command that reads one: --rate,
+    --acc-unit, --gyro-unit, --strict and the plausibility bounds. ``applies``: what the flags apply to, put
+    before each help text (``"--calibration FOLDER: "``) when the command also takes other data."""
+    p.add_argument("--rate", type=float, metavar="HZ",
+                   help=f"{applies}sample rate of the files; needed when they have no timestamp column (default: "
+                        f"from the timestamps)")
+    p.add_argument("--acc-unit", choices=list(ACC_UNITS),
+                   help=f"{applies}accelerometer unit of the files when the header does not say (default m/s2)")
+    p.add_argument("--gyro-unit", choices=list(GYRO_UNITS),
+                   help=f"{applies}gyroscope unit of the files when the header does not say (default rad/s)")
+    p.add_argument("--strict", action="store_true",
+                   help=f"{applies}stop at the first malformed file (default: skip it with a message and go on)")
+    add_bound_flags(p)
 
 
 def add_bound_flags(p) -> None:

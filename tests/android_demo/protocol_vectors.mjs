@@ -1,5 +1,5 @@
 // Runs android_demo/src/protocol.js over the shared vectors and prints what it decoded, in the shape of
-// firmware_bridge/make_vectors.expect(); test_protocol_js.py compares it with the vectors' own answers.
+// emulation/make_vectors.expect(); test_protocol_js.py compares it with the vectors' own answers.
 // Usage: node protocol_vectors.mjs <vectors folder>
 import {readFileSync} from 'node:fs';
 import {join} from 'node:path';

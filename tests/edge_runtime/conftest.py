@@ -35,6 +35,10 @@ def small_target(window: int = 128, hop: int = 64, rate: float = 50.0, channels=
 
 @pytest.fixture(scope="session")
 def hapt_test_recording():
+    return load_hapt_test_recording()
+
+
+def load_hapt_test_recording():
     """A few hundred seconds of one HAPT test-split subject (50 Hz, six channels, m/s^2 and rad/s)."""
     from imuedge.data import load_hapt, subject_split
 

@@ -2,7 +2,7 @@
 
 A Debian kernel boots in QEMU (TCG) with ``bluetooth`` + ``hci_vhci``; ``btvirt -L -l2``
 makes two virtual LE controllers; ``bluetoothd`` runs both. On hci0 a GATT peripheral
-(``edge_runtime/ble_peripheral.py``: imuedge IMU service + Nordic UART Service) plays a
+(``emulation/ble_peripheral.py``: imuedge IMU service + Nordic UART Service) plays a
 HAPT test recording as protocol packets; on hci1 the edge runtime (``StreamRunner`` with
 ``ble:IMU-VM?adapter=hci1`` -> bleak -> BlueZ over D-Bus) runs an ONNX bundle. One boot,
 two runs (``ble_qemu.default_runs``):
@@ -26,9 +26,9 @@ import json
 
 import pytest
 
-from imuedge.edge_runtime import ble_qemu
+from imuedge.emulation import ble_qemu
 from imuedge.edge_runtime.pipeline import StreamRunner
-from imuedge.edge_runtime.simulator import quantize
+from imuedge.emulation.simulator import quantize
 from imuedge.edge_runtime.sinks import ListSink
 from imuedge.edge_runtime.sources import BleSource, Source, SourceDisconnected, SourceError, parse_source
 from imuedge.firmware_bridge import protocol as P

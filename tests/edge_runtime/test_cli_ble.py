@@ -10,7 +10,7 @@ import pytest
 
 from imuedge.edge_runtime.offline import offline_predictions
 from imuedge.edge_runtime.pipeline import RunConfig, StreamRunner
-from imuedge.edge_runtime.simulator import expected_stream, quantize
+from imuedge.emulation.simulator import expected_stream, quantize
 from imuedge.edge_runtime.sinks import ListSink
 from imuedge.edge_runtime.sources import IMU_CONTROL_UUID, IMU_DATA_UUID, BleSource, ReplaySource, \
     SourceDisconnected

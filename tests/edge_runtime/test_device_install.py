@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.device_install import SERVER_SIDE, installed, make_device_venv
 from imuedge.edge_runtime.offline import offline_predictions
-from imuedge.edge_runtime.simulator import expected_stream, start_simulator
+from imuedge.emulation.simulator import expected_stream, start_simulator
 
 from .conftest import export_small, write_csv
 
@@ -123,7 +123,8 @@ def test_device_install_records_over_pty(device_python, hapt_test_recording, tmp
 
 def test_pte_bundle_in_device_install_says_which_extra(device_python, device_bundles, tmp_path):
     """A .pte needs ExecuTorch's Python runtime, which imports torch: one line naming the extra, exit 2."""
-    from imuedge.bundle import sha256, write_manifest
+    from imuedge.bundle import write_manifest
+    from imuedge.digest import sha256
 
     pte = tmp_path / "pte-fp32"
     pte.mkdir()

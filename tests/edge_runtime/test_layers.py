@@ -1,5 +1,7 @@
-"""The device side depends on the core only: nothing that ``edge_runtime/`` imports, directly or through the
-core and the firmware bridge, comes from ``export/`` or ``train/`` (the server side, which needs PyTorch).
+"""The device side depends on the core only: nothing that the core (``imuedge/``), ``edge_runtime/``,
+``firmware_bridge/`` or ``android_demo/`` imports, directly or through each other, comes from ``export/`` or
+``train/`` (the server side, which needs PyTorch) or from ``emulation/`` (the test rigs). The rigs may import the
+product; the product never imports a rig.
 
 The imports are read from the source (``ast``), every one of them, also those inside functions, so an
 import that only runs on some path is found too.
@@ -9,11 +11,16 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 # where each installed package's sources live (pyproject.toml's package-dir)
 FOLDERS = {"imuedge.train": "train", "imuedge.export": "export", "imuedge.edge_runtime": "edge_runtime",
-           "imuedge.firmware_bridge": "firmware_bridge", "imuedge.android_demo": "android_demo", "imuedge": "imuedge"}
+           "imuedge.firmware_bridge": "firmware_bridge", "imuedge.android_demo": "android_demo",
+           "imuedge.emulation": "emulation", "imuedge": "imuedge"}
 SERVER_SIDE = ("imuedge.export", "imuedge.train")
+RIGS = ("imuedge.emulation",)
+DEVICE_SIDE = ("imuedge", "edge_runtime", "firmware_bridge", "android_demo")  # the core and what runs on devices
 
 
 def source_of(module: str) -> Path | None:
@@ -83,20 +90,39 @@ def reached_from(folder: str) -> dict[str, str]:
 
 
 def test_the_walk_finds_a_known_import():
-    # the walk itself works: edge_runtime's CLI loads bundles from the core, the sources use the protocol
+    # the walk itself works: edge_runtime's CLI loads bundles from the core, the sources use the protocol; the
+    # rigs reach the runtime
     seen = reached_from("edge_runtime")
     assert "imuedge.bundle" in seen and "imuedge.firmware_bridge.protocol" in seen and "imuedge.manifest" in seen
+    assert "imuedge.edge_runtime.pipeline" in reached_from("emulation")
 
 
-def test_edge_runtime_imports_nothing_from_export_or_train():
-    seen = reached_from("edge_runtime")
-    bad = {m: by for m, by in seen.items() if m.startswith(SERVER_SIDE)}
-    assert not bad, "edge_runtime reaches the server side: " + ", ".join(f"{m} (imported by {by})"
-                                                                        for m, by in sorted(bad.items()))
+def outside(folder: str, forbidden: tuple[str, ...]) -> list[str]:
+    seen = reached_from(folder)
+    return [f"{m} (imported by {by})" for m, by in sorted(seen.items()) if m.startswith(forbidden)]
 
 
-# test rigs that still live in edge_runtime/ (they move to the emulation folder): not the runtime
-RIGS = {"ble_qemu.py", "ble_peripheral.py", "simulator.py"}
+@pytest.mark.parametrize("folder", DEVICE_SIDE)
+def test_the_device_side_imports_nothing_from_export_or_train(folder):
+    bad = outside(folder, SERVER_SIDE)
+    assert not bad, f"{folder} reaches the server side: " + ", ".join(bad)
+
+
+@pytest.mark.parametrize("folder", DEVICE_SIDE)
+def test_the_product_imports_no_rig(folder):
+    bad = outside(folder, RIGS)
+    assert not bad, f"{folder} reaches the test rigs: " + ", ".join(bad)
+
+
+def test_the_rigs_live_apart():
+    """The simulator, the BLE peripheral and its QEMU harness, the firmware runners, the fuzzer and the vector
+    generator are in emulation/, not in a product package."""
+    rigs = {"simulator.py", "ble_peripheral.py", "ble_qemu.py", "demo.py", "qemu_e2e.py", "avr_sim.py", "fuzz.py",
+            "make_vectors.py"}
+    assert rigs <= {p.name for p in (ROOT / "emulation").glob("*.py")}
+    in_product = [str(p.relative_to(ROOT)) for folder in DEVICE_SIDE + ("train", "export")
+                  for p in (ROOT / folder).rglob("*.py") if p.name in rigs]
+    assert not in_product, in_product
 
 
 def test_the_runtime_reads_the_window_from_its_spec():
@@ -104,8 +130,6 @@ def test_the_runtime_reads_the_window_from_its_spec():
     not from ``manifest["input"]["window"]`` read again wherever they are needed."""
     reads = []
     for path in sorted((ROOT / "edge_runtime").glob("*.py")):
-        if path.name in RIGS:
-            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant)
                     and node.slice.value in ("window", "hop", "sample_rate_hz")):

@@ -18,7 +18,7 @@ import pytest
 from imuedge.edge_runtime.assembler import StreamMismatch
 from imuedge.edge_runtime.offline import offline_predictions
 from imuedge.edge_runtime.pipeline import RunConfig, StreamRunner, check_manifest_against_stream
-from imuedge.edge_runtime.simulator import expected_stream, start_simulator
+from imuedge.emulation.simulator import expected_stream, start_simulator
 from imuedge.edge_runtime.sinks import JsonLinesSink, ListSink
 from imuedge.edge_runtime.sources import ReplaySource, SerialSource, start_command
 from imuedge.firmware_bridge import protocol as P
@@ -208,7 +208,7 @@ def test_replay_raw_capture_equals_offline(tmp_path, recording_csv, predictor):
     src = ReplaySource(csv)
     src.open()
     x = src.recording.data
-    from imuedge.edge_runtime.simulator import quantize
+    from imuedge.emulation.simulator import quantize
 
     counts = quantize(x, CHANNELS)
     cap = b"\x00" + b"".join(
@@ -274,37 +274,3 @@ def test_device_plugged_in_after_start(tmp_path, recording_csv, predictor):
     assert runner.error is None and runner.outages.count == 1
     ref = reference(csv, predictor, 400)
     assert [(r["start"], r["scores"]) for r in sink.records] == [(r["start"], r["scores"]) for r in ref]
-
-
-def test_simulator_stops_when_its_parent_dies(tmp_path, recording_csv):
-    """A killed benchmark or test must not leave an endless (--loops 0) device simulator behind."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    csv = recording_csv(500)
-    parent = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time\nfrom imuedge.edge_runtime.simulator import start_simulator\n"
-         f"p = start_simulator({str(csv)!r}, {str(tmp_path / 'tty')!r}, '--loops', '0', '--speed', '10')\n"
-         "print(p.pid, flush=True)\ntime.sleep(120)\n"],
-        stdout=subprocess.PIPE, text=True)
-    child = int(parent.stdout.readline())
-    parent.send_signal(signal.SIGKILL)
-    parent.wait()
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            if open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[0] == "Z":
-                return  # exited, waiting for init to reap it
-        except FileNotFoundError:
-            return
-        try:  # reap it if it became our child (a subreaper); otherwise it is init's to reap
-            if os.waitpid(child, os.WNOHANG)[0] == child:
-                return
-        except ChildProcessError:
-            pass
-        time.sleep(0.1)
-    os.kill(child, signal.SIGKILL)
-    raise AssertionError("the simulator outlived its parent")

@@ -65,7 +65,7 @@ def test_ble_without_a_bluetooth_stack_is_named_once(capsys, monkeypatch, tmp_pa
 
 def test_record_whose_device_stops_ends_at_its_duration(capsys, tmp_path, recording_csv):
     """The device sends 300 samples and hangs up; the recorder keeps the samples and returns at --duration."""
-    from imuedge.edge_runtime.simulator import start_simulator
+    from imuedge.emulation.simulator import start_simulator
 
     link = tmp_path / "ttyIMU"
     proc = start_simulator(recording_csv(300), link, "--speed", "20")

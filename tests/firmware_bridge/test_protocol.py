@@ -79,6 +79,27 @@ def test_timestamp_unwrap():
     u = P.TimestampUnwrapper()
     assert [u.update(t) for t in (0xFFFFFF00, 0xFFFFFFF0, 0x10, 0x2000)] == [
         0xFFFFFF00, 0xFFFFFFF0, (1 << 32) + 0x10, (1 << 32) + 0x2000]
+    assert u.resets == 0
+    # a short backward jump is the device restarting its clock, not a wrap; a counter wider than 32 bits
+    # never wraps
+    assert u.update(0x1000) == (1 << 32) + 0x1000 and u.resets == 1
+    wide = P.TimestampUnwrapper()
+    assert [wide.update(t) for t in (1 << 40, 5)] == [1 << 40, 5] and wide.resets == 1
+
+
+def test_quantize_is_the_firmware_rounding_and_to_array_inverts_it():
+    acc, gyro = 8 * 9.80665 / 32768, 2000 * np.pi / 180 / 32768
+    channels = ("acc_x", "gyro_z")
+    a32, g32 = float(np.float32(acc)), float(np.float32(gyro))
+    x = np.array([[0.49 * a32, 0.5 * a32, -0.5 * a32, -0.51 * a32, 1e9, -1e9],
+                  [2.5 * g32, -2.5 * g32, 0.0, 7 * g32, 1e9, -1e9]])
+    counts = P.quantize(x, channels, acc, gyro)
+    assert counts.dtype == np.int16 and counts.shape == (6, 2)
+    # floor(x / scale + 0.5): halves round up, also below zero; clipped to int16
+    np.testing.assert_array_equal(counts.T, [[0, 1, 0, -1, 32767, -32768], [3, -2, 0, 7, 32767, -32768]])
+    pkt = P.DataPacket(0, 0, 0, P.channels_to_mask(channels), acc, gyro, counts)
+    back = pkt.to_array()[:, :4].astype(np.float64)
+    assert np.abs(back - x[:, :4]).max() <= max(a32, g32) / 2 + 1e-12  # within half a count
 
 
 def test_gap_tracker_reports_gap_sizes():

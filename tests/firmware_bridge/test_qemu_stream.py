@@ -7,13 +7,12 @@ stop and start it. Skips only when a tool is missing.
 """
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from imuedge.firmware_bridge import qemu_e2e
+from imuedge.emulation import qemu_e2e
 
-FW = Path(qemu_e2e.__file__).resolve().parent / "firmware"
+FW = qemu_e2e.FIRMWARE
 
 
 def need(*tools):
@@ -44,27 +43,10 @@ def test_qemu_stream_matches_recording_and_obeys_commands():
 
 def test_avr_build_runs_in_simavr():
     need("make", "avr-gcc", "simavr")
-    from imuedge.firmware_bridge import avr_sim
+    from imuedge.emulation import avr_sim
     make("avr")
     r = avr_sim.run(log=lambda *_: None)
     assert r["samples"] == r["expected_samples"]
-
-
-def test_avr_check_failure_is_a_named_error_even_under_python_O():
-    """avr_sim's checks are FirmwareCheckFailed, not asserts that `python -O` strips: here the recording it
-    compares against is shifted by one sample, in a child interpreter started with -O."""
-    need("make", "avr-gcc", "simavr")
-    import sys
-
-    make("avr")
-    code = ("from imuedge.firmware_bridge import avr_sim, replay_data, qemu_e2e\n"
-            "counts = replay_data.load_counts\n"
-            "replay_data.load_counts = lambda n: counts(n + 1)[1:]\n"
-            "try:\n    avr_sim.run(log=lambda *_: None)\nexcept qemu_e2e.FirmwareCheckFailed as e:\n"
-            "    print('FirmwareCheckFailed:', e)\n")
-    r = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout == "FirmwareCheckFailed: AVR samples differ from the recording\n"
 
 
 @pytest.mark.parametrize("link", ["unix", "pty"])

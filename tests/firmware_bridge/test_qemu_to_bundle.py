@@ -39,7 +39,8 @@ import numpy as np
 import pytest
 
 from imuedge.firmware_bridge import protocol as P
-from imuedge.firmware_bridge import qemu_e2e, replay_data
+from imuedge.emulation import qemu_e2e
+from imuedge.firmware_bridge import replay_data
 
 HERE = Path(__file__).resolve().parent
 WINDOW, HOP = 64, 32  # 1.28 s windows every 0.64 s: enough windows from ~13 s of 50 Hz stream

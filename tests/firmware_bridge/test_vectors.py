@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imuedge.firmware_bridge import make_vectors
+from imuedge.emulation import make_vectors
 from imuedge.firmware_bridge import protocol as P
 
 VEC = Path(P.__file__).resolve().parent / "vectors"
@@ -102,7 +102,7 @@ def test_float_array_matches_expected_scales():
 
 
 def test_replay_header_is_the_quantized_excerpt(tmp_path):
-    """The table compiled into the firmware is replay_data.quantize of the committed CSV excerpt."""
+    """The table compiled into the firmware is protocol.quantize of the committed CSV excerpt."""
     import re
 
     from imuedge.firmware_bridge import replay_data

@@ -165,8 +165,29 @@ def test_pretraining_with_neighbour_positives_runs(tmp_path):
     _, path = long_recordings(tmp_path)
     cfg = tiny(tmp_path / "run", 2)
     cfg.sources, cfg.imu_windows, cfg.imu_positives = "procedural+imu", str(path), "neighbour"
-    enc = load_encoder(pretrain(cfg, quiet=True))
+    made = pretrain(cfg, quiet=True)
+    enc = load_encoder(made)
     assert torch.isfinite(enc(torch.randn(1, 6, 128))).all()
+    # the encoder records the windows it learnt from, so `imuedge train` can resample a user's data to them
+    w = checkpoint.load(made)["window"]
+    assert (w["sample_rate_hz"], w["window"], w["channels"]) == (50.0, 128, list(CHANNELS))
+
+
+def test_an_encoder_records_its_windows_only_when_their_rate_is_known(tmp_path):
+    from imuedge.train.pretrain import record_window
+
+    bare = tmp_path / "bare.npz"  # no sample_rate_hz: nothing to record
+    np.savez(bare, x=np.random.default_rng(0).normal(size=(16, 6, 128)).astype(np.float32), channels=np.array(CHANNELS))
+    cfg = tiny(tmp_path / "bare", 1)
+    cfg.sources, cfg.imu_windows = "imu", str(bare)
+    made = pretrain(cfg, quiet=True)
+    assert "window" not in checkpoint.load(made)
+    with pytest.raises(ValueError, match="bare.npz: no 'sample_rate_hz' in it"):
+        record_window(made, str(bare))
+    assert record_window(made)["sample_rate_hz"] == 50.0  # hapt-train's windows are HAPT's 50 Hz
+    assert checkpoint.load(made)["window"]["window"] == 128
+    cfg = tiny(tmp_path / "procedural", 1)  # images only: no rate
+    assert "window" not in checkpoint.load(pretrain(cfg, quiet=True))
 
 
 def test_pretraining_with_grouped_batches_and_far_negatives_runs_and_resumes(tmp_path):

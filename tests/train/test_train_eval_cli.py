@@ -185,6 +185,8 @@ def test_probe_windows_are_the_shots_plus_a_seeded_sample_or_every_window():
 
 
 def test_train_resamples_to_the_rate_the_encoder_records_and_says_so(trained, tmp_path, capsys):
+    from imuedge import checkpoint
+    from imuedge.data import load_recordings
     from imuedge.train.fewshot_cli import at_encoder_rate
     from imuedge.train.models import WEIGHTS, load_model
 
@@ -194,15 +196,33 @@ def test_train_resamples_to_the_rate_the_encoder_records_and_says_so(trained, tm
     assert "the data is at 25 Hz, the encoder at 50 Hz (128 samples = 2.56 s): resampling the data to 50 Hz" \
         in capsys.readouterr().out
     assert load_model(out)[1]["window"]["sample_rate_hz"] == 50.0
-    said = []
-    from imuedge.data import load_recordings
-
     ds, _ = load_recordings(data)
-    assert at_encoder_rate(ds, str(WEIGHTS / "img2imu_edge_sensor.pt"), 128, said.append) is ds
-    assert said == [f"the encoder {WEIGHTS / 'img2imu_edge_sensor.pt'} does not record its sample rate: its "
-                    f"128-sample windows are 5.12 s of this 25 Hz data (it was pretrained on 50 Hz HAPT if it is "
-                    f"the shipped one)"]
-    assert at_encoder_rate(ds, "random", 128, said.append) is ds and len(said) == 1
+    said = []
+    shipped = str(WEIGHTS / "img2imu_edge_sensor.pt")  # records the 50 Hz windows it was pretrained on
+    assert at_encoder_rate(ds, shipped, 128, said.append).sample_rate_hz == 50.0
+    assert said == ["the data is at 25 Hz, the encoder at 50 Hz (128 samples = 2.56 s): resampling the data to "
+                    "50 Hz (anti-aliased; --keep-rate trains on it as it is, with 5.12 s windows)"]
+    assert at_encoder_rate(ds, shipped, 128, said.append, keep=True) is ds
+    assert said[-1] == ("the data is at 25 Hz, the encoder at 50 Hz; --keep-rate: not resampling, so its 128-sample "
+                        "windows span 5.12 s here against 2.56 s in pretraining")
+    old = checkpoint.load(shipped)  # an encoder saved before checkpoints recorded their windows
+    del old["window"]
+    checkpoint.save(old, tmp_path / "old.pt")
+    assert at_encoder_rate(ds, str(tmp_path / "old.pt"), 128, said.append) is ds
+    assert said[-1] == (f"the encoder {tmp_path / 'old.pt'} does not record its sample rate: its 128-sample "
+                        f"windows are 5.12 s of this 25 Hz data")
+    assert at_encoder_rate(ds, "random", 128, said.append) is ds and len(said) == 3
+
+
+def test_keep_rate_trains_on_the_data_as_it_is(trained, tmp_path, capsys):
+    from imuedge.train.models import load_model
+
+    data = write_folder(tmp_path / "d25", subjects=(1, 2), seconds=16.0, rate=25.0)
+    out = tmp_path / "c.pt"
+    assert main(["train", "--data", str(data), "--encoder", str(trained[1]), "--shots", "2", "--keep-rate",
+                 "--out", str(out)]) == 0
+    assert "--keep-rate: not resampling" in capsys.readouterr().out
+    assert load_model(out)[1]["window"]["sample_rate_hz"] == 25.0
 
 
 def test_a_rate_that_disagrees_with_the_timestamps_is_said_once(tmp_path, capsys):
@@ -322,7 +342,7 @@ def _hapt_segments(seconds: float = 30.0):
 
 def test_record_over_pty_then_train_and_eval(tmp_path, capsys):
     pytest.importorskip("serial")
-    from imuedge.edge_runtime.simulator import start_simulator
+    from imuedge.emulation.simulator import start_simulator
     from imuedge.train.fewshot import predict
     from imuedge.train.models import load_model
 

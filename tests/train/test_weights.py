@@ -74,4 +74,5 @@ def test_the_recorded_command_rebuilds_the_shipped_configuration(tmp_path, label
     want.pop("steps"), want.pop("out")
     assert got == want
     assert made["model"] == shipped["model"] and made["pretrain"]["step"] == 2
+    assert made.get("window") == shipped.get("window"), "the windows it records (rate, length) differ"
     assert set(made["state_dict"]) == set(shipped["state_dict"])

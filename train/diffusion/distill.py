@@ -36,6 +36,7 @@ from torch import nn
 from tqdm import tqdm
 
 from imuedge import checkpoint
+from imuedge.digest import sha256
 from imuedge.train.diffusion.model import DiffusionModel, check_guidance, model_from_checkpoint
 from imuedge.train.diffusion.schedulers import NoiseSchedule, predict_x0_eps, trailing_timesteps
 from imuedge.train.diffusion.unet import UNet
@@ -137,7 +138,7 @@ def save_student(path, model: DiffusionModel, student: UNet, steps: int, cfg: Di
         "state_dict": model.framing.state_dict(), "student": student.state_dict(), "steps": steps,
         "guidance": cfg.guidance, "window": teacher_ckpt["window"], "label_names": teacher_ckpt["label_names"],
         "distill": {"config": asdict(cfg), "seconds": round(seconds, 1),
-                    "teacher_sha256": checkpoint.sha256(cfg.teacher)},
+                    "teacher_sha256": sha256(cfg.teacher)},
         "provenance": checkpoint.provenance(seed=cfg.seed, data=teacher_ckpt.get("provenance", {}).get("data", ""))},
         path)
 

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from imuedge.atomic import atomic_write
+from imuedge.machine import describe
 
 
 def frechet(a: np.ndarray, b: np.ndarray) -> float:
@@ -115,7 +116,7 @@ def evaluate(teacher_path, students, out, per_class: int = 50, guidance: float =
     g = np.random.default_rng(seed)
     idx = np.concatenate([g.choice(np.flatnonzero(train.y == c), per_class, replace=False) for c in range(k)])
     results = {"data": "UCI HAPT, split seed 0, six basic activities; test = real test subjects",
-               "per_class": per_class, "guidance": guidance, "machine": "2-core shared CPU, 1 torch thread",
+               "per_class": per_class, "guidance": guidance, "machine": f"{describe()}, 1 torch thread",
                "classes": names, "samplers": {}}
     trtr = cnn_f1(train.x[idx], train.y[idx], test.x, test.y, k, seed)
     results["TRTR_macro_f1"] = trtr

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from imuedge import checkpoint
 from imuedge.atomic import atomic_write
+from imuedge.digest import sha256
 
 MAX_ABS = 1e-4
 FORMATS = ("onnx", "tflite", "pte")
@@ -36,12 +36,11 @@ def student_target(sampler, ckpt: dict, path):
     example = (torch.zeros(1, *sampler.framing.plane_shape), torch.zeros(1, dtype=torch.int64))
     return ExportTarget(sampler, "generate", window, {"class_names": names}, example_inputs=example,
                         input_names=("noise", "class_id"),
-                        provenance={"checkpoint": str(path), "checkpoint_sha256": checkpoint.sha256(path),
+                        provenance={"checkpoint": str(path), "checkpoint_sha256": sha256(path),
                                     "checkpoint_provenance": ckpt.get("provenance", {})})
 
 
 def generator_manifest(fmt: str, artifact: Path, target, sampler, ckpt: dict, batch) -> dict:
-    from imuedge.bundle import sha256
     from imuedge.manifest import SCHEMA, SCHEMA_VERSION
 
     w = target.window.to_dict()
@@ -70,7 +69,7 @@ def _command() -> str:
 
 def export_student(student_path, out, formats=FORMATS, threads: int = 1, log=print) -> dict:
     """Write OUT/{format}-fp32/ generator bundles of a student checkpoint; return (and write) the summary."""
-    from imuedge.bundle import load_bundle, mark_pte_checked, sha256, write_manifest
+    from imuedge.bundle import load_bundle, mark_pte_checked, write_manifest
     from imuedge.export.pipeline import _exporter
     from imuedge.manifest import binding
     from imuedge.quiet import quiet_runtime

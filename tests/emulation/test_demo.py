@@ -11,7 +11,7 @@ pytest.importorskip("serial")
 
 def test_hapt_test_subjects_over_pty_equal_offline_exactly(tmp_path, pte_bundle):
     from imuedge.data import HaptWindowsConfig, load_hapt_windows
-    from imuedge.edge_runtime.demo import stream_hapt_test_subjects
+    from imuedge.emulation.demo import stream_hapt_test_subjects
 
     lines = []
     out = tmp_path / "demo"

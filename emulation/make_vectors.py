@@ -1,11 +1,11 @@
 """Regenerate the shared test vectors in ``firmware_bridge/vectors/*.json``.
 
-    python -m imuedge.firmware_bridge.make_vectors          # rewrite the files
-    python -m imuedge.firmware_bridge.make_vectors --check  # exit 1 if they are stale
+    python -m imuedge.emulation.make_vectors          # rewrite the files
+    python -m imuedge.emulation.make_vectors --check  # exit 1 if they are stale
 
 The Python tests (tests/firmware_bridge/test_vectors.py) and the C host tests
-(firmware/tests, via firmware/tests/vectors_to_c.py) read these same files.
-Packets are built with ``protocol.py`` where they are valid, and byte by byte
+(firmware_bridge/firmware/tests, via its vectors_to_c.py) read these same files.
+Packets are built with ``firmware_bridge/protocol.py`` where they are valid, and byte by byte
 (``raw()`` below, CRC recomputed) where a vector must break one rule only.
 
 Files (each a JSON object ``{"protocol": "1.0", "vectors": [...]}``):
@@ -29,7 +29,7 @@ import numpy as np
 
 from imuedge.firmware_bridge import protocol as P
 
-OUT = Path(__file__).resolve().parent / "vectors"
+OUT = Path(P.__file__).resolve().parent / "vectors"
 ACC_SCALE = 8 * 9.80665 / 32768  # ±8 g full scale, m/s^2 per count
 GYRO_SCALE = 2000 * math.pi / 180 / 32768  # ±2000 dps full scale, rad/s per count
 
@@ -234,7 +234,7 @@ def stream_vectors() -> list[dict]:
 
 def build() -> dict[str, dict]:
     head = {"protocol": f"{P.VERSION_MAJOR}.{P.VERSION_MINOR}",
-            "generated_by": "python -m imuedge.firmware_bridge.make_vectors"}
+            "generated_by": "python -m imuedge.emulation.make_vectors"}
     files = {"packets_valid.json": valid_vectors(), "packets_invalid.json": invalid_vectors(),
              "cobs.json": cobs_vectors(), "sequences.json": sequence_vectors(), "streams.json": stream_vectors()}
     return {k: {**head, "vectors": v} for k, v in files.items()}
@@ -255,7 +255,7 @@ def main(argv=None) -> int:
         else:
             path.write_text(text)
     if stale:
-        print("stale vectors:", ", ".join(stale), "- run python -m imuedge.firmware_bridge.make_vectors", file=sys.stderr)
+        print("stale vectors:", ", ".join(stale), "- run python -m imuedge.emulation.make_vectors", file=sys.stderr)
         return 1
     print(f"{'checked' if args.check else 'wrote'} {len(build())} files in {OUT}")
     return 0

@@ -12,7 +12,7 @@ packets), ``disconnect_at``/``disconnect_for`` (the tty vanishes and comes back 
 the same ``link`` path, as a USB device re-enumerates under /dev/serial/by-id; the
 device clock keeps running, so the outage is a gap in device time).
 
-Run it as a process (``python -m imuedge.edge_runtime.simulator --csv FILE --link PATH``)
+Run it as a process (``python -m imuedge.emulation.simulator --csv FILE --link PATH``)
 or start one from Python with ``start_simulator(...)``; it prints ``ready PATH`` when the
 link exists. ``expected_stream(recording)`` gives the float32 samples the host will
 decode (counts x float32 scale), for offline comparisons.
@@ -31,15 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
+from imuedge.emulation import RigError, one_line
 from imuedge.firmware_bridge import protocol as P
 from imuedge.firmware_bridge.replay_data import ACC_SCALE, GYRO_SCALE
 
 
 def quantize(data: np.ndarray, channels) -> np.ndarray:
-    """float32 (C, n) physical units -> int16 (n, C) counts, the firmware's rounding."""
-    scale = np.array([ACC_SCALE if c.startswith("acc") else GYRO_SCALE for c in channels], np.float64)
-    counts = np.floor(np.asarray(data, np.float64) / scale[:, None] + 0.5)
-    return np.clip(counts, -32768, 32767).astype(np.int16).T.copy()
+    """float32 (C, n) physical units -> int16 (n, C) counts of the simulated ±8 g / ±2000 dps sensor
+    (``protocol.quantize``: the firmware's rounding)."""
+    return P.quantize(data, channels, ACC_SCALE, GYRO_SCALE)
 
 
 def decoded(counts: np.ndarray, channels) -> np.ndarray:
@@ -56,7 +56,7 @@ def _ints(text: str | None) -> set[int]:
     return {int(v) for v in text.split(",") if v.strip()} if text else set()
 
 
-class Orphaned(Exception):
+class Orphaned(RigError):
     """The process that started the simulator is gone."""
 
 
@@ -211,7 +211,7 @@ def run(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m imuedge.edge_runtime.simulator",
+    ap = argparse.ArgumentParser(prog="python -m imuedge.emulation.simulator",
                                  description="Stream a CSV recording over a pseudo-terminal as an IMU device would.")
     ap.add_argument("--csv", required=True, help="recording in the project's CSV format")
     ap.add_argument("--link", required=True, help="path of the symlink to the tty (the 'device node')")
@@ -235,14 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def start_simulator(csv: str | Path, link: str | Path, *extra: str, timeout: float = 60.0) -> subprocess.Popen:
     """Start the simulator process; returns once the link exists. Extra args as on the command line."""
-    cmd = [sys.executable, "-m", "imuedge.edge_runtime.simulator", "--csv", str(csv), "--link", str(link),
+    cmd = [sys.executable, "-m", "imuedge.emulation.simulator", "--csv", str(csv), "--link", str(link),
            *map(str, extra)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if not line.startswith("ready"):
         proc.kill()
         _, err = proc.communicate(timeout=timeout)
-        raise RuntimeError(f"simulator failed to start: {line!r} {err[-2000:]}")
+        raise RigError(f"simulator failed to start: {one_line(err) or repr(line)}")
     return proc
 
 

@@ -1,12 +1,12 @@
 """Fuzzing and corruption injection for the host decoders.
 
-    python -m imuedge.firmware_bridge.fuzz [N]        # N inputs (default 1,000,000) + the pty injection
-    python -m imuedge.firmware_bridge.fuzz --pty      # only the live pty corruption injection
-    python -m imuedge.firmware_bridge.fuzz N --out F  # report path (default benchmarks/results/fuzz.json)
+    python -m imuedge.emulation.fuzz [N]        # N inputs (default 1,000,000) + the pty injection
+    python -m imuedge.emulation.fuzz --pty      # only the live pty corruption injection
+    python -m imuedge.emulation.fuzz N --out F  # report path (default benchmarks/results/fuzz.json)
 
 Fuzz inputs are random bytes, valid packets with random mutations (bit flips, truncation,
 insertion, fields rewritten with the CRC fixed up), streams of mixed good/bad frames, and
-random/mutated byte streams through every stream profile (profiles.py). Every input must
+random/mutated byte streams through every stream profile (firmware_bridge/profiles.py). Every input must
 decode or raise a ProtocolError (profiles: never raise); in streams every good packet must
 come out. A "crash" is any other exception (numeric RuntimeWarnings included) or a lost
 good packet, or a block holding NaN/inf; a "hang" is one input
@@ -15,7 +15,7 @@ RSS, seconds and the machine.
 
 The pty injection (``pty_injection``) writes good frames into one end of an
 ``os.openpty()`` pair, with one instance of every corruption class of
-``vectors/packets_invalid.json`` (and line-noise classes: oversize junk, garbage glued
+``firmware_bridge/vectors/packets_invalid.json`` (and line-noise classes: oversize junk, garbage glued
 to a frame without a delimiter, a delimited noise burst) between them, and reads the
 other end with pyserial through the ``imuedge`` stream profile; it checks the error count
 per class and that every good sample arrived, in order, with no gap reported.
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import random
 import sys
 import threading
@@ -35,11 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
+from imuedge.emulation import RigError
 from imuedge.firmware_bridge import protocol as P
+from imuedge.machine import machine, peak_rss_mb
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
+VECTORS = Path(P.__file__).resolve().parent / "vectors"
 HANG_S = 1.0
-DEFAULT_OUT = (HERE.parent if (HERE.parent / "benchmarks").is_dir() else Path.cwd()) / "benchmarks" / "results" / "fuzz.json"
+DEFAULT_OUT = (ROOT if (ROOT / "benchmarks").is_dir() else Path.cwd()) / "benchmarks" / "results" / "fuzz.json"
 
 
 def _good(rng: random.Random, seq: int) -> bytes:
@@ -162,7 +164,7 @@ def _run_report(n: int, seed: int, profiles_share: float) -> dict:
             "first_crash": first_crash, "seconds": round(time.perf_counter() - t_all, 2)}
 
 
-class FuzzCrash(RuntimeError):
+class FuzzCrash(RigError):
     """A fuzzed input made a decoder raise instead of counting the input as bad."""
 
 
@@ -177,7 +179,7 @@ def run(n: int = 1_000_000, seed: int = 0) -> int:
 # --------------------------------------------------------------------------- live pty injection
 def corruption_pieces() -> list[tuple[str, bytes, Counter]]:
     """(name, bytes to inject, expected FrameDecoder error classes) for every corruption class."""
-    vec = json.loads((HERE / "vectors" / "packets_invalid.json").read_text())["vectors"]
+    vec = json.loads((VECTORS / "packets_invalid.json").read_text())["vectors"]
     out = []
     for v in vec:
         piece = P.frame(bytes.fromhex(v["hex"])) if "hex" in v else bytes.fromhex(v["frame_hex"]) + b"\x00"
@@ -279,15 +281,10 @@ def pty_injection(rounds: int = 3, seed: int = 0, timeout_s: float = 60.0) -> di
     return report
 
 
-def machine() -> dict:
-    return {"platform": platform.platform(), "machine": platform.machine(), "processor": platform.processor(),
-            "cpu_count": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__}
-
-
 def main(argv=None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m imuedge.firmware_bridge.fuzz", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m imuedge.emulation.fuzz", description=__doc__.split("\n\n")[0])
     ap.add_argument("n", nargs="?", type=int, default=1_000_000, help="fuzz inputs (default 1,000,000)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pty", action="store_true", help="only the live pty corruption injection (no fuzz)")
@@ -295,7 +292,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON report (default {DEFAULT_OUT})")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     ok = True
-    report: dict = {"command": "python -m imuedge.firmware_bridge.fuzz " + " ".join(sys.argv[1:] if argv is None
+    report: dict = {"command": "python -m imuedge.emulation.fuzz " + " ".join(sys.argv[1:] if argv is None
                                                                                    else argv)}
     if not args.pty:
         r = run_report(args.n, args.seed)
@@ -316,13 +313,8 @@ def main(argv=None) -> int:
                   f"({'identical' if p['samples_identical'] else 'DIFFERENT'}); corrupt frames {p['corrupt']} "
                   f"(expected {p['expected_corrupt']}): {p['errors_by_class']}; {'OK' if p['ok'] else 'FAILED'}")
             ok &= p["ok"]
-    try:
-        import resource  # POSIX; ru_maxrss is KiB on Linux
-
-        report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    except ImportError:
-        report["peak_rss_mb"] = None
-    report["machine"] = machine()
+    report["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    report["machine"] = machine(("numpy",))
     report["ok"] = bool(ok)
     if not args.pty:  # the benchmark/report output records the full run
         args.out.parent.mkdir(parents=True, exist_ok=True)

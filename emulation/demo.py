@@ -40,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .sinks import JsonLinesSink, ListSink, Sink
+from imuedge.edge_runtime.sinks import JsonLinesSink, ListSink, Sink
+from imuedge.emulation import RigError, one_line
 
 COMPARED = ("window", "start", "index", "class", "scores")
 
@@ -98,8 +99,8 @@ def _stream_one(predictor, link: Path, proc, sinks, profiler, expect_s: float):
     """Run the runtime on the simulator's pty until the device hangs up after its last packet."""
     from imuedge.firmware_bridge.profiles import decoder_for
 
-    from .pipeline import RunConfig, StreamRunner, check_manifest_against_stream
-    from .sources import SerialSource, start_command
+    from imuedge.edge_runtime.pipeline import RunConfig, StreamRunner, check_manifest_against_stream
+    from imuedge.edge_runtime.sources import SerialSource, start_command
 
     runner = StreamRunner(SerialSource(str(link), hello=start_command()), lambda: decoder_for("imuedge"),
                           predictor, sinks, assembler=check_manifest_against_stream(predictor.manifest),
@@ -126,7 +127,7 @@ def _stream_one(predictor, link: Path, proc, sinks, profiler, expect_s: float):
             proc.kill()
     err = proc.stderr.read() if proc.stderr else ""
     if proc.returncode != 0 and runner.error is None:
-        raise RuntimeError(f"device simulator exited with {proc.returncode}: {err[-1000:]}")
+        raise RigError(f"device simulator exited with {proc.returncode}: {one_line(err)}")
     return runner
 
 
@@ -173,8 +174,8 @@ def stream_hapt_test_subjects(bundle: str | Path, out: str | Path, pace: float =
     """
     from imuedge.bundle import load_bundle
 
-    from .offline import offline_predictions
-    from .profiler import Profiler, table
+    from imuedge.edge_runtime.offline import offline_predictions
+    from imuedge.edge_runtime.profiler import Profiler, table
 
     say = log or (lambda m: None)
     if not pace or pace <= 0:
@@ -220,7 +221,7 @@ def stream_hapt_test_subjects(bundle: str | Path, out: str | Path, pace: float =
                 runner = _stream_one(predictor, link, proc, [live, _Tagged(jsonl, rec.recording_id)], prof,
                                      n / rate / pace)
                 if runner.error is not None:
-                    raise RuntimeError(f"{rec.recording_id}: the runtime failed: "
+                    raise RigError(f"{rec.recording_id}: the runtime failed: "
                                        f"{type(runner.error).__name__}: {runner.error}")
                 pk, st, ou = runner._packet_report(), runner._stream_report(), runner.outages.report()
                 packets.append(pk)

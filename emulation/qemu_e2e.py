@@ -1,8 +1,8 @@
 """End-to-end: the Cortex-M3 firmware in QEMU -> emulated UART -> FrameDecoder.
 
-    python -m imuedge.firmware_bridge.qemu_e2e [--elf PATH]
+    python -m imuedge.emulation.qemu_e2e [--elf PATH]
 
-Boots ``firmware/build/arm/imuedge_mps2.elf`` on ``qemu-system-arm -M mps2-an385``
+Boots ``firmware_bridge/firmware/build/arm/imuedge_mps2.elf`` on ``qemu-system-arm -M mps2-an385``
 with UART0 on a unix socket (``server=on,wait=on``: the guest does not start until
 we are connected, so nothing is lost), then drives it with real commands and checks:
 
@@ -12,7 +12,7 @@ we are connected, so nothing is lost), then drives it with real commands and che
   after STOP);
 * a corrupt command frame is answered BAD_PACKET and changes nothing;
 * every decoded sample equals the compiled-in HAPT recording (int16 counts from
-  replay_data.quantize, looping past its end) and the float32 array equals
+  protocol.quantize of the excerpt, looping past its end) and the float32 array equals
   counts x scale; no sequence gap, no overflow, no corrupt frame; timestamps
   advance by exactly n x period within a run.
 """
@@ -31,13 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
+from imuedge.emulation import RigError, one_line
 from imuedge.firmware_bridge import protocol as P
 from imuedge.firmware_bridge import replay_data
 
-FIRMWARE = Path(__file__).resolve().parent / "firmware"
+FIRMWARE = Path(P.__file__).resolve().parent / "firmware"
 
 
-class FirmwareCheckFailed(RuntimeError):
+class FirmwareCheckFailed(RigError):
     """The emulated firmware sent something the protocol or its compiled-in recording rules out."""
 
 
@@ -61,13 +62,13 @@ def start_qemu(elf: Path = ELF, serial: str = "unix", qemu: str = "qemu-system-a
         line = proc.stdout.readline().decode()
         if "/dev/" not in line:
             proc.kill()
-            raise RuntimeError(f"QEMU did not report its pty: {line!r}")
+            raise RigError(f"QEMU did not report its pty: {line!r}")
         return proc, line.split("redirected to ")[1].split()[0], tmp
     deadline = time.monotonic() + 20
     while not os.path.exists(path):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError(f"QEMU did not open its UART socket: {proc.stdout.read().decode()}")
+            raise RigError(f"QEMU did not open its UART socket: {one_line(proc.stdout.read())}")
         time.sleep(0.02)
     return proc, path, tmp
 

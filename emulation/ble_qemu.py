@@ -1,6 +1,6 @@
 """The BLE source against a real BlueZ stack, in a QEMU guest (this host has no Bluetooth).
 
-    python -m imuedge.edge_runtime.ble_qemu --bundle BUNDLE [--out DIR] [--seconds 60]
+    python -m imuedge.emulation.ble_qemu --bundle BUNDLE [--out DIR] [--seconds 60]
 
 What runs, for real: a Debian kernel (``linux-image-*-amd64``, fetched with
 ``apt-get download`` into ``.cache/ble_qemu/``) boots under ``qemu-system-x86_64``
@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from imuedge.emulation import RigError
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("IMUEDGE_BLE_QEMU_CACHE", ROOT / ".cache" / "ble_qemu"))
 # modules the guest loads, in this order, with their dependencies (from each .ko's .modinfo).
@@ -56,7 +58,7 @@ NAME = "IMU-VM"  # advertised name (short: the 128-bit service UUID takes 18 of 
 CHANNELS = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
 
 
-class Unavailable(RuntimeError):
+class Unavailable(RigError):
     """What this needs is not installed / cannot be fetched (the test skips with this text)."""
 
 
@@ -300,7 +302,7 @@ mkdir -p /host/tmp/out
 mount -t 9p -o $OPTS out /host/tmp/out || die "cannot mount the results share"
 say "UP"
 chroot /host /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 @PYTHON@ -m imuedge.edge_runtime.ble_qemu guest /tmp/out \
+  LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 @PYTHON@ -m imuedge.emulation.ble_qemu guest /tmp/out \
   > /host/tmp/out/guest.log 2>&1
 say "EXIT $?"
 sync
@@ -397,7 +399,7 @@ class _Guest:
         os.makedirs("/run/dbus", exist_ok=True)
         self.spawn("dbus", ["dbus-daemon", "--system", "--nofork", "--nopidfile", "--nosyslog"])
         if not self.wait_file("/run/dbus/system_bus_socket", 60):
-            raise RuntimeError("dbus-daemon did not create its socket")
+            raise RigError("dbus-daemon did not create its socket")
         self.log("dbus up")
         conf = Path("/tmp/bluetooth-main.conf")
         # Cache=no: every connection discovers services afresh (what a first-time host does).
@@ -422,7 +424,7 @@ class _Guest:
             btvirt.kill()
             btvirt.wait()
         else:
-            raise RuntimeError("btvirt did not bring up two controllers")
+            raise RigError("btvirt did not bring up two controllers")
         self.log("two virtual LE controllers: " + " ".join(w for w in info.split() if w.startswith("hci")))
         self.spawn("bluetoothd", [bluetoothd, "-n", "-d", "-f", str(conf)])
         end = time.monotonic() + 60
@@ -433,7 +435,7 @@ class _Guest:
                 break
             time.sleep(0.5)
         else:
-            raise RuntimeError("bluetoothd did not publish hci0 and hci1")
+            raise RigError("bluetoothd did not publish hci0 and hci1")
         for idx in ("0", "1"):
             self.sh(["btmgmt", "--index", idx, "power", "on"], timeout=20)
         self.log("bluetoothd up, hci0 and hci1 on D-Bus")
@@ -462,15 +464,15 @@ class _Guest:
         from imuedge.bundle import load_bundle
         from imuedge.firmware_bridge.profiles import decoder_for
 
-        from .pipeline import RunConfig, StreamRunner
-        from .sinks import ListSink
-        from .sources import parse_source
+        from imuedge.edge_runtime.pipeline import RunConfig, StreamRunner
+        from imuedge.edge_runtime.sinks import ListSink
+        from imuedge.edge_runtime.sources import parse_source
 
         name = run["name"]
         d = self.out / name
         d.mkdir(exist_ok=True)
         per_log = d / "peripheral.json"
-        args = [sys.executable, "-m", "imuedge.edge_runtime.ble_peripheral", "--counts", str(self.out / run["counts"]),
+        args = [sys.executable, "-m", "imuedge.emulation.ble_peripheral", "--counts", str(self.out / run["counts"]),
                 "--adapter", "hci0", "--name", NAME, "--service", run["service"], "--rate", str(run["rate"]),
                 "--pace", str(run["pace"]), "--log", str(per_log)]
         if run.get("outage_at") is not None:
@@ -520,7 +522,7 @@ class _Guest:
             time.sleep(0.2)
         if not ready.is_set():
             runner.stop()
-            raise RuntimeError(f"{name}: the peripheral did not start; see {name}-peripheral.log")
+            raise RigError(f"{name}: the peripheral did not start; see {name}-peripheral.log")
         while not done.is_set() and time.monotonic() < deadline and th.is_alive():
             time.sleep(0.2)
         summary = {}
@@ -641,7 +643,7 @@ def expected_windows(n: int, per: int, sent: list[int], window: int, hop: int, r
 def reference_predictions(counts: np.ndarray, sent: list[int], per: int, predictor) -> list[dict]:
     """``offline_predictions`` of each window ``expected_windows`` names (the samples as the
     host decodes them: counts x scale), with the stream's window start."""
-    from .offline import _predictor, offline_predictions
+    from imuedge.edge_runtime.offline import _predictor, offline_predictions
     from .simulator import decoded
 
     pred = _predictor(predictor)
@@ -718,7 +720,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["guest"]:
         return _Guest(Path(argv[1] if len(argv) > 1 else GUEST_OUT)).main()
-    ap = argparse.ArgumentParser(prog="python -m imuedge.edge_runtime.ble_qemu",
+    ap = argparse.ArgumentParser(prog="python -m imuedge.emulation.ble_qemu",
                                  description="Stream a HAPT recording from a BLE peripheral to the edge runtime "
                                              "over BlueZ, in a QEMU guest; check against offline predictions.")
     ap.add_argument("--bundle", required=True, help="exported bundle folder (onnx or tflite: no torch in the guest)")

@@ -1,8 +1,8 @@
 """Run the ATmega328P build under simavr and check what it sent.
 
-    python -m imuedge.firmware_bridge.avr_sim [--elf PATH]
+    python -m imuedge.emulation.avr_sim [--elf PATH]
 
-The AVR demo firmware (firmware/boards/atmega328p/main.c) writes its protocol
+The AVR demo firmware (firmware_bridge/firmware/boards/atmega328p/main.c) writes its protocol
 bytes as hex text (simavr shows the UART as text), plays the 200-sample HAPT
 excerpt at 200 Hz via SET_RATE + START given to its own command parser, sends
 STOP and halts. Here the hex is turned back into bytes and decoded with the
@@ -22,9 +22,9 @@ import numpy as np
 
 from imuedge.firmware_bridge import protocol as P
 from imuedge.firmware_bridge import replay_data
-from imuedge.firmware_bridge.qemu_e2e import expect
+from imuedge.emulation.qemu_e2e import expect
 
-ELF = Path(__file__).resolve().parent / "firmware" / "build" / "avr" / "imuedge_m328p.elf"
+ELF = Path(P.__file__).resolve().parent / "firmware" / "build" / "avr" / "imuedge_m328p.elf"
 N_SAMPLES = 200  # firmware Makefile: hapt_replay_small.h --samples 200
 
 

@@ -3,7 +3,7 @@
 It registers, through BlueZ's D-Bus API (``GattManager1``, ``LEAdvertisingManager1``;
 dbus-fast, which bleak already depends on), a GATT application with
 
-* the imuedge IMU service (PROTOCOL.md section 6.1): DATA packets, one per notification
+* the imuedge IMU service (firmware_bridge/PROTOCOL.md section 6.1): DATA packets, one per notification
   on the data characteristic, sized to the negotiated ATT MTU
   (``protocol.max_samples_per_packet``); COMMAND packets written to the control
   characteristic;
@@ -29,7 +29,7 @@ gets a JSON summary at the end (MTU, samples per packet, packets sent and skippe
 it prints ``ready`` once advertising, ``done`` after the last packet, and keeps the
 link up until SIGTERM/SIGINT.
 
-    python -m imuedge.edge_runtime.ble_peripheral --counts counts.npy --name IMU-VM --adapter hci0
+    python -m imuedge.emulation.ble_peripheral --counts counts.npy --name IMU-VM --adapter hci0
 """
 import argparse
 import asyncio
@@ -45,6 +45,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusBool, DBusBytes, DBusDict, DBusObjectPath, DBusSignature, DBusStr
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
 
+from imuedge.emulation import RigError
 from imuedge.firmware_bridge import protocol as P
 from imuedge.firmware_bridge.ble import (IMU_CONTROL_UUID, IMU_DATA_UUID, IMU_SERVICE_UUID, NUS_RX_UUID,
                                          NUS_SERVICE_UUID, NUS_TX_UUID)
@@ -58,7 +59,7 @@ CHANNELS = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
 ATT_MAX_VALUE = P.BLE_MAX_ATTRIBUTE_LEN  # Bluetooth Core, Vol 3, Part F, 3.2.9: a value is at most 512 bytes
 
 
-class BlueZCallError(RuntimeError):
+class BlueZCallError(RigError):
     pass
 
 
@@ -391,7 +392,7 @@ class ImuPeripheral:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m imuedge.edge_runtime.ble_peripheral",
+    ap = argparse.ArgumentParser(prog="python -m imuedge.emulation.ble_peripheral",
                                  description="A BLE IMU peripheral on BlueZ (imuedge IMU service and NUS).")
     ap.add_argument("--counts", required=True, help=".npy of int16 counts, shape (n, 6): acc x,y,z then gyro x,y,z")
     ap.add_argument("--adapter", default="hci0", help="BlueZ adapter to serve on (default hci0)")
