@@ -27,7 +27,7 @@ import numpy as np
 
 from imuedge.command_line import command_line, relative_path
 
-from .export_bench import machine
+from imuedge.machine import machine
 
 # (key, form): the exporter's default first
 def forms():
