@@ -7,7 +7,8 @@ quantized by ``quantize_static`` in each form of ``FORMS`` (QDQ vs QOperator, u8
 and weights, per-channel or per-tensor weights, reduce_range), with the exporter's own float nodes
 (``float_nodes``) and calibration (200 HAPT train-split windows). Every model runs in ONNX Runtime
 (CPUExecutionProvider, intra_op_num_threads=1, graph optimisation ORT_ENABLE_ALL as the bundle
-predictor loads it), all loaded in this one process and timed ROUND-ROBIN: each round runs one
+predictor loads it; the fp32 graph and the exporter's form also at ORT_ENABLE_BASIC and _EXTENDED),
+all loaded in this one process and timed ROUND-ROBIN: each round runs one
 window through every model in turn (the order rotating per round), so load on the shared machine
 falls on all of them alike; medians over the rounds. Parity as the exporter checks it: top-1
 agreement with PyTorch fp32 and macro-F1 on HAPT test-split windows (``--parity-windows``).
@@ -95,6 +96,20 @@ def measure(checkpoint: str, rounds: int, warmup: int, parity_windows: int, log)
             row.update(bytes=path.stat().st_size, quantized_ops=inspect_onnx(path)["int8_ops"],
                        top1_agreement=float(np.mean(pred == ref)), macro_f1=float(macro_f1(y, pred, k)))
             models[key] = (sess, name)
+        # the graph optimisation level: the bundle predictor's default (all) against basic and extended
+        levels = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                  "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}
+        for key in [k for k in ("fp32", "default") if k in models]:
+            for level, value in levels.items():
+                o = ort.SessionOptions()
+                o.intra_op_num_threads, o.inter_op_num_threads, o.graph_optimization_level = 1, 1, value
+                sess = ort.InferenceSession(str(paths[key]), o, providers=["CPUExecutionProvider"])
+                out = sess.run(None, {models[key][1]: x})[0].argmax(1)
+                rows[f"{key} @ {level}"] = {**{k2: v for k2, v in rows[key].items()},
+                                            "form": f"{rows[key]['form']}, ORT_ENABLE_{level.upper()}",
+                                            "top1_agreement": float(np.mean(out == ref)),
+                                            "macro_f1": float(macro_f1(y, out, k))}
+                models[f"{key} @ {level}"] = (sess, models[key][1])
     windows = [np.ascontiguousarray(w[None]) for w in x[:64]]
     keys = list(models)
     for i in range(warmup):
@@ -115,7 +130,7 @@ def measure(checkpoint: str, rounds: int, warmup: int, parity_windows: int, log)
         rows[key].update(median_ms=float(np.median(ts[j])), p99_ms=float(np.percentile(ts[j], 99)))
         rows[key]["speedup_vs_fp32"] = float(np.median(ts[keys.index("fp32")]) / np.median(ts[j]))
         rows[key]["paired_median_diff_vs_fp32_ms"] = float(np.median(ts[j] - ts[keys.index("fp32")]))
-        if key != "fp32":
+        if not key.startswith("fp32"):
             rows[key]["macro_f1_drop"] = fp32_f1 - rows[key]["macro_f1"]
     return {"checkpoint": relative_path(checkpoint), "model": type(getattr(target.module, "encoder", target.module))
             .__name__, "float_modules": floats, "float_nodes": len(exclude), "parity_windows": int(len(x)),
@@ -125,15 +140,17 @@ def measure(checkpoint: str, rounds: int, warmup: int, parity_windows: int, log)
 def markdown(r: dict) -> str:
     m = r["machine"]
     lines = ["# ONNX Runtime: fp32 vs int8 forms, side by side", "",
-             f"Machine: {m['cpu']}, {m['logical_cores']} logical cores ({m['usable_cores']} usable), shared with other "
-             f"jobs (loaded); {m['platform']}. {r['date']}. Command: `{r['command']}`.",
+             f"Machine: {m['cpu']}, {m.get('cores', m.get('logical_cores'))} cores ({m['usable_cores']} usable), "
+             f"shared with other jobs (load average at start {m.get('load_average_at_start', '–')}); "
+             f"{m['platform']}. {r['date']}. Command: `{r['command']}`.",
              f"Latency: batch 1, onnxruntime {r['onnxruntime']} CPUExecutionProvider, 1 intra-op thread, "
-             f"ORT_ENABLE_ALL; all models of a checkpoint loaded in one process and timed round-robin "
+             f"ORT_ENABLE_ALL (as the bundle predictor loads it) unless a row names another level; all models of "
+             f"a checkpoint loaded in one process and timed round-robin "
              f"({r['rounds']} rounds after {r['warmup']} warm-up, order rotating), MEDIANS. Parity: top-1 agreement "
              f"with PyTorch fp32 and macro-F1 on HAPT test-split windows; int8 gate: agreement >= 0.98 and "
              f"macro-F1 drop <= 0.02.", ""]
     for c in r["checkpoints"]:
-        kept = [set(row.get("float_modules", [])) for key, row in c["rows"].items() if key != "fp32"]
+        kept = [set(row["float_modules"]) for row in c["rows"].values() if "float_modules" in row]
         always = [m for m in c["float_modules"] if all(m in k for k in kept)]
         first = sorted(set().union(*kept) - set(always))
         lines += [f"## {c['model']} (`{c['checkpoint']}`)", "",
@@ -146,8 +163,8 @@ def markdown(r: dict) -> str:
             if "error" in row:
                 lines.append(f"| {label} | – | – | – | – | – | – | – | {row['error']} |")
                 continue
-            drop = "–" if key == "fp32" else f"{row['macro_f1_drop']:+.4f}"
-            ok = key == "fp32" or (row["top1_agreement"] >= 0.98 and row["macro_f1_drop"] <= 0.02)
+            drop = "–" if key.startswith("fp32") else f"{row['macro_f1_drop']:+.4f}"
+            ok = key.startswith("fp32") or (row["top1_agreement"] >= 0.98 and row["macro_f1_drop"] <= 0.02)
             lines.append(f"| {label} | {row['bytes'] / 1024:.0f} | {row['median_ms']:.3f} | {row['p99_ms']:.3f} | "
                          f"{row['speedup_vs_fp32']:.2f}x | {row['top1_agreement']:.4f} | {row['macro_f1']:.4f} | "
                          f"{drop} | "
