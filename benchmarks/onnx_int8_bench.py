@@ -52,7 +52,7 @@ def measure(checkpoint: str, rounds: int, warmup: int, parity_windows: int, log)
 
     from imuedge.export import target_from_checkpoint
     from imuedge.export.cli import load_windows
-    from imuedge.export.onnx_export import export_fp32, float_nodes, inspect_onnx, quantize, strip_metadata
+    from imuedge.export.onnx_export import Int8Form, export_fp32, float_nodes, inspect_onnx, quantize, strip_metadata
     from imuedge.export.quantize import op_layers
     from imuedge.train.metrics import macro_f1
 
@@ -97,16 +97,24 @@ def measure(checkpoint: str, rounds: int, warmup: int, parity_windows: int, log)
                        top1_agreement=float(np.mean(pred == ref)), macro_f1=float(macro_f1(y, pred, k)))
             models[key] = (sess, name)
         # the graph optimisation level: the bundle predictor's default (all) against basic and extended
+        # and with ORT's graph optimisations off (no fused integer kernels: the QDQ graph's own arithmetic),
+        # which tells a quantization error from a kernel's (the u8 x s8 saturation without reduce_range)
         levels = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-                  "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}
-        for key in [k for k in ("fp32", "default") if k in models]:
-            for level, value in levels.items():
+                  "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                  "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}
+        full_range = Int8Form("qdq", "u8", "s8").name
+        wanted = {"fp32": ("basic", "extended"), "default": ("basic", "extended", "disabled"),
+                  full_range: ("disabled",)}
+        for key in [k for k in wanted if k in models]:
+            for level in wanted[key]:
+                value = levels[level]
                 o = ort.SessionOptions()
                 o.intra_op_num_threads, o.inter_op_num_threads, o.graph_optimization_level = 1, 1, value
                 sess = ort.InferenceSession(str(paths[key]), o, providers=["CPUExecutionProvider"])
                 out = sess.run(None, {models[key][1]: x})[0].argmax(1)
                 rows[f"{key} @ {level}"] = {**{k2: v for k2, v in rows[key].items()},
-                                            "form": f"{rows[key]['form']}, ORT_ENABLE_{level.upper()}",
+                                            "form": f"{rows[key]['form']}, " + (f"ORT_ENABLE_{level.upper()}" if level != "disabled"
+                                                                                  else "ORT_DISABLE_ALL"),
                                             "top1_agreement": float(np.mean(out == ref)),
                                             "macro_f1": float(macro_f1(y, out, k))}
                 models[f"{key} @ {level}"] = (sess, models[key][1])

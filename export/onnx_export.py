@@ -14,7 +14,7 @@ Runtime's CPU provider on x86 without VNNI (this project's AVX2 CI hosts)
 multiplies u8 activations by s8 weights with VPMADDUBSW, whose int16 pair
 sums saturate on full-range weights: the MAE classifier's int8 graph agreed
 with fp32 on 0.55 of windows although the same graph with ORT's fusions off
-(the quantization itself) agreed on 0.99. Seven-bit weights cannot saturate.
+(the quantization itself) agreed on 0.994. Seven-bit weights cannot saturate.
 s8 activations (the old default) are no way out: ORT runs them in the same
 kernels, or not fused at all (float Conv after a DequantizeLinear of its
 weights, every call: slower than fp32). ``benchmarks.onnx_int8_bench``
@@ -150,12 +150,12 @@ class Int8Form:
 INT8_FORM = Int8Form("qdq", "u8", "s8", per_channel=True, reduce_range=True, float_input_layer=False)
 INT8_NOTE = ("u8 activations x s8 per-channel weights in 7 bits (reduce_range): on x86 without VNNI (AVX2) ORT's "
              "u8 x s8 kernels (VPMADDUBSW) saturate int16 sums of full-range weights, which dropped the MAE "
-             "classifier's top-1 agreement with fp32 to 0.55 (the same graph with ORT's fusions off: 0.99); s8 "
+             "classifier's top-1 agreement with fp32 to 0.55 (the same graph with ORT's fusions off: 0.994); s8 "
              "activations run in the same kernels or unfused (slower than fp32). QDQ rather than QOperator: the form "
-             "ORT's mobile/ARM execution providers take; QOperator ran 3-4% faster on the CPU provider here. The "
+             "ORT's mobile/ARM execution providers take; QOperator ran 1-8% faster on the CPU provider here. The "
              "first layer is int8 too (kept float, ORT runs the IMG2IMU stem's MaxPool as a slow u8 NCHW op). "
              "Speed vs the fp32 .onnx, 1 thread, 2-core AVX2 AMD EPYC, round-robin medians: IMG2IMU classifier "
-             "1.32x, MAE classifier 1.05x (within noise: a 0.4 M-parameter transformer whose float layer norms and "
+             "1.17x, MAE classifier 1.05x (within noise: a 0.4 M-parameter transformer whose float layer norms and "
              "attention mixing put a Quantize/Dequantize pair around every int8 linear; its int8 .onnx serves size, "
              "31% of fp32). benchmarks/results/onnx_int8/onnx_int8_bench.md")
 
