@@ -309,31 +309,36 @@ def export_default(checkpoint: str, out: Path, log) -> Path:
     return out
 
 
-def run(a) -> dict:
+def test_windows(window, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """HAPT test windows (``n`` of them, a fixed random subset, when 0 < n < all)."""
+    x, y = hapt_test(window)
+    if n and n < len(x):
+        idx = np.sort(np.random.default_rng(0).choice(len(x), n, replace=False))
+        x, y = x[idx], y[idx]
+    return x, y
+
+
+def model_rows(checkpoint: str, bundle_dirs, a, all_threads: int, log, prefix: str = "") -> list[dict]:
+    """The PyTorch eager fp32 row and one row per bundle of one checkpoint; names prefixed by ``prefix``."""
     import torch
 
     from imuedge.export import load_bundle, target_from_checkpoint
 
-    log = lambda *m: print(*m, file=sys.stderr, flush=True)  # noqa: E731
-    all_threads = a.all_threads or machine()["usable_cores"]
-    target = target_from_checkpoint(a.checkpoint)
-    x, y = hapt_test(target.window)
-    if a.windows and a.windows < len(x):
-        idx = np.sort(np.random.default_rng(0).choice(len(x), a.windows, replace=False))
-        x, y = x[idx], y[idx]
+    target = target_from_checkpoint(checkpoint)
+    x, y = test_windows(target.window, a.windows)
     k = len(target.output.get("class_names", [])) or int(y.max()) + 1
     lat_windows = x[:64]
-    bundle_dirs = a.bundles or [str(export_default(a.checkpoint, Path(a.export_dir), log))]
     bundles = find_bundles(bundle_dirs)
     warm_runtimes({json.loads((b / "imuedge.json").read_text())["format"] for b in bundles})
     rows = []
 
     # PyTorch eager fp32: the reference row
-    log("[bench] PyTorch eager fp32")
+    log(f"[bench] {prefix}PyTorch eager fp32")
     xt = torch.from_numpy(lat_windows)
-    row = {"name": "torch-eager-fp32", "format": "torch eager", "precision": "fp32", "bytes": None}
+    row = {"name": f"{prefix}torch-eager-fp32", "format": "torch eager", "precision": "fp32", "bytes": None,
+           "checkpoint": relative_path(str(checkpoint))}
     t0 = time.perf_counter()
-    module = target_from_checkpoint(a.checkpoint).module
+    module = target_from_checkpoint(checkpoint).module
     row["load_s"] = time.perf_counter() - t0
     with torch.no_grad():
         for th in (1, all_threads):
@@ -342,16 +347,19 @@ def run(a) -> dict:
         torch.set_num_threads(all_threads)
         pred = target.reference(x).numpy().argmax(1)
     row["quality"] = scores(pred, y, k)
-    row["rss"] = eager_rss(a.checkpoint) if not a.no_rss else None
+    row["rss"] = eager_rss(checkpoint) if not a.no_rss else None
     rows.append(row)
 
     for b in bundles:
         manifest = json.loads((b / "imuedge.json").read_text())
-        name = f"{manifest['format']}-{manifest['precision']}"
+        name = f"{prefix}{manifest['format']}-{manifest['precision']}"
         log(f"[bench] {name} ({b})")
         row = {"name": name, "format": manifest["format"], "precision": manifest["precision"], "bundle": str(b),
                "bytes": manifest["artifact"]["bytes"], "parity": {k2: manifest.get("parity", {}).get(k2) for k2 in
-                                                                   ("max_abs_error", "top1_agreement", "windows")}}
+                                                                   ("max_abs_error", "top1_agreement", "windows")},
+               "delegated_op_coverage": manifest.get("backend", {}).get("delegated_op_coverage"),
+               "int8_form": (manifest.get("quantization") or {}).get("form"),
+               "int8_note": (manifest.get("quantization") or {}).get("note")}
         for th in (1, all_threads):
             t0 = time.perf_counter()
             p = load_bundle(b, threads=th)
@@ -364,6 +372,34 @@ def run(a) -> dict:
         row["rss"] = measure_rss(b, 1) if not a.no_rss else None
         rows.append(row)
         del p
+    return rows
+
+
+def int8_vs_fp32(rows: list[dict]) -> list[dict]:
+    """Per model and format: fp32 median over int8 median, 1 thread (> 1: the int8 bundle is faster)."""
+    by = {r["name"]: r for r in rows}
+    out = []
+    for r in rows:
+        if r["precision"] == "int8" and r["name"].replace("-int8", "-fp32") in by:
+            f = by[r["name"].replace("-int8", "-fp32")]
+            out.append({"model": r["name"][:-len("-int8")], "fp32_median_ms": f["latency_1t"]["median_ms"],
+                        "int8_median_ms": r["latency_1t"]["median_ms"],
+                        "speedup": f["latency_1t"]["median_ms"] / r["latency_1t"]["median_ms"],
+                        "int8_form": r.get("int8_form"), "int8_note": r.get("int8_note")})
+    return out
+
+
+def run(a) -> dict:
+    log = lambda *m: print(*m, file=sys.stderr, flush=True)  # noqa: E731
+    all_threads = a.all_threads or machine()["usable_cores"]
+    from imuedge.export import target_from_checkpoint
+
+    target = target_from_checkpoint(a.checkpoint)
+    x, y = test_windows(target.window, a.windows)
+    bundle_dirs = a.bundles or [str(export_default(a.checkpoint, Path(a.export_dir), log))]
+    rows = model_rows(a.checkpoint, bundle_dirs, a, all_threads, log)
+    for label, checkpoint, bundles in a.also:
+        rows += model_rows(checkpoint, [bundles], a, all_threads, log, prefix=f"{label}/")
 
     log("[bench] spectrogram cost")
     with tempfile.TemporaryDirectory() as tmp:
@@ -384,6 +420,7 @@ def run(a) -> dict:
     for fmt in ("pte", "tflite", "onnx"):
         if by.get(f"{fmt}-int8", {}).get("bytes") and by.get(f"{fmt}-fp32", {}).get("bytes"):
             ratios[f"{fmt}_int8_size_ratio"] = by[f"{fmt}-int8"]["bytes"] / by[f"{fmt}-fp32"]["bytes"]
+    ratios["int8_vs_fp32_1t"] = int8_vs_fp32(rows)
     ratios["spectrogram_fraction"] = share.get("fp32", {}).get("fraction")
     ratios["spectrogram_fraction_of_pte_int8_1t"] = share.get("int8", {}).get("fraction")
     result = {"machine": machine(), "checkpoint": relative_path(str(a.checkpoint)), "threads": {"single": 1, "all": all_threads},
@@ -416,17 +453,43 @@ def markdown(r: dict, note: str = "") -> str:
     if note:
         lines += [note, ""]
     lines += [f"| model | size (KB) | load (ms) | median 1t (ms) | p99 1t (ms) | median {th}t (ms) | "
-              f"p99 {th}t (ms) | peak RSS (MB) | RSS growth (MB) | macro-F1 | accuracy | speed-up vs eager 1t |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    ref = r["rows"][0]["latency_1t"]["median_ms"]
+              f"p99 {th}t (ms) | peak RSS (MB) | RSS growth (MB) | macro-F1 | accuracy | speed-up vs eager 1t | "
+              f"XNNPACK op coverage |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    ref = None
     for row in r["rows"]:
         l1, ln = row["latency_1t"], row[f"latency_{th}t"]
+        if row["format"] == "torch eager":  # each model's own eager row is its reference
+            ref = l1["median_ms"]
         rss = row.get("rss") or {}
         lines.append(f"| {row['name']} | {_f(row['bytes'] and row['bytes'] / 1024, '{:.0f}')} | "
                      f"{_f(row['load_s'] * 1000, '{:.0f}')} | {l1['median_ms']:.2f} | {l1['p99_ms']:.2f} | "
                      f"{ln['median_ms']:.2f} | {ln['p99_ms']:.2f} | {_f(rss.get('peak_rss_mb'), '{:.0f}')} | "
                      f"{_f(rss.get('growth_mb'), '{:.1f}')} | {row['quality']['macro_f1']:.4f} | "
-                     f"{row['quality']['accuracy']:.4f} | {ref / l1['median_ms']:.2f}x |")
+                     f"{row['quality']['accuracy']:.4f} | {ref / l1['median_ms']:.2f}x | "
+                     f"{_f(row.get('delegated_op_coverage'), '{:.0%}')} |")
+    checkpoints = {row["name"].split("/")[0]: row["checkpoint"] for row in r["rows"]
+                   if row["format"] == "torch eager" and "/" in row["name"]}
+    if checkpoints:
+        lines += ["", "Rows without a prefix: `" + r["checkpoint"] + "`; " + "; ".join(
+            f"`{k}/`: `{v}`" for k, v in checkpoints.items()) + ". XNNPACK op coverage: the share of the .pte's "
+            "ops that run in the XNNPACK delegate (– for other formats)."]
+    pairs = r["ratios"].get("int8_vs_fp32_1t") or []
+    if pairs:
+        lines += ["", "## int8 vs fp32, same format, 1 thread (medians)", "",
+                  "| model | fp32 (ms) | int8 (ms) | int8 speed-up | int8 faster? |", "|---|---:|---:|---:|---|"]
+        for q in pairs:
+            lines.append(f"| {q['model']} | {q['fp32_median_ms']:.2f} | {q['int8_median_ms']:.2f} | "
+                         f"{q['speedup']:.2f}x | {'yes' if q['speedup'] > 1 else '**no**'} |")
+        slower = [q for q in pairs if q["speedup"] <= 1]
+        if slower:
+            lines += ["", "Where int8 is not faster, what its bundle's manifest says (quantization.note): " + "; ".join(
+                f"**{q['model']}**: {q.get('int8_note') or 'no note (this exporter records none)'}" for q in slower)]
+        forms = {q["int8_form"] for q in pairs if q.get("int8_form")}
+        if forms:
+            lines += ["", f"The int8 .onnx form: {', '.join(sorted(forms))} (`export/onnx_export.py`, INT8_NOTE); "
+                      f"every int8 ONNX form measured side by side against fp32, with parity: "
+                      f"`benchmarks/results/onnx_int8/onnx_int8_bench.md`."]
     sh = r.get("spectrogram_share", {})
     if "error" in sh:
         lines += ["", f"The spectrogram's share could not be measured: {sh['error']}"]
@@ -530,6 +593,9 @@ def main(argv=None) -> int:
     p.add_argument("--all-threads", type=int, default=0, help="thread count for the multi-thread column "
                                                                "(default: the usable cores)")
     p.add_argument("--no-rss", action="store_true", help="skip the per-bundle peak-RSS subprocesses")
+    p.add_argument("--also", nargs=3, action="append", default=[], metavar=("LABEL", "CHECKPOINT", "BUNDLE_DIR"),
+                   help="another classifier and its bundles, measured in the same run; rows named LABEL/format-precision "
+                        "(e.g. --also mae MAE_CLASSIFIER.pt MAE_BUNDLES)")
     p.add_argument("--note", default="", help="a line added under the table's header (e.g. machine load)")
     p.add_argument("--rss-probe", default=None, help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)

@@ -68,6 +68,6 @@ def test_tiny_mae_probe_exports_to_every_format_with_parity(mae_classifier):
         assert r["status"] == "ok", r
         assert r["parity"]["max_abs_error"] <= 1e-4 and r["parity"]["top1_agreement"] == 1.0
     assert results["pte-fp32"]["coverage"] == 1.0  # every op of the .pte runs in the XNNPACK delegate
-    for fmt in ("pte", "tflite"):  # int8 with int8 weights (the exporter refuses a float model otherwise)
+    for fmt in ("pte", "tflite", "onnx"):  # int8 with int8 weights (the exporter refuses a float model otherwise)
         assert results[f"{fmt}-int8"]["status"] == "ok", results[f"{fmt}-int8"]
     assert results["pte-int8"]["coverage"] == 1.0
