@@ -8,19 +8,27 @@ runtime overhead, packet loss at 400 Hz, CPU and memory over a soak.
 What is measured (every number comes from the runtime's own profiler):
 
 * throughput: a HAPT test recording replayed from CSV as fast as the runtime takes it
-  (``replay:FILE?speed=max``, every window predicted), samples/s and x real time;
-  median of ``--repeats`` runs.
-* latency: a device simulator process writes imuedge packets at 50/100/400 Hz (paced at
-  the real rate, ~20 ms of samples per packet) to a pty; the runtime reads it like a
-  serial port. e2e = prediction handed to the sinks - arrival of the newest sample of
-  its window. Bare inference = ``predict`` on the same windows in a loop.
-  overhead = e2e p99 - bare inference p99. Paced inference = ``predict`` on the same windows
+  (``replay:FILE?speed=max``, every window predicted), samples/s and x real time once the file is
+  parsed (and with the parse), beside the model's own bound (``predict`` alone on the same windows,
+  back to back, alternating with the replays); median of ``--repeats`` runs, per ``--threads``.
+* latency: a device simulator process writes imuedge packets at 50/100/400 Hz (the longest test
+  recording, paced at the real rate, ~20 ms of samples per packet) to a pty; the runtime reads it
+  like a serial port. e2e = prediction made - arrival of the newest sample of its window (the
+  runtime's read; data already waiting is stamped at its previous look at the link).
+  Bare inference = ``predict`` on the same windows in a loop.
+  overhead = e2e - bare inference, at p50 and at p99. Paced inference = ``predict`` on the same windows
   once every window interval of the stream (hop / model rate), sleeping between calls: on a VM
   a model called after an idle gap runs ~1 ms slower than back to back (caches, clocks), so
   "overhead vs paced" is what the runtime adds at the stream's own cadence. Also reported: overhead against the predict
   stage timed inside the same stream (the model at the stream's cadence, with colder caches
   than in the back-to-back loop; what is left is decode + assemble + window + queue + sink).
 * loss: packets lost / corrupt on the 400 Hz x 6 channel pty run.
+* device RSS: ``imuedge stream`` in a device install (a fresh venv with only ``imuedge[device]``, no
+  torch: ``benchmarks/device_install.py``; made once under ``--device-venv``) on each .onnx and .tflite
+  bundle, the simulator at 100 Hz on a pty for ``--device-seconds``: the streaming process's own peak
+  RSS (VmHWM, from its ``--profile``) against the targets (.tflite <= 80 MB, .onnx <= 100 MB), and
+  whether it imported torch. A .pte cannot stream in a device install (ExecuTorch's Python runtime
+  imports torch): its row is measured the same way in this full environment and says so.
 * soak: the simulator at ``--soak-speed`` x real time (looping the recording) for
   ``--soak-seconds``; RSS and CPU sampled every second; growth = last RSS while streaming - RSS after
   the first 20 % of the run.
@@ -102,25 +110,42 @@ def recording_csv(work: Path, seconds: float | None = None) -> tuple[Path, np.nd
     return path, data
 
 
-def throughput(bundle: Path, csv: Path, repeats: int) -> dict:
+def throughput(bundle: Path, csv: Path, repeats: int, threads: int = 1) -> dict:
+    """Replay ``csv`` as fast as the runtime takes it, every window predicted. Per repeat: the CSV parse
+    (``ReplaySource.open``) and the stream after it are timed apart; beside them, in the same process and
+    alternating with the replays, ``predict`` alone on the same windows back to back (the model's own bound)."""
     from imuedge.edge_runtime.pipeline import StreamRunner
     from imuedge.edge_runtime.sinks import ListSink
     from imuedge.edge_runtime.sources import ReplaySource
     from imuedge.bundle import load_bundle
 
-    pred = load_bundle(bundle, threads=1)
+    pred = load_bundle(bundle, threads=threads)
     runs = []
     for _ in range(repeats):
         src = ReplaySource(csv, None, block=25)
         t0 = time.perf_counter()
-        rep = StreamRunner(src, None, pred, [ListSink()], log=lambda m: None).run()
-        wall = time.perf_counter() - t0
-        n = rep["counters"]["samples"]
-        runs.append({"samples": n, "wall_s": wall, "samples_per_s": n / wall,
-                     "x_realtime": n / 50.0 / wall, "windows": rep["counters"]["windows_predicted"],
+        src.open()
+        t1 = time.perf_counter()
+        sink = ListSink()
+        rep = StreamRunner(src, None, pred, [sink], log=lambda m: None).run()
+        t2 = time.perf_counter()
+        x = src.recording.data.astype(np.float32)
+        windows = [x[:, r["start"]:r["start"] + pred.spec.window] for r in sink.records]
+        t3 = time.perf_counter()
+        for w in windows:
+            pred.predict(w)
+        model_s = time.perf_counter() - t3
+        n, rate = rep["counters"]["samples"], src.recording.sample_rate_hz
+        runs.append({"samples": n, "windows": rep["counters"]["windows_predicted"], "parse_s": t1 - t0,
+                     "stream_s": t2 - t1, "wall_s": t2 - t0, "model_s": model_s,
+                     "x_realtime": n / rate / (t2 - t1), "x_realtime_with_parse": n / rate / (t2 - t0),
+                     "model_x_realtime": n / rate / model_s, "samples_per_s": n / (t2 - t1),
                      "cpu_utilisation": rep["cpu"]["utilisation"]})
-    med = {k: statistics.median(r[k] for r in runs) for k in ("samples_per_s", "x_realtime", "wall_s")}
-    return {"bundle": bundle.name, "runs": runs, "median": med}
+    keys = ("samples_per_s", "x_realtime", "x_realtime_with_parse", "model_x_realtime", "wall_s", "parse_s",
+            "stream_s", "model_s")
+    med = {k: statistics.median(r[k] for r in runs) for k in keys}
+    med["share_of_model_bound"] = statistics.median(r["x_realtime"] / r["model_x_realtime"] for r in runs)
+    return {"bundle": bundle.name, "threads": threads, "runs": runs, "median": med}
 
 
 def bare_inference(pred, windows: np.ndarray, n: int = 2000, interval_s: float = 0.0) -> dict:
@@ -200,6 +225,69 @@ def pty_run(pred, csv: Path, rate: float, seconds: float, work: Path, speed: flo
     return out[0], e2e, samples
 
 
+RSS_TARGET_MB = {"tflite": 80.0, "onnx": 100.0}
+# `imuedge stream ARGS` whose exit also writes the torch modules it imported (REPORT is the first argument)
+STREAM_WATCHED = """
+import atexit, json, sys
+report, argv = sys.argv[1], sys.argv[2:]
+atexit.register(lambda: open(report, "w").write(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "torch"))))
+from imuedge.cli import main
+sys.exit(main(argv))
+"""
+
+
+def device_rss(python: Path, bundle: Path, csv: Path, rate: float, seconds: float, work: Path, hop: int) -> dict:
+    """``imuedge stream`` run by ``python`` on ``bundle``, the simulator at ``rate`` Hz on a pty for ``seconds``:
+    the streaming process's peak RSS from its own profile, and the torch modules it imported."""
+    import subprocess
+
+    from imuedge.emulation.simulator import start_simulator
+
+    bundle, csv, work = bundle.resolve(), csv.resolve(), work.resolve()
+    tag = f"{bundle.name}_{int(rate)}"
+    link, profile, report = work / f"tty_rss_{tag}", work / f"profile_{tag}.json", work / f"torch_{tag}.json"
+    for f in (profile, report):
+        f.unlink(missing_ok=True)
+    per = max(1, int(round(rate / 50)))
+    sim = start_simulator(csv, link, "--rate", rate, "--samples-per-packet", per, "--samples", int((seconds + 5) * rate))
+    try:
+        r = subprocess.run([str(python), "-c", STREAM_WATCHED, str(report), "stream", "--model", str(bundle),
+                            "--source", f"serial:{link}", "--out", os.devnull, "--profile", str(profile),
+                            "--duration", str(seconds), "--hop", str(hop), "--quiet"],
+                           capture_output=True, text=True, timeout=seconds + 120, cwd=work)  # not the repo: its
+        # imuedge/ folder would shadow the installed package
+    finally:
+        sim.kill()
+        sim.wait()
+    if r.returncode != 0 or not profile.is_file():
+        return {"bundle": bundle.name, "error": f"exit {r.returncode}: {r.stderr.strip()[-500:]}"}
+    rep = json.loads(profile.read_text())
+    fmt = rep.get("model", {}).get("format") or bundle.name.split("-")[0]
+    peak = rep["memory"].get("peak_rss_mb")
+    return {"bundle": bundle.name, "format": fmt, "rate_hz": rate, "seconds": seconds,
+            "windows": rep["counters"].get("windows_predicted"), "packets_lost": rep["packets"]["lost"],
+            "peak_rss_mb": peak, "rss_end_mb": rep["memory"].get("rss_mb"), **rss_verdict(fmt, peak),
+            "torch_imported": json.loads(report.read_text()) if report.is_file() else None}
+
+
+def rss_verdict(fmt: str, peak_mb: float | None) -> dict:
+    """The format's peak-RSS target and whether ``peak_mb`` meets it (None: no target, or nothing measured)."""
+    target = RSS_TARGET_MB.get(fmt)
+    return {"target_mb": target, "pass": None if target is None or peak_mb is None else peak_mb <= target}
+
+
+def device_python(folder: Path) -> Path:
+    """The python of the device venv under ``folder``, made (``make_device_venv``) if it is not there yet."""
+    python = folder.resolve() / "venv" / "bin" / "python"
+    if not python.is_file():
+        from benchmarks.device_install import make_device_venv
+
+        print(f"making a device venv in {folder} ...", flush=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        python = make_device_venv(folder)
+    return python
+
+
 def rss_growth(rss: list[float], limit_mb: float) -> dict:
     """A soak's memory verdict from its RSS trace (MB, one value a second while streaming): growth = the
     last value minus the value after warm-up (the first 20 % of the run); it passes below ``limit_mb``."""
@@ -218,16 +306,20 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp/imuedge_stream_bench"), help="scratch folder")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "stream", help="where reports go")
     ap.add_argument("--rates", default="50,100,400", help="device rates for the pty latency runs, Hz")
-    ap.add_argument("--seconds", type=float, default=10.0, help="seconds per pty latency run")
+    ap.add_argument("--seconds", type=float, default=40.0,
+                    help="seconds per pty latency run (40 s at hop 2: ~940 windows, so p99 is about the 10th largest)")
     ap.add_argument("--hop", type=int, default=2,
                     help="hop for the pty latency and soak runs (more windows per second than the manifest's 64); "
                          "throughput uses the manifest's hop")
     ap.add_argument("--repeats", type=int, default=3, help="throughput repeats (median quoted)")
+    ap.add_argument("--threads", default="1,2", help="inference threads for the throughput rows, comma-separated")
     ap.add_argument("--soak-seconds", type=float, default=20.0, help="soak duration (3600 for the 1-hour soak)")
     ap.add_argument("--soak-speed", type=float, default=10.0, help="soak: simulator speed, x real time")
     ap.add_argument("--soak-limit-mb", type=float, default=5.0,
                     help="soak: RSS growth after warm-up (the first 20%% of the run) that fails it (default 5 MB)")
-    ap.add_argument("--phases", default="throughput,latency,soak",
+    ap.add_argument("--device-venv", type=Path, help="device install for the RSS rows (default WORK/device; made once)")
+    ap.add_argument("--device-seconds", type=float, default=30.0, help="seconds per device RSS run at 100 Hz")
+    ap.add_argument("--phases", default="throughput,latency,device,soak",
                     help="which parts to run, comma-separated (e.g. 'soak' for a long soak on its own)")
     ap.add_argument("--note", default="", help="a line printed under the machine line (e.g. what else ran)")
     args = ap.parse_args(argv)
@@ -247,7 +339,8 @@ def main(argv=None) -> int:
 
     if "throughput" in phases:
         print("throughput ...", flush=True)
-        result["throughput"] = [throughput(b, csv_long, args.repeats) for b in bundles]
+        result["throughput"] = [throughput(b, csv_long, args.repeats, int(t)) for t in args.threads.split(",")
+                                for b in bundles]
 
     hists = {}
     if "latency" in phases:
@@ -260,7 +353,7 @@ def main(argv=None) -> int:
             model_rate = float(pred.manifest["input"]["sample_rate_hz"])
             paced = bare_inference(pred, windows, n=250, interval_s=args.hop / model_rate)
             for rate in [float(r) for r in args.rates.split(",")]:
-                rep, e2e, _ = pty_run(pred, csv_short, rate, args.seconds, args.work, hop=args.hop)
+                rep, e2e, _ = pty_run(pred, csv_long, rate, args.seconds, args.work, hop=args.hop)
                 e = rep["latency"]["e2e"]
                 row = {"bundle": b.name, "rate_hz": rate, "windows": rep["counters"]["windows_predicted"],
                        "e2e": e, "bare_inference": bare, "paced_inference": paced,
@@ -271,6 +364,10 @@ def main(argv=None) -> int:
                        # stream's cadence: colder caches than the back-to-back loop)
                        "overhead_p99_vs_in_stream_predict_ms": (e.get("p99_ms", float("nan"))
                                                                 - rep["latency"]["predict"].get("p99_ms", float("nan"))),
+                       "overhead_p50_vs_in_stream_predict_ms": (e.get("p50_ms", float("nan"))
+                                                                - rep["latency"]["predict"].get("p50_ms", float("nan"))),
+                       # how many windows' e2e are at or above p99 (2: p99 is the second-largest value)
+                       "p99_rank_from_top": int((e2e >= e.get("p99_ms", float("inf"))).sum()) if len(e2e) else 0,
                        "packets": {k: rep["packets"][k] for k in ("received", "lost", "corrupt")},
                        "windows_dropped": rep["counters"]["windows_dropped"], "mode": rep["stream"]["mode"],
                        "cpu_utilisation": rep["cpu"]["utilisation"], "stages": rep["latency"]}
@@ -279,6 +376,21 @@ def main(argv=None) -> int:
                 print(f"  {b.name} {rate:g} Hz: e2e p50 {e.get('p50_ms')} p99 {e.get('p99_ms')} ms, "
                       f"overhead {row['overhead_p99_ms']:.3f} ms, lost {row['packets']['lost']}", flush=True)
         result["latency"] = lat
+
+    if "device" in phases:
+        print("device install RSS ...", flush=True)
+        dev = device_python(args.device_venv or args.work / "device")
+        rows = []
+        for b in bundles:
+            fmt = json.loads((b / "imuedge.json").read_text())["format"]
+            python = dev if fmt in RSS_TARGET_MB else Path(sys.executable)
+            row = device_rss(python, b, csv_short, 100.0, args.device_seconds, args.work, args.hop)
+            row["install"] = "device" if fmt in RSS_TARGET_MB else \
+                "full (ExecuTorch's Python runtime imports torch: a .pte does not stream in a device install)"
+            rows.append(row)
+            print(f"  {b.name}: peak RSS {row.get('peak_rss_mb')} MB ({row['install']}), torch "
+                  f"{row.get('torch_imported')}", flush=True)
+        result["device_rss"] = rows
 
     if "soak" in phases:
         print(f"soak {args.soak_seconds:g} s ...", flush=True)
@@ -310,16 +422,21 @@ def markdown(r: dict) -> str:
            + (f" {r['note']}" if r.get("note") else ""), ""]
     if "throughput" in r:
         out += ["## Accelerated replay throughput (CSV, every window predicted; median of repeats)", "",
-                "| bundle | samples/s | x real time | wall s |", "|---|---:|---:|---:|"]
+                "x real time of the stream once the CSV is parsed; with the parse beside it; the model's bound: "
+                "`predict` alone on the same windows, back to back, in the same process.", "",
+                "| bundle | threads | samples/s | x real time | with CSV parse | model alone | share of the model's "
+                "bound | stream s | parse s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for t in r.get("throughput", []):
         md = t["median"]
-        out.append(f"| {t['bundle']} | {md['samples_per_s']:,.0f} | {md['x_realtime']:,.0f} | {md['wall_s']:.2f} |")
+        out.append(f"| {t['bundle']} | {t.get('threads', 1)} | {md['samples_per_s']:,.0f} | {md['x_realtime']:,.0f} | "
+                   f"{md['x_realtime_with_parse']:,.0f} | {md['model_x_realtime']:,.0f} | "
+                   f"{md['share_of_model_bound'] * 100:.0f}% | {md['stream_s']:.2f} | {md['parse_s']:.2f} |")
     if "latency" in r:
         out += ["", "## End-to-end latency over the pty (ms)", "",
                 "| bundle | device Hz | windows | e2e p50 | p95 | p99 | max | bare inference p50 / p99 | "
-                "overhead p50 / p99 | paced inference p99 | overhead p99 vs paced | in-stream predict p99 | "
-                "overhead p99 vs it | packets lost / received | dropped |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "overhead p50 / p99 | paced inference p99 | overhead p99 vs paced | in-stream predict p50 / p99 | "
+                "overhead vs it p50 / p99 | windows >= p99 | packets lost / received | dropped |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for x in r.get("latency", []):
         e = x["e2e"]
         out.append(f"| {x['bundle']} | {x['rate_hz']:g} | {x['windows']} | {e.get('p50_ms', 0):.3f} | "
@@ -328,9 +445,25 @@ def markdown(r: dict) -> str:
                    f"{x['overhead_p50_ms']:.3f} / {x['overhead_p99_ms']:.3f} | "
                    f"{x.get('paced_inference', {}).get('p99_ms', float('nan')):.3f} | "
                    f"{x.get('overhead_p99_vs_paced_ms', float('nan')):.3f} | "
+                   f"{x['stages']['predict'].get('p50_ms', float('nan')):.3f} / "
                    f"{x['stages']['predict'].get('p99_ms', float('nan')):.3f} | "
+                   f"{x.get('overhead_p50_vs_in_stream_predict_ms', float('nan')):.3f} / "
                    f"{x.get('overhead_p99_vs_in_stream_predict_ms', float('nan')):.3f} | "
+                   f"{x.get('p99_rank_from_top', '')} | "
                    f"{x['packets']['lost']} / {x['packets']['received']} | {x['windows_dropped']} |")
+    if "device_rss" in r:
+        out += ["", "## Peak RSS while streaming at 100 Hz over the pty (`imuedge stream`'s own profile)", "",
+                "| bundle | install | peak RSS MB | target MB | verdict | torch imported | windows | packets lost |",
+                "|---|---|---:|---:|---|---|---:|---:|"]
+    for x in r.get("device_rss", []):
+        if "error" in x:
+            out.append(f"| {x['bundle']} | {x.get('install', '')} | error: {x['error']} | | | | | |")
+            continue
+        verdict = "n/a" if x["pass"] is None else "PASS" if x["pass"] else "FAIL"
+        torch_mods = x["torch_imported"]
+        target = "–" if x["target_mb"] is None else f"{x['target_mb']:g}"
+        out.append(f"| {x['bundle']} | {x['install']} | {x['peak_rss_mb']} | {target} | {verdict} | "
+                   f"{'no' if torch_mods == [] else 'yes' if torch_mods else '?'} | {x['windows']} | {x['packets_lost']} |")
     if "soak" not in r:
         return "\n".join(out + [""])
     return "\n".join(out + soak_markdown(r["soak"]))

@@ -44,8 +44,18 @@ class AssemblerStats:
     stream_rate_hz: float | None = None
     rate_source: str | None = None  # device | timestamps | declared | measured
     mode: str | None = None  # passthrough | resample
-    clock_drift_ppm: float | None = None
     gap_log: list = field(default_factory=list)  # (device time s, missing seconds, kind), last 100
+    # least squares host = a + b * device: n, sums of d, h, d*d, d*h (seconds from the first block)
+    drift_sums: list = field(default_factory=lambda: [0.0] * 5, repr=False)
+
+    @property
+    def clock_drift_ppm(self) -> float | None:
+        """The device clock against the host's, ppm, once there is about a second of device time."""
+        n, sd, sh, sdd, sdh = self.drift_sums
+        den = n * sdd - sd * sd
+        if n >= 10 and den > 0 and sd > n:
+            return round((n * sdh - sd * sh) / den * 1e6 - 1e6, 1)
+        return None
 
 
 class Assembler:
@@ -63,16 +73,20 @@ class Assembler:
         self.model_name = model_name
         self.stats = AssemblerStats()
         self._idx: list[int] | None = None
+        self._rows: slice | None = None  # the same rows as a slice when they are in order (no copy)
         self._stream_channels = None
         self._in_period: float | None = None
         self._pending: list = []  # blocks held while the rate is measured
         self._counter = 0  # sample counter for streams without time
-        self._last_t: float | None = None  # device time (µs) of the last input sample
+        self._last_t: float | None = None  # device time (µs) of the last input (resample: filtered, shifted back)
         self._last_x: np.ndarray | None = None
         self._next_out: float | None = None  # resample mode: device time of the next output sample
         self._box = 1
-        self._tail: np.ndarray | None = None  # resample mode: last box-1 inputs for the filter
-        self._drift = np.zeros(5)  # sums for least squares host = a + b * device
+        self._tail: np.ndarray | None = None  # resample mode: the last `box` raw inputs (float64)
+        self._none = np.zeros((len(self.channels), 0), np.float32)
+        self._raw_last_t: float | None = None  # resample mode: device time (µs) of the last raw input
+        self._d0: float | None = None  # first device time (s) and arrival: the drift fit's origin
+        self._h0 = 0.0
 
     # ------------------------------------------------------------ checks
     def _check_channels(self, block_channels) -> None:
@@ -84,6 +98,8 @@ class Assembler:
                                  f"the stream has {list(block_channels)} (missing {missing})")
         self._stream_channels = tuple(block_channels)
         self._idx = [list(block_channels).index(c) for c in self.channels]
+        lo = self._idx[0]
+        self._rows = slice(lo, lo + len(self._idx)) if self._idx == list(range(lo, lo + len(self._idx))) else None
 
     def _set_rate(self, rate: float, source: str) -> None:
         st = self.stats
@@ -112,19 +128,22 @@ class Assembler:
             self._set_rate(rate, "declared")
 
     # ------------------------------------------------------------ timing
-    def _times(self, block) -> np.ndarray | None:
-        n = block.data.shape[1]
-        if getattr(block, "timestamps_us", None) is not None:
-            return np.asarray(block.timestamps_us, dtype=np.float64)
+    def _clock(self, block, n: int):
+        """(device time µs of the first sample, of the last, per-sample stamps or None); None when the
+        stream has no time and its rate is not known yet. Without stamps the samples are evenly spaced."""
+        ts = getattr(block, "timestamps_us", None)
+        if ts is not None:
+            ts = np.asarray(ts, dtype=np.float64)
+            return float(ts[0]), float(ts[-1]), ts
         if block.device_time_us is not None and block.period_us:
-            return block.device_time_us + np.arange(n) * float(block.period_us)
+            t0 = float(block.device_time_us)
+            return t0, t0 + (n - 1) * float(block.period_us), None
         if self._in_period is None:
             return None
-        lost = int(block.lost_packets or 0) + int(block.overflow or 0)
-        self._counter += lost
-        t = (self._counter + np.arange(n)) * self._in_period
+        self._counter += int(block.lost_packets or 0) + int(block.overflow or 0)
+        t0 = self._counter * self._in_period
         self._counter += n
-        return t
+        return t0, t0 + (n - 1) * self._in_period, None
 
     def _rate_from_block(self, block) -> tuple[float, str] | None:
         if block.period_us:
@@ -180,19 +199,24 @@ class Assembler:
                 any(p[2] for p in parts))
 
     def _feed(self, block, arrival: float):
-        x = np.asarray(block.data, dtype=np.float32)[self._idx]
-        t = self._times(block)
+        x = block.data
+        if x.dtype != np.float32:
+            x = np.asarray(x, dtype=np.float32)
         n = x.shape[1]
         if n == 0:
             return self._empty()
-        self._track_drift(t[0], arrival)
+        x = x[self._rows] if self._rows is not None else x[self._idx]
+        t0, t_last, ts = self._clock(block, n)
+        self._track_drift(t0, arrival)
         if self.stats.mode == "passthrough":
-            out = self._passthrough(x, t)
+            data, reset = self._passthrough(x, t0, t_last)
         else:
-            out = self._resample(x, t)
-        data, reset = out
-        self.stats.samples_out += data.shape[1]
-        return data, np.full(data.shape[1], arrival), reset
+            data, reset = self._resample(x, t0, t_last, ts)
+        m = data.shape[1]
+        self.stats.samples_out += m
+        arr = np.empty(m)
+        arr.fill(arrival)
+        return data, arr, reset
 
     def _log_gap(self, t_us: float, missing_us: float, kind: str) -> None:
         st = self.stats
@@ -200,14 +224,14 @@ class Assembler:
         st.gap_log.append((round(t_us / 1e6, 6), round(missing_us / 1e6, 6), kind))
         del st.gap_log[:-100]
 
-    def _passthrough(self, x: np.ndarray, t: np.ndarray):
+    def _passthrough(self, x: np.ndarray, t0: float, t_last: float):
         p = self._in_period
         reset = False
         parts = []
         if self._last_t is not None:
-            delta = t[0] - (self._last_t + p)
+            delta = t0 - (self._last_t + p)
             if delta < -p / 2 or delta > self.max_fill_us:
-                self._log_gap(t[0], max(delta, 0.0), "reset")
+                self._log_gap(t0, max(delta, 0.0), "reset")
                 self.stats.resets += 1
                 reset = True
             elif delta > p / 2:
@@ -216,74 +240,140 @@ class Assembler:
                     w = (np.arange(1, m + 1) / (m + 1)).astype(np.float32)
                     parts.append(self._last_x[:, None] + w[None] * (x[:, :1] - self._last_x[:, None]))
                     self.stats.gap_samples_interpolated += m
-                    self._log_gap(t[0], m * p, "interpolated")
+                    self._log_gap(t0, m * p, "interpolated")
                 else:
                     parts.append(np.full((x.shape[0], m), np.nan, np.float32))
                     self.stats.gap_samples_missing += m
-                    self._log_gap(t[0], m * p, "missing")
-        parts.append(x)
-        self._last_t, self._last_x = float(t[-1]), x[:, -1].copy()
-        return (np.concatenate(parts, axis=1) if len(parts) > 1 else x), reset
+                    self._log_gap(t0, m * p, "missing")
+        self._last_t, self._last_x = t_last, x[:, -1].copy()
+        if parts:
+            parts.append(x)
+            return np.concatenate(parts, axis=1), reset
+        return x, reset
 
-    def _resample(self, x: np.ndarray, t: np.ndarray):
+    def _resample(self, x: np.ndarray, t0: float, t_last: float, ts: np.ndarray | None):
+        """Anti-alias (a box filter over the last ``box`` inputs, centred: its times shift back by
+        (box - 1) / 2 input periods), then interpolate linearly onto the model grid, starting from the last
+        filtered sample of the previous packet (the anchor). A packet that follows the previous one by one
+        period takes the short path; gaps, resets, per-sample stamps and the first packet the general one."""
+        p = self._in_period
+        if ts is None and self._last_t is not None and 0.5 * p < t0 - self._raw_last_t <= 1.5 * p:
+            return self._resample_next(x, t0, t_last), False
+        return self._resample_any(x, t0, t_last, ts)
+
+    def _resample_next(self, x: np.ndarray, t0: float, t_last: float) -> np.ndarray:
+        b, n = self._box, x.shape[1]
+        raw = np.concatenate((self._tail, x), axis=1)  # float64: the last b inputs of the previous packet, this one
+        self._tail = raw[:, n:]
+        self._raw_last_t = t_last
+        shift = (b - 1) / 2 * self._in_period
+        anchor, f_last = self._last_t, t_last - shift
+        self._last_t = f_last
+        P, nxt = self.period_us, self._next_out
+        m = int((f_last - nxt) // P) + 1 if f_last >= nxt else 0
+        if m == 0:
+            return self._none
+        # Filtered input j (0: the anchor, the previous packet's last) is the mean of raw[:, j:j + b]; an output
+        # between filtered inputs i and i + 1 at fraction w is raw[:, i:i + b + 1] weighted
+        # ((1 - w), 1, ..., 1, w) / b: all outputs are one product raw @ M.
+        d0 = t0 - shift - anchor  # anchor -> first filtered input, µs
+        step = (t_last - t0) / (n - 1) if n > 1 else d0
+        M = np.zeros((b + n, m))
+        inv = 1.0 / b
+        for k in range(m):
+            q = nxt + k * P - anchor
+            pos = q / d0 if q < d0 else 1.0 + (q - d0) / step
+            i = min(int(pos), n - 1)
+            w = pos - i
+            col = M[:, k]
+            col[i + 1:i + b] = inv
+            col[i] = (1.0 - w) * inv
+            col[i + b] = w * inv
+        y = (raw @ M).astype(np.float32)
+        self._next_out = nxt + m * P
+        return y
+
+    def _box_filter(self, x: np.ndarray, t0: float) -> np.ndarray:
+        """Mean of each input and the ``box - 1`` before it: the last inputs of the previous packet when this
+        one follows it by one period; else (start, gap, reset) the first sample repeated."""
+        b, n = self._box, x.shape[1]
+        p = self._in_period
+        follows = self._raw_last_t is not None and 0.5 * p < t0 - self._raw_last_t <= 1.5 * p
+        buf = np.empty((x.shape[0], b + n))
+        buf[:, 0] = 0.0
+        buf[:, 1:b] = self._tail[:, 1:] if follows else x[:, :1]
+        buf[:, b:] = x
+        self._tail = buf[:, n:]  # the last b inputs
+        if b == 1:
+            return x
+        c = np.cumsum(buf, axis=1)
+        return ((c[:, b:] - c[:, :n]) * (1.0 / b)).astype(np.float32)
+
+    def _resample_any(self, x: np.ndarray, t0: float, t_last: float, ts: np.ndarray | None):
         reset = False
-        p_in = self._in_period
-        # anti-alias: box filter over the last `box` inputs, centred (time shifted back)
-        if self._box > 1:
-            if self._tail is not None and self._last_t is not None and t[0] - self._last_t <= 1.5 * p_in:
-                xx = np.concatenate([self._tail, x], axis=1)
-            else:
-                xx = np.concatenate([np.repeat(x[:, :1], self._box - 1, axis=1), x], axis=1)
-            c = np.cumsum(np.concatenate([np.zeros((x.shape[0], 1)), xx.astype(np.float64)], axis=1), axis=1)
-            filt = ((c[:, self._box:] - c[:, :-self._box]) / self._box).astype(np.float32)
-            self._tail = xx[:, -(self._box - 1):]
-            tf = t - (self._box - 1) / 2 * p_in
-        else:
-            filt, tf = x, t
-        if self._last_t is not None and (tf[0] < self._last_t or tf[0] - self._last_t > self.max_fill_us):
-            self._log_gap(tf[0], max(tf[0] - self._last_t, 0.0), "reset")
+        p_in, n = self._in_period, x.shape[1]
+        shift = (self._box - 1) / 2 * p_in
+        last_t = self._last_t
+        last_x = self._tail.mean(axis=1).astype(np.float32) if last_t is not None else None  # the anchor
+        filt = self._box_filter(x, t0)
+        self._raw_last_t = t_last
+        f0, f_last = t0 - shift, t_last - shift  # filtered times of the first and last input
+        if last_t is not None and (f0 < last_t or f0 - last_t > self.max_fill_us):
+            self._log_gap(f0, max(f0 - last_t, 0.0), "reset")
             self.stats.resets += 1
             reset = True
-            self._last_t = None
-        if self._last_t is None:
-            tt, xx = tf, filt
-            self._next_out = float(tf[0])
-        else:
-            tt = np.concatenate([[self._last_t], tf])
-            xx = np.concatenate([self._last_x[:, None], filt], axis=1)
-            step = np.diff(tt)
-            big = np.nonzero(step > max(1.5 * p_in, 0))[0]
-            for i in big:
+            last_t = None
+        if last_t is None:
+            self._next_out = f0
+        gaps = False
+        if last_t is not None and f0 - last_t > 1.5 * p_in:
+            kind = "interpolated" if f0 - last_t <= self.max_gap_us else "missing"
+            self._log_gap(f0, f0 - last_t - p_in, kind)
+            gaps = True
+        if ts is not None and n > 1:
+            step = np.diff(ts)
+            for i in np.flatnonzero(step > 1.5 * p_in):
                 kind = "interpolated" if step[i] <= self.max_gap_us else "missing"
-                self._log_gap(tt[i + 1], step[i] - p_in, kind)
-        q = self._next_out + np.arange(int(np.floor((tt[-1] - self._next_out) / self.period_us)) + 1) * self.period_us
-        q = q[q <= tt[-1]]
-        if len(tt) == 1:
-            y = np.repeat(xx, len(q), axis=1)
+                self._log_gap(float(ts[i + 1]) - shift, float(step[i]) - p_in, kind)
+                gaps = True
+        self._last_t = f_last
+        P = self.period_us
+        m = int((f_last - self._next_out) // P) + 1 if f_last >= self._next_out else 0
+        if m == 0:
+            return self._none, reset
+        q = self._next_out + np.arange(m) * P
+        tf = ts - shift if ts is not None else f0 + np.arange(n) * ((t_last - t0) / (n - 1) if n > 1 else p_in)
+        if last_t is None:
+            tt, xx = tf, filt
         else:
-            i = np.clip(np.searchsorted(tt, q, side="right") - 1, 0, len(tt) - 2)
+            tt = np.concatenate([[last_t], tf])
+            xx = np.concatenate([last_x[:, None], filt], axis=1)
+        if len(tt) == 1:
+            y = np.repeat(xx, m, axis=1)
+        else:
+            i = np.searchsorted(tt, q, side="right") - 1
+            i = np.minimum(np.maximum(i, 0), len(tt) - 2)
             span = tt[i + 1] - tt[i]
             w = ((q - tt[i]) / np.where(span > 0, span, 1)).astype(np.float32)
-            y = xx[:, i] + w[None] * (xx[:, i + 1] - xx[:, i])
-            hole = span > self.max_gap_us
-            if hole.any():
-                y[:, hole] = np.nan
-                self.stats.gap_samples_missing += int(hole.sum())
-            self.stats.gap_samples_interpolated += int(((span > 1.5 * p_in) & ~hole).sum())
-        if len(q):
-            self._next_out = float(q[-1] + self.period_us)
-        self._last_t, self._last_x = float(tt[-1]), xx[:, -1].copy()
+            lo = xx[:, i]
+            y = lo + w * (xx[:, i + 1] - lo)
+            if gaps:
+                hole = span > self.max_gap_us
+                if hole.any():
+                    y[:, hole] = np.nan
+                    self.stats.gap_samples_missing += int(hole.sum())
+                self.stats.gap_samples_interpolated += int(((span > 1.5 * p_in) & ~hole).sum())
+        self._next_out += m * P
         return y.astype(np.float32, copy=False), reset
 
     # ------------------------------------------------------------ drift
     def _track_drift(self, t_dev_us: float, arrival: float) -> None:
-        d, h = t_dev_us / 1e6, arrival
-        s = self._drift
-        if s[0] == 0:
-            self._d0, self._h0 = d, h
-        d, h = d - self._d0, h - self._h0
-        s += (1, d, h, d * d, d * h)
-        n, sd, sh, sdd, sdh = s
-        den = n * sdd - sd * sd
-        if n >= 10 and den > 0 and sd / n > 1.0:  # at least ~a second of device time
-            self.stats.clock_drift_ppm = round((n * sdh - sd * sh) / den * 1e6 - 1e6, 1)
+        if self._d0 is None:
+            self._d0, self._h0 = t_dev_us / 1e6, arrival
+        d, h = t_dev_us / 1e6 - self._d0, arrival - self._h0
+        s = self.stats.drift_sums
+        s[0] += 1
+        s[1] += d
+        s[2] += h
+        s[3] += d * d
+        s[4] += d * h

@@ -1,16 +1,24 @@
 """The runner: Source -> Decoder -> Assembler -> Windower -> Predictor -> Sinks, profiled.
 
-Two threads do the work:
+One **worker** thread reads the source, decodes, assembles, windows and predicts each window
+as soon as it is cut, then hands the record to the sinks: no hand-off between threads on the
+way from a sample to its prediction (on a loaded 2-core machine waking another thread costs
+from 0.1 ms to several ms). Samples that arrive while the model runs wait in the link's buffer
+and come with the next read; when inference is slower than the hop, of the windows that one
+read completes only the newest ``queue_size`` are predicted and the older ones are dropped and
+counted -- samples are never dropped and memory stays bounded. A replay
+(``backpressure="block"``) predicts every window instead.
 
-* the **reader** reads the source, decodes, assembles and windows. It never waits for
-  inference: windows go into a bounded queue (``queue_size``). When the queue is full
-  (inference slower than the hop) the OLDEST queued window is dropped and counted --
-  samples are never dropped and memory stays bounded. A replay (``backpressure="block"``)
-  waits instead, so every window of a file is predicted.
-* the **inference** thread predicts each window and hands the record to the sinks.
+``inline=False`` restores the two-thread layout (a reader that never waits for inference and an
+inference thread behind a bounded queue, the oldest queued window dropped when it is full) for
+a source whose buffer could overflow while the model runs.
+
+Latency is never under-stated: data that was already waiting when the worker read it (the read
+returned at once) may have arrived at any time since the worker last looked at the link, and
+is stamped with that earlier time.
 
 The calling thread waits, writes the periodic profile, draws the live view, and on
-``stop()`` / Ctrl-C (SIGINT) / end of a replay joins both threads, flushes the sinks and
+``stop()`` / Ctrl-C (SIGINT) / end of a replay joins the threads, flushes the sinks and
 writes the final profile.
 
 A dropped link (``SourceDisconnected``) is reopened with exponential backoff
@@ -39,7 +47,7 @@ from .windower import Window, Windower
 
 @dataclass
 class RunConfig:
-    queue_size: int = 4  # windows waiting for inference
+    queue_size: int = 4  # windows waiting for inference (inline: the newest kept from one read)
     backpressure: str | None = None  # "drop" (live default) | "block" (replay default)
     backoff: float = 0.2  # first reconnect delay, s
     max_backoff: float = 5.0
@@ -50,6 +58,7 @@ class RunConfig:
     live: bool = False  # redraw a table on stderr every second
     duration: float | None = None  # stop after this long (s)
     top_k: int | None = None  # scores: all (None) or the top k classes
+    inline: bool = True  # predict on the reader thread (False: a separate inference thread behind a queue)
 
 
 @dataclass
@@ -110,6 +119,7 @@ class StreamRunner:
         self.error: BaseException | None = None
         self.outages = Outages()
         self._qlock = threading.Lock()
+        self._ready: list[Window] = []  # inline: windows cut from the current read, not yet predicted
         p = self.prof
         for name in ("samples", "windows_produced", "windows_predicted", "windows_dropped", "windows_skipped_gap",
                      "windows_skipped_implausible", "windows_skipped_nonfinite_output"):
@@ -118,7 +128,7 @@ class StreamRunner:
             "format": self.manifest.get("format"), "precision": self.manifest.get("precision"),
             "input": {"channels": list(spec.channels), "sample_rate_hz": spec.sample_rate_hz, "window": spec.window,
                       "hop": spec.hop}}, "hop": self.hop,
-            "backpressure": self.cfg.backpressure, "queue_size": self.cfg.queue_size})
+            "backpressure": self.cfg.backpressure, "queue_size": self.cfg.queue_size, "inline": self.cfg.inline})
         p.sections["packets"] = self._packet_report
         p.sections["stream"] = self._stream_report
         p.sections["outages"] = self.outages.report
@@ -190,11 +200,14 @@ class StreamRunner:
 
     def _reader(self) -> None:
         prof, pc = self.prof, time.perf_counter
+        live = self.source.realtime
         try:
             if self._connect(first=True):
                 self._reconnected()  # closes the outage if the device was not there at start
+            seen = pc()  # when the worker last looked at the link
             while not self.stop_event.is_set():
                 try:
+                    asked = pc()
                     chunks = self.source.read(0.05)
                 except SourceDisconnected as e:
                     self._disconnected(e)
@@ -205,16 +218,22 @@ class StreamRunner:
                     continue
                 except EOFError:
                     break
+                now = pc()
+                # returned at once: the data was waiting, and may have come any time since the last look
+                arrival = seen if live and now - asked < 2e-4 else now
+                seen = now
                 for chunk in chunks:
-                    arrival = pc()
                     if self.decoder is not None and isinstance(chunk, (bytes, bytearray)):
+                        t0 = pc()
                         blocks = self.decoder.feed(chunk)
-                        prof.add("decode", pc() - arrival)
+                        prof.add("decode", pc() - t0)
                     else:
                         blocks = [chunk]
                     for b in blocks:
                         self._assemble(b, arrival)
+                self._predict_ready()
             self._finish_pending()
+            self._predict_ready()
         except BaseException as e:  # noqa: BLE001 - reported by run()
             self.error = e
         finally:
@@ -253,9 +272,23 @@ class StreamRunner:
             if not np.all(np.abs(w.data) <= self.bounds):  # also catches inf
                 self.prof.count("windows_skipped_implausible")
                 continue
-            self._put(w)
+            if self.cfg.inline:
+                self._ready.append(w)
+            else:
+                self._put(w)
+
+    def _predict_ready(self) -> None:
+        """Inline: predict the windows this read completed (a live stream: the newest ``queue_size``)."""
+        ready, self._ready = self._ready, []
+        if self.cfg.backpressure == "drop" and len(ready) > self.cfg.queue_size:
+            self.prof.count("windows_dropped", len(ready) - self.cfg.queue_size)
+            ready = ready[-self.cfg.queue_size:]
+        for w in ready:
+            self._predict(w)
 
     def _put(self, w: Window | None, final: bool = False) -> None:
+        if self.cfg.inline:
+            return
         if self.cfg.backpressure == "block" or final:
             while True:
                 try:
@@ -291,40 +324,43 @@ class StreamRunner:
             k = int(np.argmax(out))
             rec["index"] = k
             rec["class"] = self.class_names[k] if self.class_names and k < len(self.class_names) else str(k)
-            scores = [float(v) for v in out]
+            scores = out.tolist()
             if self.cfg.top_k:
                 order = np.argsort(-out)[:self.cfg.top_k]
                 rec["top"] = [[self.class_names[i] if self.class_names else int(i), scores[i]] for i in order]
             else:
                 rec["scores"] = scores
         else:
-            rec["embedding"] = [float(v) for v in out]
+            rec["embedding"] = out.tolist()
         return rec
 
     def _infer(self) -> None:
-        prof, pc = self.prof, time.perf_counter
         try:
             while True:
                 w = self.q.get()
                 if w is None:
                     break
-                t0 = pc()
-                prof.add("queue", t0 - w.made)
-                out = self.predictor.predict(w.data)
-                t1 = pc()
-                prof.add("predict", t1 - t0)
-                if not np.all(np.isfinite(out)):  # never a NaN score (nor invalid JSON): skipped and counted
-                    prof.count("windows_skipped_nonfinite_output")
-                    continue
-                rec = self._record(w, out, t1)
-                prof.add("e2e", t1 - w.arrival)
-                for s in self.sinks:
-                    s.emit(rec)
-                prof.add("sink", pc() - t1)
-                prof.count("windows_predicted")
+                self._predict(w)
         except BaseException as e:  # noqa: BLE001
             self.error = self.error or e
             self.stop_event.set()
+
+    def _predict(self, w: Window) -> None:
+        prof, pc = self.prof, time.perf_counter
+        t0 = pc()
+        prof.add("queue", t0 - w.made)
+        out = self.predictor.predict(w.data)
+        t1 = pc()
+        prof.add("predict", t1 - t0)
+        if not np.all(np.isfinite(out)):  # never a NaN score (nor invalid JSON): skipped and counted
+            prof.count("windows_skipped_nonfinite_output")
+            return
+        rec = self._record(w, out, t1)
+        prof.add("e2e", t1 - w.arrival)
+        for s in self.sinks:
+            s.emit(rec)
+        prof.add("sink", pc() - t1)
+        prof.count("windows_predicted")
 
     # ------------------------------------------------------------ run
     def stop(self) -> None:
@@ -333,9 +369,10 @@ class StreamRunner:
     def run(self) -> dict:
         """Run until the source ends, ``duration`` passes, ``stop()`` or Ctrl-C; return the final profile."""
         reader = threading.Thread(target=self._reader, name="imuedge-reader", daemon=True)
-        infer = threading.Thread(target=self._infer, name="imuedge-infer", daemon=True)
+        infer = reader if self.cfg.inline else threading.Thread(target=self._infer, name="imuedge-infer", daemon=True)
         reader.start()
-        infer.start()
+        if infer is not reader:
+            infer.start()
         start = time.perf_counter()
         next_profile = start + self.cfg.profile_every
         next_live = start + 1.0

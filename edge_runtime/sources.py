@@ -115,6 +115,10 @@ class SerialSource(Source):
             if self._ser.timeout != timeout:  # setting it reconfigures the port (a syscall)
                 self._ser.timeout = timeout
             data = self._ser.read(max(1, self._ser.in_waiting))
+            if len(data) == 1:  # woken by a packet's first byte: take the rest that came with it, in one chunk
+                more = self._ser.in_waiting
+                if more:
+                    data += self._ser.read(more)
         except (serial.SerialException, OSError, TypeError, AttributeError) as e:
             # pyserial raises TypeError/AttributeError when the fd vanished under it
             self.close()

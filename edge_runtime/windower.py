@@ -60,15 +60,15 @@ class Windower:
             i += take
             while self.total >= self.next_start + self.W and self.total - self.next_start <= self.cap:
                 s = self.next_start
-                idx = (np.arange(s, s + self.W)) % self.cap
-                w = self.buf[:, idx]
+                p = s % self.cap  # the ring holds exactly one window: it starts at p and wraps
+                w = np.concatenate((self.buf[:, p:], self.buf[:, :p]), axis=1) if p else self.buf.copy()
                 self.next_start += self.hop
                 self.index += 1
                 if np.isnan(w).any():
                     self.skipped_gap += 1
                     continue
                 self.produced += 1
-                out.append(Window(self.index - 1, s, w, float(self.arr[idx[-1]]), now or 0.0))
+                out.append(Window(self.index - 1, s, w, float(self.arr[(s + self.W - 1) % self.cap]), now or 0.0))
             if self.next_start > self.total:  # hop > window: skip samples between windows
                 skip = min(self.next_start - self.total, n - i)
                 self.total += skip

@@ -27,3 +27,16 @@ def test_growth_is_measured_after_warm_up_and_judged_against_the_limit():
 def test_no_trace_is_a_failure_not_a_pass():
     empty = rss_growth([], 5.0)
     assert empty["rss_growth_pass"] is False and empty["rss_growth_mb"] is None
+
+
+def test_device_rss_rows_are_judged_against_their_format_target():
+    from benchmarks.stream_bench import markdown, rss_verdict
+
+    assert rss_verdict("tflite", 80.0) == {"target_mb": 80.0, "pass": True}
+    assert rss_verdict("tflite", 80.5)["pass"] is False and rss_verdict("onnx", 99.9)["pass"] is True
+    assert rss_verdict("onnx", 100.1)["pass"] is False and rss_verdict("pte", 365.0) == {"target_mb": None, "pass": None}
+    row = {"bundle": "onnx-int8", "install": "device", "peak_rss_mb": 120.0, "torch_imported": [], "windows": 9,
+           "packets_lost": 0, **rss_verdict("onnx", 120.0)}
+    table = markdown({"machine": {"cpu": "x", "cores": 2, "platform": "p", "python": "3", "load_average_at_start": [0, 0, 0]},
+                      "device_rss": [row]})
+    assert "| onnx-int8 | device | 120.0 | 100 | FAIL | no | 9 | 0 |" in table

@@ -256,6 +256,19 @@ def test_runner_csv_replay_equals_offline_and_slow_inference_drops_windows(recor
     assert starts == sorted(starts) and starts[-1] == ref[-1]["start"]  # oldest dropped, newest kept
 
 
+def test_runner_threaded_layout_predicts_the_same_windows(recording_csv):
+    # inline (the default: one worker predicts as it windows) and the reader + inference threads agree
+    csv = recording_csv(400)
+    out = {}
+    for inline in (True, False):
+        sink = ListSink()
+        rep = StreamRunner(ReplaySource(csv, None), None, FakePredictor(window=32, hop=8), [sink],
+                           config=RunConfig(inline=inline)).run()
+        assert rep["inline"] is inline and rep["counters"]["windows_dropped"] == 0
+        out[inline] = [(r["start"], r["scores"]) for r in sink.records]
+    assert out[True] == out[False] and len(out[True]) == (400 - 32) // 8 + 1
+
+
 # ------------------------------------------------------------------ bad values never become predictions
 class BlockSource:
     """SampleBlocks from memory, then the end of the stream (a stand-in for a text device that sent them)."""
@@ -308,3 +321,66 @@ def test_implausible_windows_and_non_finite_scores_are_skipped_and_counted(tmp_p
     assert [r["start"] for r in records] == [0, 8, 16, 24, 48, 56, 80]
     assert all(np.isfinite(r["scores"]).all() for r in records)
     assert "skipped (implausible values) 2  skipped (non-finite model output) 2" in table(rep)
+
+
+@pytest.mark.parametrize("rate", [200.0, 160.0, 125.0, 62.5, 50.0])  # box filter of 4, 3, 2, 1; passthrough
+@pytest.mark.parametrize("chunks", [[2], [1, 3, 7], [25]])
+def test_assembler_resampled_stream_does_not_depend_on_packet_size(rate, chunks):
+    # the same stream onto the 50 Hz grid, in one block and in small packets (device times in whole µs, as the
+    # wire protocol sends them): the box filter and the interpolation carry across packets, so the outputs agree
+    n = int(4 * rate)
+    period = 1e6 / rate
+    x = np.random.default_rng(0).normal(size=(6, n)).astype(np.float32) + np.sin(np.arange(n) / 7)[None]
+    whole = Assembler(CHANNELS, 50.0).feed(block(x, 0, period), 0.0)[0]
+    a, parts, i, k = Assembler(CHANNELS, 50.0), [], 0, 0
+    while i < n:
+        m = chunks[k % len(chunks)]
+        out, _, reset = a.feed(block(x[:, i:i + m], int(i * period), period), 0.0)
+        assert not reset
+        parts.append(out)
+        i, k = i + m, k + 1
+    packets = np.concatenate(parts, axis=1)
+    assert a.stats.mode == ("passthrough" if rate == 50.0 else "resample") and a.stats.gaps == a.stats.resets == 0
+    assert packets.shape == whole.shape and abs(whole.shape[1] - n * 50.0 / rate) <= 1
+    np.testing.assert_allclose(packets, whole, rtol=0, atol=1e-5)
+
+
+def test_assembler_resampling_bridges_short_gaps_fills_long_ones_and_restarts_on_reboot():
+    # 200 Hz in 2-sample packets onto 50 Hz: a 60 ms hole is bridged, a 500 ms one is NaN (windows skipped),
+    # time going backwards restarts the grid
+    a = Assembler(CHANNELS, 50.0, max_gap_s=0.1)
+    x = ramp(2000)
+    kept = np.r_[0:400, 412:800, 900:2000]  # 12 samples (60 ms) missing, then 100 (500 ms)
+    out = np.concatenate([a.feed(block(x[:, kept[i:i + 2]], int(kept[i]) * 5000, 5000), 0.0)[0]
+                          for i in range(0, len(kept), 2)], axis=1)
+    assert a.stats.mode == "resample" and a.stats.gaps == 2 and a.stats.resets == 0
+    assert abs(out.shape[1] - 500) <= 1  # 10 s on the 50 Hz grid, holes included
+    nan = np.isnan(out[0])
+    assert nan.sum() == a.stats.gap_samples_missing and 23 <= nan.sum() <= 25  # the 500 ms hole
+    where = np.flatnonzero(nan)
+    assert 195 <= where[0] <= 205 and np.all(np.diff(where) == 1)  # one hole, where the 500 ms are missing
+    assert a.stats.gap_samples_interpolated >= 2
+    # a ramp stays the ramp through the centred filter (input k has value k; the grid starts at the first
+    # filtered time, 1.5 inputs before the first input's: output j is 4 j - 1.5), except
+    # where the filter restarts from a repeated first sample (at the start, after each gap) and across the bridge
+    primed = np.r_[2:99, 106:200, 228:500]
+    np.testing.assert_allclose(out[0, primed], 4.0 * primed - 1.5, atol=1e-3)
+    _, _, reset = a.feed(block(x[:, :2], 0, 5000), 0.0)
+    assert reset and a.stats.resets == 1
+
+
+class WaitingLiveSource(BlockSource):
+    """A live link whose data is already waiting at every read (the worker was busy predicting meanwhile)."""
+
+    realtime = True
+
+
+def test_latency_counts_from_the_last_look_when_data_was_already_waiting():
+    # each block completes a window; the model takes 20 ms, during which the next block "arrives": its window's
+    # e2e must include that wait (stamped at the worker's previous look), not start when it was read
+    x = np.zeros((6, 64), np.float32)
+    slow = FakePredictor(window=8, hop=8, delay=0.02)
+    rep = StreamRunner(WaitingLiveSource([block(x[:, i:i + 8], i * 20000) for i in range(0, 64, 8)]), None, slow,
+                       [ListSink()], config=RunConfig(backpressure="block")).run()
+    assert rep["counters"]["windows_predicted"] == 8
+    assert rep["latency"]["e2e"]["p50_ms"] >= 1.5 * rep["latency"]["predict"]["p50_ms"]
