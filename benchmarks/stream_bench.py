@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import threading
@@ -52,25 +51,9 @@ from pathlib import Path
 
 import numpy as np
 
+from imuedge.machine import RUNTIMES, machine
+
 HERE = Path(__file__).resolve().parent
-
-
-def machine() -> dict:
-    cpu = ""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import importlib.metadata as md
-
-    vers = {}
-    for p in ("torch", "executorch", "onnxruntime", "ai-edge-litert", "numpy", "pyserial"):
-        try:
-            vers[p] = md.version(p)
-        except md.PackageNotFoundError:
-            vers[p] = None
-    return {"cpu": cpu or platform.processor(), "cores": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "load_average_at_start": list(os.getloadavg()), "packages": vers}
 
 
 def build_bundles(work: Path, formats, hop: int) -> list[Path]:
@@ -332,7 +315,7 @@ def main(argv=None) -> int:
 
     config = {k: ([relative_path(str(p)) for p in v] if isinstance(v, list) else
                   relative_path(str(v)) if isinstance(v, Path) else str(v)) for k, v in vars(args).items()}
-    result = {"machine": machine(), "command": command_line(), "config": config, "note": args.note}
+    result = {"machine": machine(RUNTIMES), "command": command_line(), "config": config, "note": args.note}
     bundles = args.bundles or build_bundles(args.work / "bundles", tuple(args.formats.split(",")), hop=64)
     csv_long, data = recording_csv(args.work)
     csv_short, _ = recording_csv(args.work, 120)
