@@ -1,12 +1,17 @@
 """Where onnxruntime-web's WASM time goes, per operator, beside native onnxruntime, one thread, one run.
 
     python -m benchmarks.browser_profile BUNDLE_DIR [--runs 100] [--warmup 20] [--out DIR]
+    python -m benchmarks.browser_profile BUNDLE_DIR --native-levels [--runs 300]
 
 For one .onnx bundle: the median latency in headless chromium at graph optimisation levels disabled / basic
 / all, then onnxruntime-web's own per-node profile (``enableProfiling``) and native onnxruntime's
 (``enable_profiling``) summed per operator type over ``--runs`` runs after ``--warmup`` (warm-up events
 dropped), and the spectrogram's DFT convolution (the graph's first Conv) on its own. Writes
 ``OUT/browser_profile.json``.
+
+``--native-levels``: native onnxruntime alone, one thread, at graph optimisation levels basic, extended and
+all (only ``all`` rewrites the convolutions into the NCHWc blocked layout of its x86 kernels), the three
+sessions timed in turn call by call; and the SIMD the host's CPU offers. Writes ``OUT/native_levels.json``.
 """
 from __future__ import annotations
 
@@ -119,15 +124,57 @@ def native_profile(bundle: Path, window: np.ndarray, runs: int, warmup: int) -> 
             "onnxruntime": ort.__version__}
 
 
+def native_levels(bundle: Path, window: np.ndarray, runs: int, warmup: int) -> dict:
+    """Median ms of native onnxruntime, one thread, per graph optimisation level (round-robin, call by call)."""
+    import onnxruntime as ort
+
+    levels = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+              "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+              "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+    sessions = {}
+    for name, level in levels.items():
+        o = ort.SessionOptions()
+        o.intra_op_num_threads, o.inter_op_num_threads, o.graph_optimization_level = 1, 1, level
+        s = ort.InferenceSession(str(bundle / "model.onnx"), o, providers=["CPUExecutionProvider"])
+        feed = {s.get_inputs()[0].name: window[None]}
+        for _ in range(warmup):
+            s.run(None, feed)
+        sessions[name] = (s, feed)
+    ts = {name: [] for name in sessions}
+    for _ in range(runs):
+        for name, (s, feed) in sessions.items():
+            t = time.perf_counter()
+            s.run(None, feed)
+            ts[name].append((time.perf_counter() - t) * 1000)
+    flags = set()
+    try:
+        flags = set(next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        pass
+    return {"median_ms": {name: round(float(np.median(v)), 4) for name, v in ts.items()},
+            "cpu_simd": sorted(f for f in flags if f.startswith(("avx", "fma", "sse4"))),
+            "onnxruntime": ort.__version__}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.browser_profile", description=__doc__.split("\n\n")[0])
     ap.add_argument("bundle")
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "browser"))
+    ap.add_argument("--native-levels", action="store_true",
+                    help="only native onnxruntime at graph optimisation levels basic/extended/all (native_levels.json)")
     args = ap.parse_args(argv)
     bundle = Path(args.bundle)
     window = bench_window(bundle)
+    if args.native_levels:
+        result = {"machine": machine(), "bundle": relative_path(str(bundle)), "runs": args.runs,
+                  "warmup": args.warmup, "native_1t": native_levels(bundle, window, args.runs, args.warmup),
+                  "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "native_levels.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result["native_1t"]))
+        return 0
     result = {"machine": machine(), "bundle": relative_path(str(bundle)), "runs": args.runs, "warmup": args.warmup,
               "native_1t": native_profile(bundle, window, args.runs, args.warmup),
               "wasm_1t": browser_profile(bundle, window, args.runs, args.warmup),
