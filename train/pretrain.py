@@ -234,12 +234,14 @@ class IMUSpectrogramImages:
         if path == HAPT_TRAIN:
             ws = hapt_train_windows()
             x, channels, where = ws.x, ws.channels, (ws.recording, ws.start, ws.sample_rate_hz)
+            rate = float(ws.sample_rate_hz)
         else:
             with np.load(path) as z:
                 x = z["x"].astype(np.float32)
                 channels = tuple(str(c) for c in z["channels"])
                 keys = ("recording", "start", "sample_rate_hz")
                 where = tuple(z[k] for k in keys) if all(k in z for k in keys) else None
+                rate = float(z["sample_rate_hz"]) if "sample_rate_hz" in z else None  # None: the file does not say
             wants = [w for w, on in (("--imu-positives neighbour", positives == "neighbour"),
                                      ("--recordings-per-batch", recordings_per_batch > 0),
                                      ("--far-negatives", needs_where)) if on]
@@ -249,7 +251,7 @@ class IMUSpectrogramImages:
                                  f"{sorted(z.files)}")
         self.x = torch.from_numpy(np.ascontiguousarray(x))
         self.channels = tuple(channels)
-        self.sample_rate_hz = rate_of(path, where)  # None when the file does not say
+        self.sample_rate_hz = rate
         self.spectrogram = Spectrogram(channels, spec_cfg)
         self.spectrogram.fit_normalization(x)
         self.positives = positives
@@ -373,7 +375,7 @@ def record_window(path, imu_windows: str = HAPT_TRAIN) -> dict:
         raise checkpoint.CheckpointError(f"{path}: kind {ckpt.get('kind')!r}, not an encoder checkpoint")
     config = ckpt["model"]["config"]
     samples = int(config.get("spectrogram", {}).get("samples", 128))
-    rate = rate_of(imu_windows, None)
+    rate = rate_of(imu_windows)
     if rate is None:
         raise ValueError(f"{imu_windows}: no 'sample_rate_hz' in it, so the encoder's rate is unknown")
     ckpt["window"] = WindowSpec(tuple(config["channels"]), rate, samples, max(1, samples // 2)).to_dict()
@@ -381,12 +383,10 @@ def record_window(path, imu_windows: str = HAPT_TRAIN) -> dict:
     return ckpt["window"]
 
 
-def rate_of(path: str, where) -> float | None:
+def rate_of(path: str) -> float | None:
     """The sample rate of ``--imu-windows``: HAPT's for hapt-train, else the file's 'sample_rate_hz'."""
     from imuedge.data.hapt import SAMPLE_RATE_HZ
 
-    if where is not None:
-        return float(where[2])
     if path == HAPT_TRAIN:
         return SAMPLE_RATE_HZ
     if path:
