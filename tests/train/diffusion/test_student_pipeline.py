@@ -121,3 +121,21 @@ def test_generate_refuses_bad_input_in_one_line(student, tmp_path, capsys):
         assert message in err and len(err.splitlines()) == 1, err
     assert main(["generate", str(tmp_path / "nothing.pt"), "--out", str(tmp_path / "s")]) == 2
     assert "no such generator" in capsys.readouterr().err
+
+
+def test_distillation_resumed_from_a_student_equals_the_uninterrupted_run(tmp_path):
+    cfg = TrainConfig(out=str(tmp_path / "teacher"), steps=2, batch_size=4, checkpoint_every=2, device="cpu",
+                      subjects=(1,), hop=128,
+                      model=DiffusionConfig(base=8, mults=(1, 2), attention=False, schedule=ScheduleConfig(steps=100)))
+    teacher = str(train(cfg, quiet=True))
+    whole = distill(DistillConfig(teacher=teacher, out=str(tmp_path / "whole"), start_steps=8, iterations=2,
+                                  batch_size=2), quiet=True)
+    resumed = distill(DistillConfig(teacher=teacher, out=str(tmp_path / "resumed"), start_steps=8, iterations=2,
+                                    batch_size=2, resume=str(whole[4])), quiet=True)
+    assert sorted(resumed) == [1, 2]  # the 4-step student is not redone
+    for steps in (2, 1):
+        a, b = torch.load(whole[steps])["student"], torch.load(resumed[steps])["student"]
+        assert all(torch.equal(a[k], b[k]) for k in a), steps
+    with pytest.raises(ValueError, match="other settings .*iterations: 2 there, 3 here"):
+        distill(DistillConfig(teacher=teacher, out=str(tmp_path / "x"), start_steps=8, iterations=3, batch_size=2,
+                              resume=str(whole[4])), quiet=True)
