@@ -20,10 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description=distill.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     distill.add_arguments(d)
     d.set_defaults(func=_distill)
-    e = dsub.add_parser("export", help="a student as .onnx / .tflite / .pte generator bundles, fp32 parity")
+    e = dsub.add_parser("export", help="a student as .onnx / .tflite / .pte generator bundles, with parity")
     e.add_argument("--student", required=True, help="student checkpoint (student_4.pt, ...)")
     e.add_argument("--out", required=True, help="bundle folder (one sub-folder per format)")
     e.add_argument("--formats", default="onnx,tflite,pte", help="comma-separated formats")
+    e.add_argument("--precisions", default="fp32", help="fp32, int8 or fp32,int8 (int8: quality reported as TSTR)")
+    e.add_argument("--tstr-per-class", type=int, default=50, help="int8 quality check: synthetic windows per class")
     e.set_defaults(func=_export)
 
     g = sub.add_parser("generate", help="synthetic windows as CSV recordings the data layer loads",
@@ -61,7 +63,14 @@ def _export(a) -> int:
     bad = [f for f in formats if f not in ("onnx", "tflite", "pte", "torch")]
     if bad or not formats:
         raise ValueError(f"unknown format {bad[0] if bad else '(none)'!r}; use onnx, tflite, pte")
-    return 0 if export_student(a.student, a.out, formats)["ok"] else 1
+    precisions = tuple(x.strip() for x in a.precisions.split(",") if x.strip())
+    bad = [x for x in precisions if x not in ("fp32", "int8")]
+    if bad or not precisions:
+        raise ValueError(f"unknown precision {bad[0] if bad else '(none)'!r}; use fp32, int8")
+    if a.tstr_per_class < 2:
+        raise ValueError(f"--tstr-per-class must be at least 2, got {a.tstr_per_class}")
+    return 0 if export_student(a.student, a.out, formats, precisions=precisions,
+                               tstr_per_class=a.tstr_per_class)["ok"] else 1
 
 
 def _generate(a) -> int:

@@ -105,6 +105,18 @@ def distill_round(teacher_v, student: UNet, schedule: NoiseSchedule, z0_all: tor
     return student.eval()
 
 
+class WindowDecoder(nn.Module):
+    """``framing.decode`` (planes -> physical window) as a layer of its own, so that exporters see it
+    by name: int8 export keeps it float32 (a fixed inverse-STFT matrix and the de-normalisation)."""
+
+    def __init__(self, framing):
+        super().__init__()
+        self.framing = framing
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.framing.decode(z)
+
+
 class UnrolledSampler(nn.Module):
     """A student's whole sampling loop as one graph: noise (B, 2C, bins, frames) + class id (B,) ->
     window (B, C, T) in m/s^2 and rad/s. Deterministic DDIM with the student's steps; the timestep
@@ -112,7 +124,7 @@ class UnrolledSampler(nn.Module):
 
     def __init__(self, model: DiffusionModel, student: UNet, steps: int):
         super().__init__()
-        self.framing = copy.deepcopy(model.framing)
+        self.decoder = WindowDecoder(copy.deepcopy(model.framing))
         self.unet = copy.deepcopy(student).eval()
         self.steps = steps
         ts = trailing_timesteps(model.schedule.num_train_timesteps, steps)
@@ -128,6 +140,10 @@ class UnrolledSampler(nn.Module):
         self.register_buffer("coef", torch.stack(coef).float())
         self.num_classes = model.num_classes
 
+    @property
+    def framing(self):
+        return self.decoder.framing
+
     def forward(self, noise: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
         z = noise
         c = self.unet.embed_class(class_id)
@@ -135,7 +151,7 @@ class UnrolledSampler(nn.Module):
             a, s, ap, sp = self.coef[k]
             v = self.unet.denoise(z, c + self.time_embedding[k:k + 1])
             z = ap * (a * z - s * v) + sp * (s * z + a * v)
-        return self.framing.decode(z)
+        return self.decoder(z)
 
 
 def save_student(path, model: DiffusionModel, student: UNet, steps: int, cfg: DistillConfig, teacher_ckpt: dict,
