@@ -97,7 +97,7 @@ def samplers(teacher_path, students: list[str], ddpm: bool, guidance: float):
 
         def run(c, g, s=s):
             with torch.no_grad():
-                return s(torch.randn((len(c), *s.framing.plane_shape), generator=g), c)
+                return s(torch.randn((len(c), *s.noise_shape), generator=g), c)
         out[f"student {ck['steps']}-step"] = (run, int(ck["steps"]))
     return out
 
