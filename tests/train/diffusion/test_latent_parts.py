@@ -122,6 +122,7 @@ def latent_model(**kw):
                                          schedule=ScheduleConfig(steps=100, beta_start={"latent": 1e-4},
                                                                  beta_end={"latent": 0.02}), **kw), vae)
     torch.nn.init.normal_(model.transformer.out.weight, std=0.1)  # non-zero output, so classes matter
+    torch.nn.init.normal_(model.transformer.class_table, std=1.0)
     return model.eval()
 
 
@@ -146,6 +147,15 @@ def test_unrolled_sampler_with_guidance_is_the_ddim_loop_decoded():
         want = model.sample(c, "ddim", 4, w, noise=noise.clone())
         assert got.shape == (3, 6, 128)
         torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    # the same in the latent itself (the decoder left out), where a small error is not squeezed by the decoder
+    model.vae.decode = lambda z: z
+    unguided = UnrolledSampler(model, model.denoiser, 4, guidance=1.0).eval()
+    for w in (0.0, 3.0):
+        sampler = UnrolledSampler(model, model.denoiser, 4, guidance=w).eval()
+        with torch.no_grad():
+            got = sampler(noise, c)
+            assert (got - unguided(noise, c)).abs().max() > 1e-2  # the weight changes the samples
+        torch.testing.assert_close(got, model.sample(c, "ddim", 4, w, noise=noise.clone()), atol=1e-5, rtol=1e-5)
 
 
 def test_class_dropout_trains_the_no_class_row():

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from imuedge import checkpoint
 from imuedge.bundle import load_bundle
 from imuedge.train.diffusion.adaptive_beta import AdaptiveBetaConfig
 from imuedge.train.diffusion.distill import load_sampler
@@ -43,18 +44,39 @@ def trained(tmp_path_factory):
     return root, vae, latent
 
 
-def test_both_stages_write_resumable_checkpoints(trained):
+def resumed_from(last, folder, edit=None):
+    """A copy of a *_last.pt in a new run folder; ``edit(train_state)`` changes it first."""
+    ckpt = checkpoint.load(last)
+    if edit:
+        edit(ckpt["train_state"])
+    checkpoint.save(ckpt, folder / last.name)
+    return folder
+
+
+def test_both_stages_resume_from_their_last_checkpoint(trained, tmp_path):
     root, vae_path, latent_path = trained
     _, ck = load_vae(vae_path)
-    assert ck["train"]["step"] == 4 and (root / "vae_last.pt").is_file()
-    assert ck["beta"]["value"] < 1e-2  # patience 1 on 4 noisy steps: decayed at least once
-    _, again = load_vae(train_vae(vae_config(root, 6), quiet=True))
-    assert again["train"]["step"] == 6  # went on from step 4
+    assert ck["train"]["step"] == 4 and ck["beta"]["value"] < 1e-2  # patience 1 on 4 noisy steps: decayed
+    fresh, _ = load_vae(train_vae(vae_config(tmp_path / "fresh", 6), quiet=True))
+    # 4 steps + resume to 6 = 6 steps at once (weights, optimiser, RNG, beta carried over) ...
+    again, ck = load_vae(train_vae(vae_config(resumed_from(root / "vae_last.pt", tmp_path / "a"), 6), quiet=True))
+    assert ck["train"]["step"] == 6 and torch.equal(again.decoder[-1].weight, fresh.decoder[-1].weight)
+    # ... and it is the checkpoint that carries them: a changed one gives other weights
+    edited = resumed_from(root / "vae_last.pt", tmp_path / "b",
+                          lambda st: st["model"]["decoder.0.weight"].mul_(2))
+    other, _ = load_vae(train_vae(vae_config(edited, 6), quiet=True))
+    assert not torch.equal(other.decoder[-1].weight, fresh.decoder[-1].weight)
+
     model, ck = load_latent(latent_path)
-    assert ck["train"]["step"] == 4 and (root / "latent_last.pt").is_file()
-    assert model.config.class_names[0] == "walking" and model.noise_shape == (4, 32)
-    _, again = load_latent(train_latent(latent_config(root, vae_path, 6), quiet=True))
-    assert again["train"]["step"] == 6
+    assert ck["train"]["step"] == 4 and model.noise_shape == (4, 32)
+    assert model.config.class_names[0] == "walking"
+    fresh, _ = load_latent(train_latent(latent_config(tmp_path / "lf", vae_path, 6), quiet=True))
+    again, ck = load_latent(train_latent(latent_config(resumed_from(root / "latent_last.pt", tmp_path / "la"),
+                                                       vae_path, 6), quiet=True))
+    assert ck["train"]["step"] == 6 and torch.equal(again.transformer.inp.weight, fresh.transformer.inp.weight)
+    edited = resumed_from(root / "latent_last.pt", tmp_path / "lb", lambda st: st["model"]["inp.weight"].mul_(2))
+    other, _ = load_latent(train_latent(latent_config(edited, vae_path, 6), quiet=True))
+    assert not torch.equal(other.transformer.inp.weight, fresh.transformer.inp.weight)
 
 
 def test_a_checkpoint_of_the_wrong_stage_is_refused(trained):
