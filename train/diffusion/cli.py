@@ -30,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         s.set_defaults(func=func)
     e = dsub.add_parser("export", help="a generator as .onnx / .tflite / .pte generator bundles, fp32 parity")
     e.add_argument("--student", "--generator", dest="student", required=True,
-                   help="student checkpoint (student_4.pt, ...) or latent diffusion checkpoint (latent.pt)")
-    e.add_argument("--steps", type=int, default=None, help="latent.pt only: DDIM steps unrolled (default 10)")
-    e.add_argument("--guidance", type=float, default=None, help="latent.pt only: guidance weight (default 1.5)")
+                   help="student (student_4.pt, ...), latent diffusion (latent.pt) or teacher (teacher.pt) checkpoint")
+    e.add_argument("--steps", type=int, default=None, help="latent.pt / teacher.pt: DDIM steps unrolled (default 10)")
+    e.add_argument("--guidance", type=float, default=None, help="latent.pt / teacher.pt: guidance weight in the graph (default 1.5)")
     e.add_argument("--out", required=True, help="bundle folder (one sub-folder per format)")
     e.add_argument("--formats", default="onnx,tflite,pte", help="comma-separated formats")
     e.set_defaults(func=_export)

@@ -175,25 +175,35 @@ STUDENT_METHOD = "progressive distillation (Salimans & Ho 2022), deterministic D
 LATENT_METHOD = "latent diffusion (TimeLDM-style): deterministic DDIM over the VAE's standardised latent, " \
                 "v-parameterisation, classifier-free guidance in the graph (2 network evaluations per step), " \
                 "then the VAE decoder"
+TEACHER_METHOD = "the STFT-domain teacher: deterministic DDIM, v-parameterisation, classifier-free guidance in the " \
+                 "graph (2 network evaluations per step), then the inverse STFT"
 
 
 def load_sampler(path, steps: int | None = None, guidance: float | None = None) -> tuple[UnrolledSampler, dict, dict]:
     """Any generator checkpoint as an unrolled sampler, its checkpoint, and the manifest's ``sampler`` block:
-    a distilled student (its own steps, guidance folded in; ``steps`` / ``guidance`` must be left out) or a
-    latent diffusion model (DDIM with ``steps`` (default 10), guidance ``guidance`` (default 1.5) in the graph)."""
+    a distilled student (its own steps, guidance folded in; ``steps`` / ``guidance`` must be left out), or a
+    latent diffusion model or STFT teacher (DDIM with ``steps`` (default 10), guidance ``guidance``
+    (default 1.5) in the graph)."""
     kind = checkpoint.load(path).get("kind")
-    if kind == "latent_diffusion":
-        from imuedge.train.diffusion.latent_train import load_latent
-
-        model, ckpt = load_latent(path)
+    if kind in ("latent_diffusion", "diffusion_teacher"):
         steps, guidance = steps or 10, 1.5 if guidance is None else guidance
+        if kind == "diffusion_teacher":
+            from imuedge.train.diffusion.train import load_diffusion
+
+            model, ckpt = load_diffusion(path)
+            info = {"method": TEACHER_METHOD, "framing": ckpt["model"]["config"]["framing"],
+                    "noise_layout": "(batch, 2 x channels [real, imaginary], STFT bins, frames)"}
+        else:
+            from imuedge.train.diffusion.latent_train import load_latent
+
+            model, ckpt = load_latent(path)
+            info = {"method": LATENT_METHOD, "latent": list(model.noise_shape), "vae": ckpt["model"]["config"]["vae"],
+                    "noise_layout": "(batch, latent channels, latent positions)"}
         sampler = UnrolledSampler(model, model.denoiser, steps, guidance).eval()
-        return sampler, ckpt, {"steps": steps, "guidance": float(guidance), "method": LATENT_METHOD,
-                               "latent": list(model.noise_shape), "vae": ckpt["model"]["config"]["vae"],
-                               "noise_layout": "(batch, latent channels, latent positions)"}
+        return sampler, ckpt, {"steps": steps, "guidance": float(guidance), **info}
     if steps is not None or guidance is not None:
         raise ValueError(f"{path}: a distilled student has its own steps and guidance; --steps and --guidance "
-                         f"are for a latent diffusion checkpoint")
+                         f"are for a teacher or latent diffusion checkpoint")
     sampler, ckpt = load_student(path)
     return sampler, ckpt, {"steps": int(ckpt["steps"]), "guidance": float(ckpt["guidance"]),
                            "method": STUDENT_METHOD, "framing": ckpt["model"]["config"]["framing"],

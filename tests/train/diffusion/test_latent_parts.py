@@ -158,6 +158,22 @@ def test_unrolled_sampler_with_guidance_is_the_ddim_loop_decoded():
         torch.testing.assert_close(got, model.sample(c, "ddim", 4, w, noise=noise.clone()), atol=1e-5, rtol=1e-5)
 
 
+def test_the_stft_teacher_unrolls_with_in_graph_guidance_too():
+    from imuedge.train.diffusion.model import DiffusionConfig, DiffusionModel
+
+    torch.manual_seed(0)
+    m = DiffusionModel(DiffusionConfig(class_names=NAMES, base=8, mults=(1,), attention=False,
+                                       schedule=ScheduleConfig(steps=100))).eval()
+    for p in m.unet.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    torch.nn.init.normal_(m.unet.class_table, std=1.0)  # classes matter, the "no class" row too
+    noise, c = torch.randn(2, *m.noise_shape), torch.tensor([0, 2])
+    sampler = UnrolledSampler(m, m.denoiser, 3, guidance=2.0).eval()
+    with torch.no_grad():
+        got = sampler(noise, c)
+    torch.testing.assert_close(got, m.sample(c, "ddim", 3, 2.0, noise=noise.clone()), atol=1e-4, rtol=1e-4)
+
+
 def test_class_dropout_trains_the_no_class_row():
     model = latent_model(cond_drop=1.0).train()
     z0, y = torch.randn(4, 4, 32), torch.tensor([0, 1, 2, 0])
