@@ -1,7 +1,12 @@
-"""Export a distilled student (its unrolled sampling loop) as generator bundles, with parity.
+"""Export a generator (its unrolled sampling loop, decoder included) as generator bundles, with parity.
 
     imuedge diffusion export --student runs/student/student_4.pt --out runs/student-bundles
+    imuedge diffusion export --student runs/ldm/latent.pt --steps 10 --guidance 1.5 --out runs/ldm-bundles
     imuedge diffusion export --student runs/student/student_1.pt --out b/ --precisions fp32,int8
+
+The source is a distilled student of the STFT-domain model or a latent diffusion
+model (``distill.load_sampler``: the latter samples with DDIM at ``--steps`` and
+classifier-free guidance in the graph).
 
 Each format runs through the project exporter (``export/``: ``export_pte``,
 ``export_tflite``, ``export_onnx`` with a two-input ``ExportTarget``), then the
@@ -46,17 +51,17 @@ def student_target(sampler, ckpt: dict, path):
 
     window = WindowSpec.from_dict(ckpt["window"])
     names = [ckpt["label_names"][str(i)] for i in range(len(ckpt["label_names"]))]
-    example = (torch.zeros(1, *sampler.framing.plane_shape), torch.zeros(1, dtype=torch.int64))
+    example = (torch.zeros(1, *sampler.noise_shape), torch.zeros(1, dtype=torch.int64))
     # int8 keeps float32: the decoder (inverse STFT, de-normalisation), the UNet's first conv (it reads the
     # noise) and its last (it writes v), like a classifier's spectrogram, stem and head.
     return ExportTarget(sampler, "generate", window, {"class_names": names}, example_inputs=example,
-                        input_names=("noise", "class_id"), float_modules=("decoder", "unet.stem", "unet.out"),
+                        input_names=("noise", "class_id"), float_modules=("decoder", "denoiser.stem", "denoiser.out"),
                         float_input_layer=False, float_output_layer=False,
                         provenance={"checkpoint": str(path), "checkpoint_sha256": sha256(path),
                                     "checkpoint_provenance": ckpt.get("provenance", {})})
 
 
-def generator_manifest(fmt: str, artifact: Path, target, sampler, ckpt: dict, batch, precision: str = "fp32") -> dict:
+def generator_manifest(fmt: str, artifact: Path, target, sampler, info: dict, batch, precision: str = "fp32") -> dict:
     from imuedge.manifest import SCHEMA, SCHEMA_VERSION
 
     w = target.window.to_dict()
@@ -64,15 +69,11 @@ def generator_manifest(fmt: str, artifact: Path, target, sampler, ckpt: dict, ba
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "task": "generate", "format": fmt, "precision": precision,
         "artifact": {"file": artifact.name, "sha256": sha256(artifact), "bytes": artifact.stat().st_size},
         "input": {"batch": batch,
-                  "noise": {"dtype": "float32", "shape": [batch, *sampler.framing.plane_shape],
-                            "layout": "(batch, 2 x channels [real, imaginary], STFT bins, frames)",
-                            "distribution": "standard normal"},
+                  "noise": {"dtype": "float32", "shape": [batch, *sampler.noise_shape],
+                            "layout": info["noise_layout"], "distribution": "standard normal"},
                   "class_id": {"dtype": "int64", "shape": [batch], "range": [0, sampler.num_classes - 1]}},
         "output": {"kind": "window", "class_names": target.output["class_names"], **w},
-        "sampler": {"steps": int(ckpt["steps"]), "guidance": float(ckpt["guidance"]),
-                    "method": "progressive distillation (Salimans & Ho 2022), deterministic DDIM steps, "
-                              "v-parameterisation, guidance folded in",
-                    "framing": ckpt["model"]["config"]["framing"]},
+        "sampler": {k: v for k, v in info.items() if k != "noise_layout"},
         "quantization": None, "backend": {}, "parity": {},
         "provenance": {**target.provenance, "command": _command()},
     }
@@ -98,22 +99,23 @@ def tstr_macro_f1(windows: np.ndarray, classes: np.ndarray, k: int) -> float:
     return float(cnn_f1(windows, classes, test.x, test.y, k, seed=0))
 
 
-def export_student(student_path, out, formats=FORMATS, threads: int = 1, log=print, precisions=("fp32",),
-                   tstr_per_class: int = 50) -> dict:
-    """Write OUT/{format}-{precision}/ generator bundles of a student checkpoint; return (and write) the summary."""
-    from imuedge.train.diffusion.distill import load_student
+def export_student(student_path, out, formats=FORMATS, threads: int = 1, log=print, steps: int | None = None,
+                   guidance: float | None = None, precisions=("fp32",), tstr_per_class: int = 50) -> dict:
+    """Write OUT/{format}-{precision}/ generator bundles of a generator checkpoint (a student, or a latent
+    diffusion model sampled with ``steps`` and ``guidance``); return (and write) the summary."""
+    from imuedge.train.diffusion.distill import load_sampler
 
-    sampler, ckpt = load_student(student_path)
+    sampler, ckpt, info = load_sampler(student_path, steps, guidance)
     target = student_target(sampler, ckpt, student_path)
     k = sampler.num_classes
-    plane = sampler.framing.plane_shape
+    plane = sampler.noise_shape
     noise = np.random.default_rng(0).standard_normal((2 * k, *plane)).astype(np.float32)
     classes = np.repeat(np.arange(k), 2).astype(np.int64)
     with torch.no_grad():
         reference = sampler(torch.from_numpy(noise), torch.from_numpy(classes)).numpy()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"student": str(student_path), "steps": int(ckpt["steps"]), "results": {}}
+    summary = {"student": str(student_path), "steps": sampler.steps, "results": {}}
     quality = None
     if "int8" in precisions:  # the fp32 reference of the int8 quality check, on the same noise
         cal = (np.random.default_rng(1).standard_normal((CALIBRATION_PER_CLASS * k, *plane)).astype(np.float32),
@@ -132,7 +134,7 @@ def export_student(student_path, out, formats=FORMATS, threads: int = 1, log=pri
     for fmt in formats:
         for precision in precisions:
             key = f"{fmt}-{precision}"
-            summary["results"][key] = _export_one(fmt, precision, out / key, target, sampler, ckpt, noise, classes,
+            summary["results"][key] = _export_one(fmt, precision, out / key, target, sampler, info, noise, classes,
                                                   reference, threads, log,
                                                   cal if precision == "int8" else None,
                                                   (q_noise, q_classes, quality) if precision == "int8" else None)
@@ -141,7 +143,7 @@ def export_student(student_path, out, formats=FORMATS, threads: int = 1, log=pri
     return summary
 
 
-def _export_one(fmt, precision, folder: Path, target, sampler, ckpt, noise, classes, reference, threads, log,
+def _export_one(fmt, precision, folder: Path, target, sampler, info, noise, classes, reference, threads, log,
                 calibration=None, check=None) -> dict:
     """One bundle: export, manifest, load, parity (fp32: <= MAX_ABS; int8: TSTR within MAX_TSTR_DROP)."""
     from imuedge.bundle import ARTIFACTS, load_bundle, mark_pte_checked, write_manifest
@@ -160,7 +162,7 @@ def _export_one(fmt, precision, folder: Path, target, sampler, ckpt, noise, clas
             backend = _exporter(fmt)(target, precision, calibration, artifact)
         if fmt == "pte":
             mark_pte_checked(sha256(artifact))
-        manifest = generator_manifest(fmt, artifact, target, sampler, ckpt, backend.get("batch"), precision)
+        manifest = generator_manifest(fmt, artifact, target, sampler, info, backend.get("batch"), precision)
         manifest["backend"] = {k_: v for k_, v in backend.items() if k_ in ("backend", "batch", "ops",
                                                                              "delegated_op_coverage")}
         if precision == "int8":

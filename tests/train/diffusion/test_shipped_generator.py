@@ -80,7 +80,7 @@ def test_shipped_student_samples_windows_of_every_class(steps):
 
     sampler, ckpt = load_student(WEIGHTS / STUDENTS[steps])
     assert ckpt["steps"] == steps == sampler.steps
-    z = torch.randn(6, *sampler.framing.plane_shape, generator=torch.Generator().manual_seed(0))
+    z = torch.randn(6, *sampler.noise_shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         x = sampler(z, torch.arange(6))
     assert x.shape == (6, 6, 128) and torch.isfinite(x).all()
