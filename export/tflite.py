@@ -122,7 +122,7 @@ def quantize_tflite(fp32_path: Path, out_path: Path, calibration: np.ndarray, fl
     sigs = it.get_signature_list()
     sig = next(iter(sigs))
     names = sigs[sig]["inputs"]  # args_0, args_1, ...: the graph's inputs in order
-    dtypes = {d["name"]: d["dtype"] for d in it.get_signature_runner(sig).get_input_details().values()}
+    dtypes = {name: d["dtype"] for name, d in it.get_signature_runner(sig).get_input_details().items()}
     qt = quantizer.Quantizer(str(fp32_path))
     outputs = [d["name"] for d in it.get_output_details()] if float_output else []
     rx = float_module_regex(float_modules, outputs)
