@@ -17,7 +17,8 @@ def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     cfg = RunConfig(out=str(out), shots=(1, 10), seeds=2, pretrain=replace(main_job_pretraining(), steps=3),
                     max_windows=300, use_shipped=True,
-                    supervised=SupervisedConfig(epochs=1, batch_size=32, min_steps=4), finetune_epochs=1, threads=2)
+                    supervised=SupervisedConfig(epochs=1, batch_size=32, min_steps=4), finetune_epochs=1, threads=2,
+                    mae_finetune=SupervisedConfig(epochs=1, batch_size=32, min_steps=4, warmup_steps=2, layer_decay=0.75))
     run(cfg, quiet=True)
     return out
 
