@@ -48,7 +48,7 @@ def mae_finetuning() -> fewshot.SupervisedConfig:
     """How the main job fine-tunes an MAE encoder on all training labels (a fresh head): AdamW, batch 64,
     2 epochs, peak lr 1e-3 after 20 warm-up steps, layer-wise lr decay 0.75, cosine to zero. Chosen on the
     validation subjects among 1-2 epochs (benchmarks/results/mae/README.md section 6); each epoch costs
-    ~16 CPU s per seed, and a third would take the main job past its time budget."""
+    10-16 CPU s per seed, and a third would take the main job past its time budget."""
     return fewshot.SupervisedConfig(epochs=2, lr=1e-3, warmup_steps=20, layer_decay=0.75)
 
 
