@@ -174,6 +174,7 @@ def spectrogram_share(target, calibration: np.ndarray, x: np.ndarray, rounds: in
     import torch
 
     from imuedge.export.pte import export_pte
+    from imuedge.quiet import quiet_runtime
 
     if getattr(getattr(target.module, "encoder", None), "spectrogram", None) is None:
         return {"note": "model has no encoder.spectrogram"}
@@ -183,7 +184,8 @@ def spectrogram_share(target, calibration: np.ndarray, x: np.ndarray, rounds: in
     for variant, t in (("with", target), ("without", without_spectrogram(target, x[0]))):
         for precision in ("fp32", "int8"):
             path = workdir / f"{variant}-{precision}.pte"
-            export_pte(t, precision, calibration, path)
+            with quiet_runtime():  # the exporter's own filter: torch's LeafSpec FutureWarning, 18 lines per run
+                export_pte(t, precision, calibration, path)
             methods[(variant, precision)] = Runtime.get().load_program(path).load_method("forward")
     windows = [torch.from_numpy(np.ascontiguousarray(w[None])) for w in x[:64]]
     out: dict = {"threads": 1, "rounds": rounds, "timing": "per precision, the two programs alternated call by call"}

@@ -169,8 +169,10 @@ def export_bundles(target: ExportTarget, out: str | Path, formats=FORMATS, preci
                              "float_modules": backend.pop("float_modules", list(target.float_modules)),
                              "activation_ranges": backend.pop("activation_ranges", None),
                              "quantized_ops": backend.pop("quantized_ops", {})}
-                    if "int8_form" in backend:  # .onnx: how quantize_static wrote the graph, and why that form
-                        quant.update(form=backend.pop("int8_form"), note=backend.pop("int8_note", None))
+                    if "int8_form" in backend:  # .onnx: how quantize_static wrote the graph
+                        quant["form"] = backend.pop("int8_form")
+                    if "int8_note" in backend:  # why that form, or why it is not faster than fp32
+                        quant["note"] = backend.pop("int8_note")
                 manifest = make_manifest(fmt=fmt, precision=precision, task=target.task,
                                          window=target.window.to_dict(), output=dict(target.output),
                                          artifact=artifact, batch=backend.get("batch"), quantization=quant,

@@ -68,6 +68,25 @@ def inspect_tflite(path: str | Path) -> dict:
     return {"ops": dict(sorted(ops.items())), "int8_ops": dict(int8_ops), "float_weighted_ops": dict(float_weighted)}
 
 
+def xnnpack_partitions(path: str | Path) -> int:
+    """How many XNNPACK delegate nodes the Interpreter (as bundles load it) makes of the graph: 1 = all of it
+    in one; more = ops the delegate does not take run on LiteRT's builtin kernels between the partitions."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        it = Interpreter(model_path=str(path), num_threads=1)
+        it.allocate_tensors()
+    return sum(d["op_name"] == "DELEGATE" for d in it._get_ops_details())
+
+
+def int8_note(partitions: int, fp32_partitions: int) -> str:
+    """The manifest's quantization.note: why this int8 bundle may be no faster than its fp32 sibling."""
+    split = (f"XNNPACK takes this int8 graph in {partitions} partitions (the fp32 one in {fp32_partitions}): the int8 "
+             f"ops it does not take run on LiteRT's builtin kernels between them, so int8 runs slower than fp32. "
+             if partitions > fp32_partitions else "")
+    return split + "Otherwise: " + INT8_NOTE if split else INT8_NOTE
+
+
 def float_module_regex(paths, names=()) -> str:
     """Regex matching op output names NOT inside any of ``paths`` (module paths like 'encoder.spectrogram')
     and not equal to any of ``names`` (tensor names, e.g. the graph's output)."""
@@ -81,6 +100,15 @@ def float_module_regex(paths, names=()) -> str:
 # of roughly the last 20 windows (measured on HAPT: 0.977 top-1 agreement). "minmax" keeps the range over
 # all windows; "ema" averages per-window ranges over the windows in a seeded random order.
 CALIBRATION_RANGES = "minmax"
+
+# Written into every int8 .tflite manifest (quantization.note): why this bundle may be no faster than fp32.
+INT8_NOTE = ("on x86 without VNNI (AVX2 only) XNNPACK's int8 convolutions run about 0.9-1.6x its fp32 FMA ones "
+             "(measured at the IMG2IMU edge backbone's shapes; its 16-channel layers gain nothing), while the float "
+             "parts (in-graph preprocessing, the layers kept float) and the quantize/dequantize at their edges stay "
+             "as they are, so an int8 bundle runs about as fast as fp32 there and serves size "
+             "(parity.size_ratio_to_fp32). LiteRT's builtin kernels do run int8 faster than fp32, but slower than "
+             "XNNPACK fp32. XNNPACK's int8 kernels need an int8 dot product (AVX-VNNI, ARMv8.2 SDOT) to gain more; "
+             "not measured here. Measured: benchmarks/results/tflite_int8/.")
 
 
 def quantize_tflite(fp32_path: Path, out_path: Path, calibration: np.ndarray, float_modules,
@@ -139,13 +167,15 @@ def export_tflite(target: ExportTarget, precision: str, calibration: np.ndarray 
         try:
             quantize_tflite(fp32_path, path, calibration, floats,
                             float_output=target.float_output_layer)
+            fp32_partitions = xnnpack_partitions(fp32_path)
         except Exception as e:
             raise named_failure(FORMAT, e, layers, "int8 quantization with ai_edge_quantizer") from e
         finally:
             fp32_path.unlink(missing_ok=True)
 
     info = inspect_tflite(path)
-    report = {"backend": "LiteRT (XNNPACK delegate)", "batch": int(target.example_inputs[0].shape[0]), **info}
+    report = {"backend": "LiteRT (XNNPACK delegate)", "batch": int(target.example_inputs[0].shape[0]), **info,
+              "xnnpack_partitions": xnnpack_partitions(path)}
     if precision == "int8":
         if not info["int8_ops"]:
             Path(path).unlink(missing_ok=True)
@@ -155,4 +185,5 @@ def export_tflite(target: ExportTarget, precision: str, calibration: np.ndarray 
         report["float_modules"] = floats  # the output layer (head) is matched by its output tensor name
         report["activation_ranges"] = {"minmax": "min/max over all calibration windows",
                                        "ema": "moving average (0.95) of per-window min/max"}[CALIBRATION_RANGES]
+        report["int8_note"] = int8_note(report["xnnpack_partitions"], fp32_partitions)
     return report

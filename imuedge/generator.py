@@ -3,15 +3,17 @@
     g = load_bundle("out/student/onnx-fp32")      # a GeneratorBundle for task "generate"
     g.class_names                                 # ['walking', ...]
     x = g.sample("walking", n=16, seed=0)         # (16, C, T) float32 windows, m/s^2 and rad/s
-    x = g.generate(noise, class_id)               # the graph itself: (B, planes, bins, frames) + (B,) int64
+    x = g.generate(noise, class_id)               # the graph itself: (B, *noise_shape) + (B,) int64
 
-The graph's inputs are ``noise`` float32 ``(batch, planes, bins, frames)`` and ``class_id``
+The graph's inputs are ``noise`` float32 ``(batch, *noise_shape)`` (STFT planes ``(planes, bins, frames)``
+for the STFT-domain student, a latent sequence ``(channels, positions)`` for the latent model) and ``class_id``
 int64 ``(batch,)``; its output is ``window`` float32 ``(batch, channels, samples)`` in the
 window contract's units. ``sample`` draws the noise from ``numpy.random.default_rng(seed)``
 (standard normal, float32), so a (class, n, seed) gives the same windows in every runtime.
 Bad input is refused with one line: an unknown class, a noise tensor of the wrong shape or
 not finite, a class id out of range. The guidance weight is folded into the student at
-distillation (``manifest["sampler"]["guidance"]``), so there is no guidance input.
+distillation, or fixed in the latent model's graph (``manifest["sampler"]["guidance"]``), so there is no
+guidance input.
 
 Torch-free for .onnx and .tflite, like the classifier predictors (``bundle.py``).
 """

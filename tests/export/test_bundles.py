@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,6 +41,14 @@ def test_bundle_parity(exported, fmt, precision):
         assert floats[0] == "encoder.spectrogram" and "head" in floats, floats
         assert ("encoder.backbone.stem.0" in floats) == (fmt != "onnx"), floats
         assert parity["size_ratio_to_fp32"] is not None and "macro_f1_drop" in parity
+        # .onnx and .tflite int8 are not faster than fp32 on every x86 host: the manifest says why, and the
+        # measurement it cites is in the repository
+        if fmt in ("onnx", "tflite"):
+            note = manifest["quantization"]["note"]
+            assert "VNNI" in note, note
+            if fmt == "tflite":
+                cited = "benchmarks/results/tflite_int8/"
+                assert cited in note and (Path(__file__).parents[2] / cited / "tflite_int8_bench.json").is_file()
 
     # One loading API for every backend; (C, T) and (B, C, T), fixed-batch graphs loop.
     p = imuedge.load_bundle(folder, threads=1)

@@ -9,4 +9,12 @@
     export.py      the student to .onnx / .pte / .tflite with fp32 parity, and a generator bundle's `sample()`
     generate.py    `imuedge generate`: synthetic recordings as CSV files the data layer loads
     evaluate.py    TSTR / TRTR, discriminative score, Frechet distance, plots, samples per second
+
+The latent (TimeLDM-style) generator and the VQ (TimeVQVDM-style) pieces:
+    vae.py           the window VAE: (C, T) <-> a compact latent sequence; L1 + L2 + FFT reconstruction loss
+    adaptive_beta.py the VAE's KL weight, lowered when reconstruction plateaus
+    transformer.py   the latent denoiser (transformer with positional encoding; the UNet's interface)
+    latent.py        the latent diffusion model (the VAE as its space, the transformer as its denoiser)
+    latent_train.py  `imuedge diffusion vae` and `imuedge diffusion latent`: the two resumable stages
+    vq.py            LF/HF band split through the STFT; the vector quantizer
 """

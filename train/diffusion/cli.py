@@ -1,4 +1,4 @@
-"""`imuedge diffusion {train,distill,export}` and `imuedge generate`."""
+"""`imuedge diffusion {train,distill,vae,latent,export}` and `imuedge generate`."""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +7,9 @@ from imuedge.train.cli import DefaultsFormatter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from imuedge.train.diffusion import distill, train
+    from imuedge.train.diffusion import distill, latent_train, train
 
-    p = sub.add_parser("diffusion", help="STFT-domain diffusion generator: train the teacher, distil, export",
+    p = sub.add_parser("diffusion", help="diffusion generators (STFT-domain; latent): train, distil, export",
                        description="Class-conditional diffusion generator for IMU windows (train/diffusion/).")
     dsub = p.add_subparsers(dest="diffusion_command", metavar="JOB", required=True)
     t = dsub.add_parser("train", help="train the teacher (resumable; --device; DDP under torchrun)",
@@ -20,8 +20,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description=distill.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     distill.add_arguments(d)
     d.set_defaults(func=_distill)
-    e = dsub.add_parser("export", help="a student as .onnx / .tflite / .pte generator bundles, fp32 parity")
-    e.add_argument("--student", required=True, help="student checkpoint (student_4.pt, ...)")
+    for name, helptext, add, func in (
+            ("vae", "latent generator, stage 1: the window VAE (resumable)", latent_train.add_vae_arguments, _vae),
+            ("latent", "latent generator, stage 2: class-conditional diffusion in the VAE's latent (resumable)",
+             latent_train.add_latent_arguments, _latent)):
+        s = dsub.add_parser(name, help=helptext, description=latent_train.__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        add(s)
+        s.set_defaults(func=func)
+    e = dsub.add_parser("export", help="a generator as .onnx / .tflite / .pte generator bundles, fp32 parity")
+    e.add_argument("--student", "--generator", dest="student", required=True,
+                   help="student (student_4.pt, ...), latent diffusion (latent.pt) or teacher (teacher.pt) checkpoint")
+    e.add_argument("--steps", type=int, default=None, help="latent.pt / teacher.pt: DDIM steps unrolled (default 10)")
+    e.add_argument("--guidance", type=float, default=None, help="latent.pt / teacher.pt: guidance weight in the graph (default 1.5)")
     e.add_argument("--out", required=True, help="bundle folder (one sub-folder per format)")
     e.add_argument("--formats", default="onnx,tflite,pte", help="comma-separated formats")
     e.set_defaults(func=_export)
@@ -54,6 +65,20 @@ def _distill(a) -> int:
     return 0
 
 
+def _vae(a) -> int:
+    from imuedge.train.diffusion.latent_train import train_vae, vae_config_from_args
+
+    train_vae(vae_config_from_args(a))
+    return 0
+
+
+def _latent(a) -> int:
+    from imuedge.train.diffusion.latent_train import latent_config_from_args, train_latent
+
+    train_latent(latent_config_from_args(a))
+    return 0
+
+
 def _export(a) -> int:
     from imuedge.train.diffusion.export import export_student
 
@@ -61,7 +86,9 @@ def _export(a) -> int:
     bad = [f for f in formats if f not in ("onnx", "tflite", "pte", "torch")]
     if bad or not formats:
         raise ValueError(f"unknown format {bad[0] if bad else '(none)'!r}; use onnx, tflite, pte")
-    return 0 if export_student(a.student, a.out, formats)["ok"] else 1
+    if a.steps is not None and a.steps <= 0:
+        raise ValueError(f"--steps must be positive, got {a.steps}")
+    return 0 if export_student(a.student, a.out, formats, steps=a.steps, guidance=a.guidance)["ok"] else 1
 
 
 def _generate(a) -> int:

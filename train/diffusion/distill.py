@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from imuedge import checkpoint
 from imuedge.digest import sha256
-from imuedge.train.diffusion.model import DiffusionModel, check_guidance, model_from_checkpoint
+from imuedge.train.diffusion.model import DiffusionModel, check_guidance, mix_guidance, model_from_checkpoint
 from imuedge.train.diffusion.schedulers import NoiseSchedule, predict_x0_eps, trailing_timesteps
 from imuedge.train.diffusion.unet import UNet
 
@@ -99,36 +99,53 @@ def distill_round(teacher_v, student: UNet, schedule: NoiseSchedule, z0_all: tor
 
 
 class UnrolledSampler(nn.Module):
-    """A student's whole sampling loop as one graph: noise (B, 2C, bins, frames) + class id (B,) ->
-    window (B, C, T) in m/s^2 and rad/s. Deterministic DDIM with the student's steps; the timestep
-    embeddings and per-plane alphas are constants of the graph."""
+    """A sampling loop as one graph: noise (B, *noise_shape) + class id (B,) -> window (B, C, T) in m/s^2 and
+    rad/s. Deterministic DDIM with ``steps`` steps of ``denoiser`` (a student, or a teacher's own network),
+    then ``model.space.decode`` (the STFT model's framing, the latent model's VAE decoder). ``guidance``:
+    None when the denoiser has the guidance weight folded in (a distilled student), else the weight
+    applied in the graph (two network evaluations per step, the second with the "no class" id). The
+    timestep embeddings and per-plane alphas are constants of the graph."""
 
-    def __init__(self, model: DiffusionModel, student: UNet, steps: int):
+    def __init__(self, model, denoiser: nn.Module, steps: int, guidance: float | None = None):
         super().__init__()
-        self.framing = copy.deepcopy(model.framing)
-        self.unet = copy.deepcopy(student).eval()
+        self.decoder = copy.deepcopy(model.space)
+        self.denoiser = copy.deepcopy(denoiser).eval()
+        self.noise_shape = tuple(model.noise_shape)
         self.steps = steps
+        self.guidance = None if guidance is None else check_guidance(guidance)
         ts = trailing_timesteps(model.schedule.num_train_timesteps, steps)
-        like = torch.zeros(1, *self.framing.plane_shape)
+        like = torch.zeros(1, *self.noise_shape)
         with torch.no_grad():
-            emb = self.unet.embed_time(torch.tensor(ts, dtype=torch.float32))  # (steps, E)
+            emb = self.denoiser.embed_time(torch.tensor(ts, dtype=torch.float32))  # (steps, E)
+            null = self.denoiser.embed_class(torch.tensor([model.null_class]))  # (1, E)
         coef = []
         for k, t in enumerate(ts):
             a, s = model.schedule.alpha_sigma(t, like)
             ap, sp = model.schedule.alpha_sigma(ts[k + 1] if k + 1 < steps else -1, like)
-            coef.append(torch.stack([a, s, ap, sp]))  # (4, 1, planes, 1, 1)
+            coef.append(torch.stack([a, s, ap, sp]))  # (4, 1, planes, 1, ...)
         self.register_buffer("time_embedding", emb)
+        self.register_buffer("null_embedding", null)
         self.register_buffer("coef", torch.stack(coef).float())
         self.num_classes = model.num_classes
 
     def forward(self, noise: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
         z = noise
-        c = self.unet.embed_class(class_id)
+        c = self.denoiser.embed_class(class_id)
         for k in range(self.steps):
             a, s, ap, sp = self.coef[k]
-            v = self.unet.denoise(z, c + self.time_embedding[k:k + 1])
+            v = self.velocity(z, c, k)
             z = ap * (a * z - s * v) + sp * (s * z + a * v)
-        return self.framing.decode(z)
+        return self.decoder.decode(z)
+
+    def velocity(self, z: torch.Tensor, c: torch.Tensor, k: int) -> torch.Tensor:
+        """Step k's v-prediction; with in-graph guidance, conditional and unconditional in one batched call."""
+        e = c + self.time_embedding[k:k + 1]
+        if self.guidance is None or self.guidance == 1.0:
+            return self.denoiser.denoise(z, e)
+        e_null = (self.null_embedding + self.time_embedding[k:k + 1]).expand_as(e)
+        v = self.denoiser.denoise(torch.cat([z, z]), torch.cat([e, e_null]))
+        n = z.shape[0]  # slices, not chunk(2): chunk's size guard pins a dynamic batch to 2 in torch.export
+        return mix_guidance(v[:n], v[n:], self.guidance)
 
 
 def save_student(path, model: DiffusionModel, student: UNet, steps: int, cfg: DistillConfig, teacher_ckpt: dict,
@@ -151,6 +168,46 @@ def load_student(path) -> tuple[UnrolledSampler, dict]:
 
     model, ckpt = model_from_checkpoint(path, KIND, "a distilled student", "the student", load_weights)
     return UnrolledSampler(model, model.unet, int(ckpt["steps"])).eval(), ckpt
+
+
+STUDENT_METHOD = "progressive distillation (Salimans & Ho 2022), deterministic DDIM steps, " \
+                 "v-parameterisation, guidance folded in"
+LATENT_METHOD = "latent diffusion (TimeLDM-style): deterministic DDIM over the VAE's standardised latent, " \
+                "v-parameterisation, classifier-free guidance in the graph (2 network evaluations per step), " \
+                "then the VAE decoder"
+TEACHER_METHOD = "the STFT-domain teacher: deterministic DDIM, v-parameterisation, classifier-free guidance in the " \
+                 "graph (2 network evaluations per step), then the inverse STFT"
+
+
+def load_sampler(path, steps: int | None = None, guidance: float | None = None) -> tuple[UnrolledSampler, dict, dict]:
+    """Any generator checkpoint as an unrolled sampler, its checkpoint, and the manifest's ``sampler`` block:
+    a distilled student (its own steps, guidance folded in; ``steps`` / ``guidance`` must be left out), or a
+    latent diffusion model or STFT teacher (DDIM with ``steps`` (default 10), guidance ``guidance``
+    (default 1.5) in the graph)."""
+    kind = checkpoint.load(path).get("kind")
+    if kind in ("latent_diffusion", "diffusion_teacher"):
+        steps, guidance = steps or 10, 1.5 if guidance is None else guidance
+        if kind == "diffusion_teacher":
+            from imuedge.train.diffusion.train import load_diffusion
+
+            model, ckpt = load_diffusion(path)
+            info = {"method": TEACHER_METHOD, "framing": ckpt["model"]["config"]["framing"],
+                    "noise_layout": "(batch, 2 x channels [real, imaginary], STFT bins, frames)"}
+        else:
+            from imuedge.train.diffusion.latent_train import load_latent
+
+            model, ckpt = load_latent(path)
+            info = {"method": LATENT_METHOD, "latent": list(model.noise_shape), "vae": ckpt["model"]["config"]["vae"],
+                    "noise_layout": "(batch, latent channels, latent positions)"}
+        sampler = UnrolledSampler(model, model.denoiser, steps, guidance).eval()
+        return sampler, ckpt, {"steps": steps, "guidance": float(guidance), **info}
+    if steps is not None or guidance is not None:
+        raise ValueError(f"{path}: a distilled student has its own steps and guidance; --steps and --guidance "
+                         f"are for a teacher or latent diffusion checkpoint")
+    sampler, ckpt = load_student(path)
+    return sampler, ckpt, {"steps": int(ckpt["steps"]), "guidance": float(ckpt["guidance"]),
+                           "method": STUDENT_METHOD, "framing": ckpt["model"]["config"]["framing"],
+                           "noise_layout": "(batch, 2 x channels [real, imaginary], STFT bins, frames)"}
 
 
 def distill(cfg: DistillConfig, quiet: bool = False) -> dict[int, Path]:

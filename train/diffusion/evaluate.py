@@ -16,6 +16,10 @@ seed 0, six basic activities; the generator saw only the training subjects):
 * samples per second on this CPU (one thread, batch ``--batch``), measured in
   this run, side by side.
 
+``--latent runs/ldm/latent.pt`` adds the latent (TimeLDM-style) generator's rows (DDIM at
+10 and 4 steps, same guidance) and its VAE's reconstruction RMSE on the real test
+windows; ``--teacher`` may then be left out.
+
 The augmentation protocols (few subjects, few labels) are not run by this command.
 """
 from __future__ import annotations
@@ -79,14 +83,22 @@ def discriminative_score(real: np.ndarray, synth: np.ndarray, seed: int = 0) -> 
     return abs(float(np.mean(fewshot.predict(cnn, x_te) == y_te)) - 0.5)
 
 
-def samplers(teacher_path, students: list[str], ddpm: bool, guidance: float):
+def samplers(teacher_path, students: list[str], ddpm: bool, guidance: float, latent_path=None):
     """name -> (function (class ids tensor, generator) -> windows, network evaluations per window)."""
     from imuedge.train.diffusion.distill import load_student
     from imuedge.train.diffusion.train import load_diffusion
 
-    teacher, _ = load_diffusion(teacher_path)
     nfe = 1 if guidance == 1.0 else 2
     out = {}
+    if latent_path:
+        from imuedge.train.diffusion.latent_train import load_latent
+
+        latent, _ = load_latent(latent_path)
+        for n in (10, 4):
+            out[f"latent DDIM {n}"] = ((lambda n: lambda c, g: latent.sample(c, "ddim", n, guidance, g))(n), nfe * n)
+    if not teacher_path:
+        return out
+    teacher, _ = load_diffusion(teacher_path)
     if ddpm:
         T = teacher.schedule.num_train_timesteps
         out[f"teacher DDPM {T}"] = (lambda c, g: teacher.sample(c, "ddpm", T, guidance, g), nfe * T)
@@ -97,13 +109,13 @@ def samplers(teacher_path, students: list[str], ddpm: bool, guidance: float):
 
         def run(c, g, s=s):
             with torch.no_grad():
-                return s(torch.randn((len(c), *s.framing.plane_shape), generator=g), c)
+                return s(torch.randn((len(c), *s.noise_shape), generator=g), c)
         out[f"student {ck['steps']}-step"] = (run, int(ck["steps"]))
     return out
 
 
 def evaluate(teacher_path, students, out, per_class: int = 50, guidance: float = 1.5, ddpm_windows: int = 0,
-             batch: int = 64, seed: int = 0) -> dict:
+             batch: int = 64, seed: int = 0, latent_path=None) -> dict:
     from imuedge.data import load_hapt_windows
 
     torch.set_num_threads(1)
@@ -127,8 +139,18 @@ def evaluate(teacher_path, students, out, per_class: int = 50, guidance: float =
     enc.spectrogram.fit_normalization(train.x)
     real_emb = embed(enc, test.x)
     results["FD_real_train_vs_test"] = frechet(embed(enc, train.x[idx]), real_emb)
+    if latent_path:
+        from imuedge.train.diffusion.latent_train import load_latent
+
+        vae = load_latent(latent_path)[0].vae
+        with torch.no_grad():
+            back = torch.cat([vae.decode(vae.encode(torch.from_numpy(test.x[i:i + 512])))
+                              for i in range(0, len(test.x), 512)]).numpy()
+        err = (back - test.x) ** 2
+        results["latent_vae_test_rmse"] = {"acc_m_s2": float(np.sqrt(err[:, :3].mean())),
+                                           "gyro_rad_s": float(np.sqrt(err[:, 3:].mean()))}
     synth_examples = {}
-    for name, (fn, nfe) in samplers(teacher_path, students, ddpm_windows > 0, guidance).items():
+    for name, (fn, nfe) in samplers(teacher_path, students, ddpm_windows > 0, guidance, latent_path).items():
         n_pc = ddpm_windows if name.startswith("teacher DDPM") else per_class
         c = torch.arange(k).repeat_interleave(n_pc)
         gen = torch.Generator().manual_seed(seed)
@@ -183,6 +205,10 @@ def markdown(r: dict) -> str:
              f"{r['FD_real_train_vs_test']:.2f}.", "",
              "| sampler | NFE/window | samples/s (1 thread) | TSTR macro-F1 | TSTR/TRTR | discriminative | Frechet |",
              "|---|---|---|---|---|---|---|"]
+    if "latent_vae_test_rmse" in r:
+        e = r["latent_vae_test_rmse"]
+        lines[2] += (f" Latent model's VAE, reconstruction RMSE on the real test windows: {e['acc_m_s2']:.3f} m/s^2, "
+                     f"{e['gyro_rad_s']:.3f} rad/s.")
     for name, s in r["samplers"].items():
         fd = f"{s['frechet_distance']:.2f}" if s["frechet_distance"] is not None else "-"
         lines.append(f"| {name} | {s['network_evaluations_per_window']} | {s['samples_per_second_1_thread']:.2f} | "
@@ -193,7 +219,8 @@ def markdown(r: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m imuedge.train.diffusion.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--teacher", required=True)
+    p.add_argument("--teacher", default="", help="teacher checkpoint (optional with --latent)")
+    p.add_argument("--latent", default="", help="latent diffusion checkpoint (imuedge diffusion latent)")
     p.add_argument("--students", default="", help="comma-separated student checkpoints")
     p.add_argument("--out", required=True)
     p.add_argument("--per-class", type=int, default=50)
@@ -201,8 +228,10 @@ def main(argv=None) -> int:
     p.add_argument("--ddpm-windows", type=int, default=0, help="windows per class for the full DDPM chain (0: skip)")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
+    if not a.teacher and not a.latent:
+        p.error("give --teacher, --latent or both")
     evaluate(a.teacher, [s for s in a.students.split(",") if s], a.out, a.per_class, a.guidance, a.ddpm_windows,
-             seed=a.seed)
+             seed=a.seed, latent_path=a.latent or None)
     return 0
 
 

@@ -1,6 +1,11 @@
-"""Export a distilled student (its unrolled sampling loop) as generator bundles, fp32, with parity.
+"""Export a generator (its unrolled sampling loop, decoder included) as generator bundles, fp32, with parity.
 
     imuedge diffusion export --student runs/student/student_4.pt --out runs/student-bundles
+    imuedge diffusion export --student runs/ldm/latent.pt --steps 10 --guidance 1.5 --out runs/ldm-bundles
+
+The source is a distilled student of the STFT-domain model or a latent diffusion
+model (``distill.load_sampler``: the latter samples with DDIM at ``--steps`` and
+classifier-free guidance in the graph).
 
 Each format runs through the project exporter (``export/``: ``export_pte``,
 ``export_tflite``, ``export_onnx`` with a two-input ``ExportTarget``), then the
@@ -33,14 +38,14 @@ def student_target(sampler, ckpt: dict, path):
 
     window = WindowSpec.from_dict(ckpt["window"])
     names = [ckpt["label_names"][str(i)] for i in range(len(ckpt["label_names"]))]
-    example = (torch.zeros(1, *sampler.framing.plane_shape), torch.zeros(1, dtype=torch.int64))
+    example = (torch.zeros(1, *sampler.noise_shape), torch.zeros(1, dtype=torch.int64))
     return ExportTarget(sampler, "generate", window, {"class_names": names}, example_inputs=example,
                         input_names=("noise", "class_id"),
                         provenance={"checkpoint": str(path), "checkpoint_sha256": sha256(path),
                                     "checkpoint_provenance": ckpt.get("provenance", {})})
 
 
-def generator_manifest(fmt: str, artifact: Path, target, sampler, ckpt: dict, batch) -> dict:
+def generator_manifest(fmt: str, artifact: Path, target, sampler, info: dict, batch) -> dict:
     from imuedge.manifest import SCHEMA, SCHEMA_VERSION
 
     w = target.window.to_dict()
@@ -48,15 +53,11 @@ def generator_manifest(fmt: str, artifact: Path, target, sampler, ckpt: dict, ba
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "task": "generate", "format": fmt, "precision": "fp32",
         "artifact": {"file": artifact.name, "sha256": sha256(artifact), "bytes": artifact.stat().st_size},
         "input": {"batch": batch,
-                  "noise": {"dtype": "float32", "shape": [batch, *sampler.framing.plane_shape],
-                            "layout": "(batch, 2 x channels [real, imaginary], STFT bins, frames)",
-                            "distribution": "standard normal"},
+                  "noise": {"dtype": "float32", "shape": [batch, *sampler.noise_shape],
+                            "layout": info["noise_layout"], "distribution": "standard normal"},
                   "class_id": {"dtype": "int64", "shape": [batch], "range": [0, sampler.num_classes - 1]}},
         "output": {"kind": "window", "class_names": target.output["class_names"], **w},
-        "sampler": {"steps": int(ckpt["steps"]), "guidance": float(ckpt["guidance"]),
-                    "method": "progressive distillation (Salimans & Ho 2022), deterministic DDIM steps, "
-                              "v-parameterisation, guidance folded in",
-                    "framing": ckpt["model"]["config"]["framing"]},
+        "sampler": {k: v for k, v in info.items() if k != "noise_layout"},
         "quantization": None, "backend": {}, "parity": {},
         "provenance": {**target.provenance, "command": _command()},
     }
@@ -67,25 +68,27 @@ def _command() -> str:
     return command_line()
 
 
-def export_student(student_path, out, formats=FORMATS, threads: int = 1, log=print) -> dict:
-    """Write OUT/{format}-fp32/ generator bundles of a student checkpoint; return (and write) the summary."""
+def export_student(student_path, out, formats=FORMATS, threads: int = 1, log=print, steps: int | None = None,
+                   guidance: float | None = None) -> dict:
+    """Write OUT/{format}-fp32/ generator bundles of a generator checkpoint (a student, or a latent diffusion
+    model sampled with ``steps`` and ``guidance``); return (and write) the summary."""
     from imuedge.bundle import load_bundle, mark_pte_checked, write_manifest
     from imuedge.export.pipeline import _exporter
     from imuedge.manifest import binding
     from imuedge.quiet import quiet_runtime
-    from imuedge.train.diffusion.distill import load_student
+    from imuedge.train.diffusion.distill import load_sampler
 
-    sampler, ckpt = load_student(student_path)
+    sampler, ckpt, info = load_sampler(student_path, steps, guidance)
     target = student_target(sampler, ckpt, student_path)
     k = sampler.num_classes
     gen = np.random.default_rng(0)
-    noise = gen.standard_normal((2 * k, *sampler.framing.plane_shape)).astype(np.float32)
+    noise = gen.standard_normal((2 * k, *sampler.noise_shape)).astype(np.float32)
     classes = np.repeat(np.arange(k), 2).astype(np.int64)
     with torch.no_grad():
         reference = sampler(torch.from_numpy(noise), torch.from_numpy(classes)).numpy()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"student": str(student_path), "steps": int(ckpt["steps"]), "results": {}}
+    summary = {"student": str(student_path), "steps": sampler.steps, "results": {}}
     for fmt in formats:
         key = f"{fmt}-fp32"
         folder = out / key
@@ -100,7 +103,7 @@ def export_student(student_path, out, formats=FORMATS, threads: int = 1, log=pri
                 backend = _exporter(fmt)(target, "fp32", None, artifact)
             if fmt == "pte":
                 mark_pte_checked(sha256(artifact))
-            manifest = generator_manifest(fmt, artifact, target, sampler, ckpt, backend.get("batch"))
+            manifest = generator_manifest(fmt, artifact, target, sampler, info, backend.get("batch"))
             manifest["backend"] = {k_: v for k_, v in backend.items() if k_ in ("backend", "batch", "ops",
                                                                                  "delegated_op_coverage")}
             manifest["fingerprint"] = {"binding_sha256": binding(manifest)}

@@ -21,7 +21,8 @@ MAX_WINDOWS = 1_000_000
 
 
 def open_generator(source, threads: int = 1):
-    """A generator bundle folder or a student checkpoint (.pt), as an object with ``class_names``,
+    """A generator bundle folder or a generator checkpoint (.pt: a student, or a latent diffusion model with
+    its default DDIM steps and guidance), as an object with ``class_names``,
     ``channels``, ``sample_rate_hz`` and ``sample(class_name, n, seed)``."""
     path = Path(source)
     if path.is_dir() or path.name == "imuedge.json":
@@ -37,15 +38,15 @@ def open_generator(source, threads: int = 1):
 
 
 class _TorchStudent:
-    """A student checkpoint run in PyTorch, with the bundle's ``sample`` (same noise for the same seed)."""
+    """A generator checkpoint run in PyTorch, with the bundle's ``sample`` (same noise for the same seed)."""
 
     def __init__(self, path: Path):
         import torch
 
-        from imuedge.train.diffusion.distill import load_student
+        from imuedge.train.diffusion.distill import load_sampler
 
         self._torch = torch
-        self.sampler, ckpt = load_student(path)
+        self.sampler, ckpt, _ = load_sampler(path)
         self.class_names = [ckpt["label_names"][str(i)] for i in range(len(ckpt["label_names"]))]
         self.channels = list(ckpt["window"]["channels"])
         self.sample_rate_hz = float(ckpt["window"]["sample_rate_hz"])
@@ -53,7 +54,7 @@ class _TorchStudent:
     def sample(self, class_name, n: int = 1, seed: int = 0) -> np.ndarray:
         if class_name not in self.class_names:
             raise ValueError(f"unknown class {class_name!r}; this generator knows {self.class_names}")
-        noise = np.random.default_rng(seed).standard_normal((n, *self.sampler.framing.plane_shape)).astype(np.float32)
+        noise = np.random.default_rng(seed).standard_normal((n, *self.sampler.noise_shape)).astype(np.float32)
         with self._torch.no_grad():
             return self.sampler(self._torch.from_numpy(noise),
                                 self._torch.full((n,), self.class_names.index(class_name))).numpy()

@@ -56,7 +56,82 @@ def plane_sensors(channels) -> list[str]:
     return [s for c in channels for s in (("acc", "acc") if c in ACC else ("gyro", "gyro"))]
 
 
-class DiffusionModel(nn.Module):
+class ConditionalDiffusion(nn.Module):
+    """What every generator here shares: a ``space`` (``encode``: physical window -> the space diffusion runs
+    in; ``decode``: back to m/s^2 and rad/s), a ``denoiser`` (``forward(z, t, class_id)``, ``embed_time``,
+    ``embed_class``, ``denoise(z, embedding)``), a ``schedule``, and ``config.class_names`` / ``cond_drop``.
+    The STFT-domain model (planes) and the latent one (``latent.py``, a VAE's latent sequence) are two of them."""
+
+    @property
+    def noise_shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.config.class_names)
+
+    @property
+    def null_class(self) -> int:
+        return self.num_classes
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
+        """v-prediction for noisy z at timesteps t (B,) and classes (B,) (``null_class``: none)."""
+        return self.denoiser(z, t, class_id)
+
+    def guided(self, z: torch.Tensor, t: torch.Tensor, class_id: torch.Tensor, guidance: float) -> torch.Tensor:
+        """Classifier-free guidance: v_uncond + w (v_cond - v_uncond), both from one batched call."""
+        if guidance == 1.0:
+            return self(z, t, class_id)
+        null = torch.full_like(class_id, self.null_class)
+        v = self(torch.cat([z, z]), torch.cat([t, t]), torch.cat([class_id, null]))
+        v_cond, v_uncond = v.chunk(2)
+        return mix_guidance(v_cond, v_uncond, guidance)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
+             net: nn.Module | None = None) -> torch.Tensor:
+        """Smooth-L1 on v for windows x (B, C, T) physical, classes y (B,); random t, noise and class drop.
+        ``net``: the denoiser to call (its DDP wrapper under torchrun); default ``self.denoiser``."""
+        with torch.no_grad():
+            z0 = self.space.encode(x)
+        return self.v_loss(z0, y, generator, net)
+
+    def v_loss(self, z0: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
+               net: nn.Module | None = None) -> torch.Tensor:
+        """``loss`` on already-encoded z0 (B, *noise_shape) (a frozen space's encodings can be computed once)."""
+        b = z0.shape[0]
+        dev = z0.device
+        t = torch.randint(0, self.schedule.num_train_timesteps, (b,), generator=generator).to(dev)
+        noise = torch.randn(z0.shape, generator=generator).to(dev)
+        drop = torch.rand(b, generator=generator).to(dev) < self.config.cond_drop
+        y = torch.where(drop, torch.full_like(y, self.null_class), y)
+        alpha, sigma = self.schedule.alpha_sigma(t, z0)
+        zt = alpha * z0 + sigma * noise
+        target = alpha * noise - sigma * z0
+        return F.smooth_l1_loss((net or self.denoiser)(zt, t, y), target)
+
+    @torch.no_grad()
+    def sample(self, class_id: torch.Tensor, sampler: str = "ddim", steps: int = 50, guidance: float = 1.0,
+               generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
+               progress=None) -> torch.Tensor:
+        """Windows (B, C, T) in physical units for classes (B,), with a teacher sampler (``ddpm`` / ``ddim``)."""
+        check_guidance(guidance)
+        sched = SAMPLERS[sampler](self.schedule)
+        sched.set_timesteps(steps)
+        dev = next(self.denoiser.parameters()).device
+        class_id = class_id.to(dev)
+        z = noise if noise is not None else torch.randn((len(class_id), *self.noise_shape), generator=generator)
+        z = z.to(dev)
+        for t in sched.timesteps:
+            tt = torch.full((len(z),), t, device=dev)
+            z = sched.step(self.guided(z, tt, class_id, guidance), t, z, generator=generator)
+            if progress is not None:
+                progress.update(1)
+        return self.space.decode(z)
+
+
+class DiffusionModel(ConditionalDiffusion):
+    """The STFT-domain generator: ``framing`` is its space, ``unet`` its denoiser."""
+
     def __init__(self, config: DiffusionConfig):
         super().__init__()
         self.config = config
@@ -71,61 +146,16 @@ class DiffusionModel(nn.Module):
         self.schedule = NoiseSchedule.linear(config.schedule, plane_sensors(config.channels))
 
     @property
-    def num_classes(self) -> int:
-        return len(self.config.class_names)
+    def space(self) -> Framing:
+        return self.framing
 
     @property
-    def null_class(self) -> int:
-        return self.num_classes
+    def denoiser(self) -> UNet:
+        return self.unet
 
-    def forward(self, z: torch.Tensor, t: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
-        """v-prediction for noisy planes z at timesteps t (B,) and classes (B,) (``null_class``: none)."""
-        return self.unet(z, t, class_id)
-
-    def guided(self, z: torch.Tensor, t: torch.Tensor, class_id: torch.Tensor, guidance: float) -> torch.Tensor:
-        """Classifier-free guidance: v_uncond + w (v_cond - v_uncond), both from one batched call."""
-        if guidance == 1.0:
-            return self(z, t, class_id)
-        null = torch.full_like(class_id, self.null_class)
-        v = self(torch.cat([z, z]), torch.cat([t, t]), torch.cat([class_id, null]))
-        v_cond, v_uncond = v.chunk(2)
-        return mix_guidance(v_cond, v_uncond, guidance)
-
-    def loss(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
-             net: nn.Module | None = None) -> torch.Tensor:
-        """Smooth-L1 on v for windows x (B, C, T) physical, classes y (B,); random t, noise and class drop.
-        ``net``: the UNet to call (its DDP wrapper under torchrun); default ``self.unet``."""
-        z0 = self.framing.encode(x)
-        b = z0.shape[0]
-        dev = z0.device
-        t = torch.randint(0, self.schedule.num_train_timesteps, (b,), generator=generator).to(dev)
-        noise = torch.randn(z0.shape, generator=generator).to(dev)
-        drop = torch.rand(b, generator=generator).to(dev) < self.config.cond_drop
-        y = torch.where(drop, torch.full_like(y, self.null_class), y)
-        alpha, sigma = self.schedule.alpha_sigma(t, z0)
-        zt = alpha * z0 + sigma * noise
-        target = alpha * noise - sigma * z0
-        return F.smooth_l1_loss((net or self.unet)(zt, t, y), target)
-
-    @torch.no_grad()
-    def sample(self, class_id: torch.Tensor, sampler: str = "ddim", steps: int = 50, guidance: float = 1.0,
-               generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
-               progress=None) -> torch.Tensor:
-        """Windows (B, C, T) in physical units for classes (B,), with a teacher sampler (``ddpm`` / ``ddim``)."""
-        check_guidance(guidance)
-        sched = SAMPLERS[sampler](self.schedule)
-        sched.set_timesteps(steps)
-        dev = self.framing.analysis.device
-        class_id = class_id.to(dev)
-        z = noise if noise is not None else torch.randn((len(class_id), *self.framing.plane_shape),
-                                                        generator=generator)
-        z = z.to(dev)
-        for t in sched.timesteps:
-            tt = torch.full((len(z),), t, device=dev)
-            z = sched.step(self.guided(z, tt, class_id, guidance), t, z, generator=generator)
-            if progress is not None:
-                progress.update(1)
-        return self.framing.decode(z)
+    @property
+    def noise_shape(self) -> tuple[int, ...]:
+        return self.framing.plane_shape
 
 
 def model_from_checkpoint(path, kind: str, not_a: str, fits: str, load_weights) -> tuple[DiffusionModel, dict]:

@@ -68,11 +68,16 @@ class NoiseSchedule:
         return torch.where((t < 0)[:, None], ones, out)
 
     def alpha_sigma(self, t, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(alpha, sigma) at t, shaped to broadcast over ``like`` (B, planes, H, W), in its dtype."""
-        ab = self.alpha_bar(t)
-        shape = (-1, ab.shape[-1], 1, 1) if ab.dim() == 2 else (1, ab.shape[-1], 1, 1)
-        ab = ab.reshape(shape).to(like.dtype).to(like.device)
+        """(alpha, sigma) at t, shaped to broadcast over ``like`` (B, planes, ...): STFT planes (B, planes, H, W)
+        or latent sequences (B, channels, L), in its dtype. A one-column schedule broadcasts over every plane."""
+        ab = self.broadcast(self.alpha_bar(t), like)
         return ab.sqrt(), (1 - ab).sqrt()
+
+    @staticmethod
+    def broadcast(ab: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """(planes,) or (B, planes) -> (1 or B, planes, 1, ...) to match ``like``'s rank, dtype and device."""
+        shape = (-1 if ab.dim() == 2 else 1, ab.shape[-1]) + (1,) * (like.dim() - 2)
+        return ab.reshape(shape).to(like.dtype).to(like.device)
 
 
 def trailing_timesteps(num_train: int, n: int) -> list[int]:
@@ -128,8 +133,8 @@ class DDPMScheduler(_Scheduler):
 
     def step(self, model_output: torch.Tensor, t: int, sample: torch.Tensor, generator=None) -> torch.Tensor:
         prev = self.previous(t)
-        ab_t = self.schedule.alpha_bar(t).reshape(1, -1, 1, 1).to(sample.dtype)
-        ab_p = self.schedule.alpha_bar(prev).reshape(1, -1, 1, 1).to(sample.dtype)
+        ab_t = self.schedule.broadcast(self.schedule.alpha_bar(t), sample)
+        ab_p = self.schedule.broadcast(self.schedule.alpha_bar(prev), sample)
         alpha, sigma = ab_t.sqrt(), (1 - ab_t).sqrt()
         x0, _ = predict_x0_eps(model_output, sample, alpha, sigma)
         beta = 1 - ab_t / ab_p  # of the jump t -> prev

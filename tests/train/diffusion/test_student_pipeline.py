@@ -41,7 +41,7 @@ def test_training_resumes_from_its_last_checkpoint(student):
 def test_unrolled_student_is_deterministic_for_given_noise(student):
     _, _, path = student
     sampler, _ = load_student(path)
-    z = torch.randn(3, *sampler.framing.plane_shape, generator=torch.Generator().manual_seed(0))
+    z = torch.randn(3, *sampler.noise_shape, generator=torch.Generator().manual_seed(0))
     c = torch.tensor([0, 2, 5])
     with torch.no_grad():
         a, b = sampler(z, c), sampler(z.clone(), c.clone())

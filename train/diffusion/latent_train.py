@@ -1,0 +1,301 @@
+"""Train the latent (TimeLDM-style) generator in two stages: `imuedge diffusion vae`, then `imuedge diffusion latent`.
+
+    imuedge diffusion vae --out runs/ldm --steps 3000 --threads 1              # stage 1: OUT/vae.pt
+    imuedge diffusion latent --vae runs/ldm/vae.pt --out runs/ldm --steps 3000 # stage 2: OUT/latent.pt
+    imuedge diffusion export --student runs/ldm/latent.pt --steps 10 --guidance 1.5 --out runs/ldm-bundles
+
+Data as ``imuedge diffusion train``: the labelled windows of HAPT's training subjects
+(split seed 0; ``--subjects`` keeps some), six basic activities, 128 samples at 50 Hz.
+Stage 1 trains the VAE (L1 + L2 + FFT reconstruction, KL weight adapted by
+``AdaptiveBeta``), then standardises its latent by the training windows' posterior
+means. Stage 2 freezes the VAE and trains the latent transformer (v-loss, class
+dropout for guidance, EMA weights for sampling). Each stage writes OUT/vae_last.pt or
+OUT/latent_last.pt atomically every ``--checkpoint-every`` steps (weights, EMA,
+optimiser, RNG, the adaptive beta's state); re-running the same command resumes from it.
+CPU only (``--threads``); the STFT teacher's trainer has the --device / DDP path.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from copy import deepcopy
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from imuedge import checkpoint
+from imuedge.train.diffusion.adaptive_beta import AdaptiveBeta, AdaptiveBetaConfig
+from imuedge.train.diffusion.latent import LatentConfig, LatentDiffusion
+from imuedge.train.diffusion.train import TrainConfig, lr_at, training_windows
+from imuedge.train.diffusion.vae import VAEConfig, WindowVAE
+
+VAE_KIND, LATENT_KIND = "diffusion_vae", "latent_diffusion"
+
+
+@dataclass
+class VAETrainConfig:
+    out: str = "runs/ldm"
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup: int = 100
+    seed: int = 0
+    split_seed: int = 0
+    subjects: tuple[int, ...] = ()
+    hop: int = 16
+    checkpoint_every: int = 250
+    threads: int = 0
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    beta: AdaptiveBetaConfig = field(default_factory=AdaptiveBetaConfig)
+
+
+@dataclass
+class LatentTrainConfig:
+    vae: str = "runs/ldm/vae.pt"
+    out: str = "runs/ldm"
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 5e-4
+    warmup: int = 100
+    ema: float = 0.999
+    seed: int = 0
+    checkpoint_every: int = 250
+    threads: int = 0
+    model: LatentConfig = field(default_factory=LatentConfig)
+
+
+def hapt_windows(split_seed: int, subjects: tuple[int, ...], hop: int):
+    x, y, names, channels = training_windows(TrainConfig(split_seed=split_seed, subjects=tuple(subjects), hop=hop))
+    data = f"UCI HAPT training subjects (split seed {split_seed})" + \
+        (f", subjects {list(subjects)}" if subjects else "") + f", {len(x)} windows"
+    return torch.from_numpy(x), torch.from_numpy(np.asarray(y, np.int64)), names, channels, data
+
+
+def header(kind: str, name: str, config: dict, window: dict, names, cfg, step: int, seconds: float, data: str) -> dict:
+    return {"kind": kind, "model": {"name": name, "config": config}, "window": window,
+            "label_names": {str(i): n for i, n in enumerate(names)},
+            "train": {"config": asdict(cfg), "step": step, "seconds": round(seconds, 1)},
+            "provenance": checkpoint.provenance(seed=cfg.seed, data=data)}
+
+
+def resume(last: Path, net: torch.nn.Module, opt, gen: torch.Generator, quiet: bool, name: str):
+    """Load OUT/*_last.pt into net / opt / gen if it exists; (step, seconds, checkpoint or None)."""
+    if not last.exists():
+        return 0, 0.0, None
+    ckpt = checkpoint.load(last)
+    st = ckpt["train_state"]
+    net.load_state_dict(st["model"])
+    opt.load_state_dict(st["optimizer"])
+    gen.set_state(st["rng"])
+    if not quiet:
+        print(f"[diffusion {name}] resuming from {last} at step {st['step']}", flush=True)
+    return int(st["step"]), float(ckpt["train"]["seconds"]), ckpt
+
+
+# ---------------------------------------------------------------- stage 1: the VAE
+def load_vae(path) -> tuple[WindowVAE, dict]:
+    ckpt = checkpoint.load(path)
+    if ckpt.get("kind") != VAE_KIND:
+        raise checkpoint.CheckpointError(f"{path}: a {ckpt.get('kind')!r} checkpoint, not a VAE "
+                                         f"(imuedge diffusion vae)")
+    vae = WindowVAE(VAEConfig(**ckpt["model"]["config"]))
+    try:
+        vae.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise checkpoint.CheckpointError(f"{path}: weights do not fit the VAE: {e}") from e
+    return vae.eval(), ckpt
+
+
+def train_vae(cfg: VAETrainConfig, quiet: bool = False) -> Path:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    xs, _, names, channels, data = hapt_windows(cfg.split_seed, cfg.subjects, cfg.hop)
+    cfg.vae.channels, cfg.vae.samples = len(channels), xs.shape[-1]
+    torch.manual_seed(cfg.seed)
+    vae = WindowVAE(cfg.vae)
+    vae.fit(xs)
+    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    beta = AdaptiveBeta(cfg.beta)
+    last = out / "vae_last.pt"
+    step, seconds, ckpt = resume(last, vae, opt, gen, quiet, "vae")
+    if ckpt is not None:
+        beta.load_state_dict(ckpt["train_state"]["beta"])
+    window = {"channels": list(channels), "sample_rate_hz": 50.0, "window": int(xs.shape[-1]), "hop": cfg.hop}
+
+    def save(path, with_state: bool, elapsed: float):
+        obj = header(VAE_KIND, "window_vae", asdict(cfg.vae), window, names, cfg, step, elapsed, data)
+        obj["state_dict"] = vae.state_dict()
+        obj["beta"] = beta.state_dict()
+        if with_state:
+            obj["train_state"] = {"model": vae.state_dict(), "optimizer": opt.state_dict(), "rng": gen.get_state(),
+                                  "step": step, "beta": beta.state_dict()}
+        return checkpoint.save(obj, path)
+
+    bar = tqdm(total=cfg.steps, initial=step, desc="diffusion vae", disable=quiet, leave=False)
+    t0 = time.time() - seconds
+    vae.train()
+    while step < cfg.steps:
+        idx = torch.randint(0, len(xs), (cfg.batch_size,), generator=gen)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        loss, parts = vae.forward_loss(xs[idx], beta.value, generator=gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        beta.update(parts["recon"])
+        step += 1
+        bar.update(1)
+        bar.set_postfix(recon=f"{parts['recon']:.4f}", kl=f"{parts['kl']:.3f}", beta=f"{parts['beta']:.1e}")
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            save(last, True, time.time() - t0)
+    bar.close()
+    vae.eval()
+    vae.fit_latent(xs)
+    path = save(out / "vae.pt", False, time.time() - t0)
+    if not quiet:
+        print(f"[diffusion vae] {step} steps in {time.time() - t0:.0f} s, beta {beta.value:.2e} -> {path}",
+              flush=True)
+    return path
+
+
+# ---------------------------------------------------------------- stage 2: the latent diffusion model
+def load_latent(path) -> tuple[LatentDiffusion, dict]:
+    """The EMA latent diffusion model of a checkpoint (eval mode) and the checkpoint."""
+    ckpt = checkpoint.load(path)
+    if ckpt.get("kind") != LATENT_KIND:
+        raise checkpoint.CheckpointError(f"{path}: a {ckpt.get('kind')!r} checkpoint, not a latent diffusion "
+                                         f"model (imuedge diffusion latent)")
+    model = LatentDiffusion(LatentConfig.from_dict(ckpt["model"]["config"]))
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise checkpoint.CheckpointError(f"{path}: weights do not fit the latent diffusion model: {e}") from e
+    return model.eval(), ckpt
+
+
+def train_latent(cfg: LatentTrainConfig, quiet: bool = False) -> Path:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    vae, vae_ckpt = load_vae(cfg.vae)
+    tc = vae_ckpt["train"]["config"]
+    xs, ys, names, channels, data = hapt_windows(tc["split_seed"], tuple(tc["subjects"]), tc["hop"])
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg.model.class_names, cfg.model.channels, cfg.model.vae = names, channels, vae.config
+    torch.manual_seed(cfg.seed)
+    model = LatentDiffusion(cfg.model, vae)
+    ema = deepcopy(model).eval()
+    opt = torch.optim.AdamW(model.transformer.parameters(), lr=cfg.lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    last = out / "latent_last.pt"
+    step, seconds, ckpt = resume(last, model.transformer, opt, gen, quiet, "latent")
+    if ckpt is not None:
+        ema.load_state_dict(ckpt["state_dict"])
+    with torch.no_grad():
+        zs = torch.cat([vae.encode(xs[i:i + 512]) for i in range(0, len(xs), 512)])
+    data += f"; VAE {cfg.vae}"
+
+    def save(path, with_state: bool, elapsed: float):
+        obj = header(LATENT_KIND, "latent_diffusion", cfg.model.to_dict(), vae_ckpt["window"], names, cfg, step,
+                     elapsed, data)
+        obj["state_dict"] = ema.state_dict()
+        if with_state:
+            obj["train_state"] = {"model": model.transformer.state_dict(), "optimizer": opt.state_dict(),
+                                  "rng": gen.get_state(), "step": step}
+        return checkpoint.save(obj, path)
+
+    bar = tqdm(total=cfg.steps, initial=step, desc="diffusion latent", disable=quiet, leave=False)
+    t0 = time.time() - seconds
+    model.train()
+    while step < cfg.steps:
+        idx = torch.randint(0, len(zs), (cfg.batch_size,), generator=gen)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        loss = model.v_loss(zs[idx], ys[idx], generator=gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.transformer.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            decay = min(cfg.ema, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.transformer.parameters(), model.transformer.parameters()):
+                pe.lerp_(pm, 1 - decay)
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            save(last, True, time.time() - t0)
+    bar.close()
+    path = save(out / "latent.pt", False, time.time() - t0)
+    if not quiet:
+        print(f"[diffusion latent] {step} steps in {time.time() - t0:.0f} s -> {path}", flush=True)
+    return path
+
+
+# ---------------------------------------------------------------- command lines
+def add_vae_arguments(p: argparse.ArgumentParser) -> None:
+    d = VAETrainConfig()
+    p.add_argument("--out", default=d.out, help="run folder (vae_last.pt for resuming, vae.pt at the end)")
+    p.add_argument("--steps", type=int, default=d.steps, help="optimiser steps")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="windows per step")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (warm-up, cosine)")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    p.add_argument("--subjects", default="", help="comma-separated training subjects to keep (default: all)")
+    p.add_argument("--latent-channels", type=int, default=d.vae.latent_channels, help="latent channels")
+    p.add_argument("--width", type=int, default=d.vae.width, help="convolution width")
+    p.add_argument("--beta-patience", type=int, default=d.beta.patience,
+                   help="steps without reconstruction improvement before the KL weight is multiplied by 0.7")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between last.pt writes")
+    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
+
+
+def vae_config_from_args(a: argparse.Namespace) -> VAETrainConfig:
+    cfg = VAETrainConfig(out=a.out, steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
+                         subjects=_subjects(a.subjects), checkpoint_every=a.checkpoint_every, threads=a.threads,
+                         vae=VAEConfig(latent_channels=a.latent_channels, width=a.width),
+                         beta=AdaptiveBetaConfig(patience=a.beta_patience))
+    _positive(cfg.steps, cfg.batch_size, cfg.checkpoint_every, a.latent_channels, a.width)
+    return cfg
+
+
+def add_latent_arguments(p: argparse.ArgumentParser) -> None:
+    d = LatentTrainConfig()
+    p.add_argument("--vae", default=d.vae, help="stage 1's checkpoint (imuedge diffusion vae)")
+    p.add_argument("--out", default=d.out, help="run folder (latent_last.pt for resuming, latent.pt at the end)")
+    p.add_argument("--steps", type=int, default=d.steps, help="optimiser steps")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="latents per step")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (warm-up, cosine)")
+    p.add_argument("--ema", type=float, default=d.ema, help="EMA decay of the weights samplers use")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    p.add_argument("--width", type=int, default=d.model.width, help="transformer width")
+    p.add_argument("--depth", type=int, default=d.model.depth, help="transformer blocks")
+    p.add_argument("--cond-drop", type=float, default=d.model.cond_drop, help="class dropout for guidance")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between last.pt writes")
+    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
+
+
+def latent_config_from_args(a: argparse.Namespace) -> LatentTrainConfig:
+    cfg = LatentTrainConfig(vae=a.vae, out=a.out, steps=a.steps, batch_size=a.batch_size, lr=a.lr, ema=a.ema,
+                            seed=a.seed, checkpoint_every=a.checkpoint_every, threads=a.threads,
+                            model=LatentConfig(width=a.width, depth=a.depth, cond_drop=a.cond_drop))
+    _positive(cfg.steps, cfg.batch_size, cfg.checkpoint_every, a.width, a.depth)
+    return cfg
+
+
+def _subjects(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise ValueError(f"--subjects must be comma-separated subject numbers, got {text!r}") from None
+
+
+def _positive(*values: int) -> None:
+    if min(values) <= 0:
+        raise ValueError("--steps, --batch-size, --checkpoint-every and the model sizes must be positive")
