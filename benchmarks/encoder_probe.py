@@ -10,6 +10,11 @@ looking at the test subjects; ``--splits val test``: both).
 The random-init 2D reference (same backbone, a new init per seed) comes first unless
 ``--no-random``. Prints one JSON line per model and split; used for benchmarks/results/pretrain/.
 
+``--cnn1d`` adds the main job's 1D CNN from scratch (10 labelled windows per class, and all labels;
+trained once per seed, scored on every split), and ``--finetune`` each encoder fine-tuned end to end on
+all training labels as the main job's "fine-tuned" row does (``RunConfig().mae_finetune``; the
+``--ft-*`` flags override it, to choose it on the validation subjects). Same seeds as the main job.
+
 ``--protocol limu-bert`` scores instead by LIMU-BERT's protocol, for comparison with its
 published numbers: every HAPT window of the six activities (all 30 subjects pooled; windows
 of 128 at hop 128, so no two windows share a sample), a random 80/10/10 split of the windows
@@ -20,6 +25,7 @@ this protocol, so its numbers are not comparable with the subject-disjoint ones 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -43,6 +49,15 @@ def main(argv=None) -> int:
                          "window split with --label-fraction of the training windows labelled")
     ap.add_argument("--label-fraction", type=float, default=0.01,
                     help="limu-bert protocol: the fraction of training windows whose labels the probe sees")
+    ap.add_argument("--cnn1d", action="store_true",
+                    help="also score the main job's 1D CNN from scratch (10 shots and all labels)")
+    ap.add_argument("--finetune", action="store_true",
+                    help="also score each encoder fine-tuned end to end on all training labels (as the main job)")
+    ap.add_argument("--ft-epochs", type=int, help="fine-tuning epochs (default: the main job's)")
+    ap.add_argument("--ft-lr", type=float, help="fine-tuning peak learning rate (default: the main job's)")
+    ap.add_argument("--ft-layer-decay", type=float, help="fine-tuning layer-wise lr decay (default: the main job's)")
+    ap.add_argument("--ft-warmup", type=int, help="fine-tuning warm-up steps (default: the main job's)")
+    ap.add_argument("--no-probe", action="store_true", help="skip the linear probes (with --cnn1d / --finetune)")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -80,12 +95,51 @@ def main(argv=None) -> int:
         torch.manual_seed(1000 + seed)  # as the main job's random-init 2D row
         return features(IMUEncoder(channels=train.channels, backbone=a.backbone))
 
-    if not a.no_random:
+    def trained(name, train_for_seed, extra):
+        """One JSON line per split: macro-F1 of a model trained end to end for each seed."""
+        t0 = time.time()
+        rows = [{"model": name, "split": s, **extra, "full": []} for s in a.splits]
+        for seed in range(a.seeds):
+            model = train_for_seed(seed)
+            for row, ws in zip(rows, scored):
+                row["full"].append(round(fewshot.score(ws.y, fewshot.predict(model, ws.x), k)[0], 4))
+        for row in rows:
+            row["mean"] = round(float(np.mean(row["full"])), 4)
+            row["seconds"] = round(time.time() - t0, 1)
+            print(json.dumps(row), flush=True)
+
+    if not a.no_random and not a.no_probe:
         report("random-init 2D", random_init)
+    if a.cnn1d:
+        from imuedge.train.pipeline import RunConfig, cnn1d_config
+
+        cfg = cnn1d_config(RunConfig())
+        for n in (10, None):
+            trained("1D CNN", lambda seed, n=n: fewshot.train_cnn1d(train.x, train.y, n, seed, k, cfg),
+                    {"shots": "all" if n is None else n, "epochs": cfg.epochs})
+    ft = finetune_config(a)
     for path in a.encoders:
-        feats = features(load_encoder(path))
-        report(path, lambda seed, f=feats: f)
+        encoder = load_encoder(path)
+        if not a.no_probe:
+            feats = features(encoder)
+            report(path, lambda seed, f=feats: f)
+        if a.finetune:
+            encoder.fit_normalization(train.x)  # as the main job: the train split's statistics
+            trained(path, lambda seed: fewshot.finetune(encoder, train.x, train.y, seed, k, ft),
+                    {"shots": "all", "finetune": dataclasses.asdict(ft)})
     return 0
+
+
+def finetune_config(a):
+    """The main job's MAE fine-tuning settings, with the --ft-* overrides."""
+    from imuedge.train.pipeline import mae_finetuning
+
+    cfg = mae_finetuning()
+    for flag, name in (("ft_epochs", "epochs"), ("ft_lr", "lr"), ("ft_layer_decay", "layer_decay"),
+                       ("ft_warmup", "warmup_steps")):
+        if getattr(a, flag) is not None:
+            cfg = dataclasses.replace(cfg, **{name: getattr(a, flag)})
+    return cfg
 
 
 def window_split(n: int, label_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -5,9 +5,12 @@
     fit_probe(pool, feats, y, k)       -> a head on features standardised by the pool's statistics
     evaluate_probe(train, test, n, s)  -> macro-F1 of n labelled windows per class
     train_supervised(model, ...)       -> end-to-end training on labelled windows
+    train_cnn1d(x, y, n, seed, k)      -> the 1D CNN from scratch (the main job's baseline)
+    finetune(encoder, x, y, seed, k)   -> a pretrained encoder + a fresh head, end to end
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,19 +103,54 @@ class SupervisedConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     min_steps: int = 200  # few-shot sets are tiny: train for at least this many steps
+    warmup_steps: int = 0  # linear warm-up of the learning rate before the cosine decay (0: none)
+    layer_decay: float = 1.0  # < 1: layer-wise lr decay of an MAE classifier (see layer_groups); 1: one lr
+
+
+def layer_groups(model: nn.Module, lr: float, decay: float) -> list[dict]:
+    """AdamW parameter groups with layer-wise learning-rate decay (BEiT/MAE fine-tuning) for a
+    ``Classifier`` on an ``MAEEncoder``: the head and the final norm get ``lr``, block ``i`` of ``depth``
+    ``lr * decay ** (depth - i)``, the patch embedding ``lr * decay ** (depth + 1)``. So the layers
+    nearest the input, which pretraining shaped most generally, move least."""
+    from imuedge.train.mae import MAEEncoder
+
+    encoder = getattr(model, "encoder", None)
+    if not isinstance(encoder, MAEEncoder):
+        raise ValueError(f"layer-wise lr decay needs a classifier on an MAE encoder, got {type(encoder).__name__}")
+    depth = len(encoder.blocks)
+    layers: dict[int, list] = {}
+    for name, p in model.named_parameters():
+        if name.startswith("encoder.blocks."):
+            layer = int(name.split(".")[2]) + 1
+        elif name.startswith("encoder.patch_embed"):
+            layer = 0
+        else:  # the encoder's final norm and the head
+            layer = depth + 1
+        layers.setdefault(layer, []).append(p)
+    return [{"params": ps, "lr": lr * decay ** (depth + 1 - layer)} for layer, ps in sorted(layers.items())]
+
+
+def lr_schedule(opt: torch.optim.Optimizer, steps: int, warmup_steps: int = 0):
+    """Cosine decay to zero over ``steps``; with ``warmup_steps``, a linear rise to the peak first."""
+    if not warmup_steps:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    warm = min(warmup_steps, steps - 1)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda i: (i + 1) / (warm + 1) if i < warm else
+                                             0.5 * (1 + math.cos(math.pi * (i - warm) / max(1, steps - warm))))
 
 
 def train_supervised(model: nn.Module, x: np.ndarray, y: np.ndarray, seed: int,
                      cfg: SupervisedConfig = SupervisedConfig(), progress=None) -> nn.Module:
     """Train ``model`` (windows -> logits) end to end with Adam and cross-entropy."""
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = model.parameters() if cfg.layer_decay == 1.0 else layer_groups(model, cfg.lr, cfg.layer_decay)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     xs, ys = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.asarray(y, np.int64))
     n = len(xs)
     bs = min(cfg.batch_size, n)
     steps_per_epoch = max(1, n // bs)
     steps = max(cfg.epochs * steps_per_epoch, cfg.min_steps if n < cfg.batch_size * 10 else 0)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    sched = lr_schedule(opt, steps, cfg.warmup_steps)
     model.train()
     perm = torch.randperm(n, generator=g)
     pos = 0
@@ -130,6 +168,33 @@ def train_supervised(model: nn.Module, x: np.ndarray, y: np.ndarray, seed: int,
             progress.update(1)
     model.eval()
     return model
+
+
+def train_cnn1d(x: np.ndarray, y: np.ndarray, n_per_class: int | None, seed: int, num_classes: int,
+                cfg: SupervisedConfig = SupervisedConfig()) -> nn.Module:
+    """The main job's 1D CNN baseline from scratch: z-scored by the statistics of all of ``x`` (unlabelled),
+    trained on ``n_per_class`` labelled windows per class drawn with ``seed`` (all when None) for
+    ``cfg.epochs`` epochs (at least ``cfg.min_steps`` steps)."""
+    from imuedge.train.backbones import CNN1D
+
+    torch.manual_seed(seed)
+    body = CNN1D(in_channels=x.shape[1])
+    body.fit_normalization(torch.from_numpy(x))
+    cnn = nn.Sequential(body, nn.Linear(body.out_dim, num_classes))
+    idx = np.arange(len(y)) if n_per_class is None else few_shot_indices(y, n_per_class, seed)
+    return train_supervised(cnn, x[idx], y[idx], seed, cfg)
+
+
+def finetune(encoder: nn.Module, x: np.ndarray, y: np.ndarray, seed: int, num_classes: int,
+             cfg: SupervisedConfig = SupervisedConfig(epochs=1), progress=None) -> nn.Module:
+    """A copy of a pretrained ``encoder`` (its input statistics already fitted) + a fresh linear head,
+    trained end to end on the labelled windows ``x``, ``y``: the main job's fine-tuned rows."""
+    import copy
+
+    from imuedge.train.encoder import Classifier
+
+    torch.manual_seed(seed)
+    return train_supervised(Classifier(copy.deepcopy(encoder), num_classes), x, y, seed, cfg, progress)
 
 
 @torch.no_grad()

@@ -20,14 +20,17 @@ short (32 tokens for 128 samples at patch 4, the human-gait MAE's window, patch 
                            STFT magnitudes of the window with its masked patches replaced by the
                            reconstruction vs those of the window itself
 
-``MAEEncoder`` is the part that ships: standardise -> patch tokens -> blocks -> layer norm -> mean
-over tokens, ``(B, C, T) -> (B, dim)``. It has the encoder contract of ``encoder.IMUEncoder``
+``MAEEncoder`` is the part that ships: standardise -> patch tokens -> blocks -> layer norm -> pooled
+over tokens, ``(B, C, T) -> (B, out_dim)``: ``pool="mean_std"`` (the default) gives each feature's mean
+and standard deviation over the tokens (``out_dim = 2 * dim``; chosen on the validation subjects, see
+benchmarks/results/mae/README.md section 6), ``pool="mean"`` the mean alone (``out_dim = dim``; what
+checkpoints written before the option hold). It has the encoder contract of ``encoder.IMUEncoder``
 (``channels``, ``window``, ``out_dim``, ``fit_normalization``, ``to_config``/``from_config``), so a
 classifier, `imuedge train --encoder`, `imuedge eval` and `imuedge export` take it unchanged.
 
 Written for export (every op of the encoder lowers to ExecuTorch's XNNPACK delegate, LiteRT and ONNX):
 explicit attention (``Attention``), layer norm and the token mean as matmuls by constant vectors
-(``LayerNorm``, ``MAEEncoder.pool``), exact GELU by default (XNNPACK computes GELU exactly: the tanh
+(``LayerNorm``, ``MAEEncoder.pool_tokens``), exact GELU by default (XNNPACK computes GELU exactly: the tanh
 approximation in PyTorch then differs from the .pte by ~1e-4 on unit-scale outputs, above the fp32 parity
 limit), no class token, fixed positions (a buffer), no data-dependent shapes outside masking (which only
 pretraining uses).
@@ -62,6 +65,7 @@ class MAEConfig:
     decoder_depth: int = 2
     decoder_heads: int = 4
     mask_ratio: float = 0.75
+    pool: str = "mean_std"  # encoder features: mean_std (mean and std over tokens, 2 * dim) | mean (dim)
     norm_target: bool = False  # targets normalised patch by patch (MAE's norm_pix_loss)
     spectral_weight: float = 0.0  # > 0: add this times the STFT-magnitude term to the loss
     spectral_n_fft: int = 32  # STFT frame (samples) of the spectral term
@@ -75,6 +79,8 @@ class MAEConfig:
             raise ValueError(f"dim {self.dim} / decoder_dim {self.decoder_dim} must divide by their heads")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; use one of {sorted(ACTIVATIONS)}")
+        if self.pool not in POOLS:
+            raise ValueError(f"unknown pool {self.pool!r}; use one of {list(POOLS)}")
         if not 0.0 <= self.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in [0, 1), got {self.mask_ratio}")
         if self.spectral_n_fft > self.window:
@@ -96,14 +102,16 @@ class MAEConfig:
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown MAEConfig field(s) {sorted(unknown)}")
-        return cls(**{**d, "channels": tuple(d.get("channels", CHANNELS))})
+        # no "pool": written before the option, when the encoder mean-pooled
+        return cls(**{"pool": "mean", **d, "channels": tuple(d.get("channels", CHANNELS))})
 
     @property
     def tokens(self) -> int:
         return self.window // self.patch
 
 
-ENCODER_FIELDS = ("channels", "window", "patch", "dim", "depth", "heads", "mlp_ratio", "activation")
+ENCODER_FIELDS = ("channels", "window", "patch", "dim", "depth", "heads", "mlp_ratio", "activation", "pool")
+POOLS = ("mean_std", "mean")
 
 
 def sincos_positions(length: int, dim: int) -> torch.Tensor:
@@ -214,16 +222,17 @@ class Standardize(nn.Module):
 
 
 class MAEEncoder(nn.Module):
-    """Raw window ``(B, C, T)`` -> embedding ``(B, dim)``: the MAE encoder on all tokens, mean-pooled."""
+    """Raw window ``(B, C, T)`` -> embedding ``(B, out_dim)``: the MAE encoder on all tokens, pooled over
+    them (``pool``: mean and standard deviation, ``2 * dim``, or mean, ``dim``)."""
 
     def __init__(self, channels=CHANNELS, window: int = 128, patch: int = 4, dim: int = 128, depth: int = 3,
-                 heads: int = 4, mlp_ratio: float = 2.0, activation: str = "gelu"):
+                 heads: int = 4, mlp_ratio: float = 2.0, activation: str = "gelu", pool: str = "mean_std"):
         super().__init__()
         cfg = MAEConfig(channels=tuple(channels), window=window, patch=patch, dim=dim, depth=depth, heads=heads,
-                        mlp_ratio=mlp_ratio, activation=activation)
+                        mlp_ratio=mlp_ratio, activation=activation, pool=pool)
         self.config = {k: getattr(cfg, k) for k in ENCODER_FIELDS}
         self.config["channels"] = list(cfg.channels)
-        self.patch, self.out_dim = patch, dim
+        self.patch, self.out_dim = patch, dim * (2 if pool == "mean_std" else 1)
         self.standardize = Standardize(len(cfg.channels))
         # in a Sequential of its own: int8 export keeps the first linear block float (export.quantize's
         # input_layer is the parent module of the first linear), which must be this layer, not the encoder
@@ -231,7 +240,7 @@ class MAEEncoder(nn.Module):
         self.register_buffer("pos_embed", sincos_positions(cfg.tokens, dim)[None], persistent=False)
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, activation) for _ in range(depth))
         self.norm = LayerNorm(dim)
-        # mean over tokens as a matmul by a constant 1/L vector (a mean op over the token dim stays outside
+        # means over tokens as matmuls by a constant 1/L vector (a mean op over the token dim stays outside
         # the XNNPACK delegate)
         self.register_buffer("pool", torch.full((cfg.tokens, 1), 1.0 / cfg.tokens), persistent=False)
         self.apply(init_weights)
@@ -254,7 +263,7 @@ class MAEEncoder(nn.Module):
 
     @classmethod
     def from_config(cls, d: dict) -> "MAEEncoder":
-        return cls(**d)
+        return cls(**{"pool": "mean", **d})  # no "pool": written before the option, when it mean-pooled
 
     # -- the steps
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
@@ -278,10 +287,20 @@ class MAEEncoder(nn.Module):
             tokens = block(tokens)
         return self.norm(tokens)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        tokens = self.transform(self.embed(x))  # (B, L, D)
+    def pool_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(B, L, D)`` -> ``(B, D)`` means over tokens, or with ``pool="mean_std"`` ``(B, 2 D)``: each
+        feature's mean then its standard deviation over tokens (interleaved: mean_0, std_0, mean_1, ...)."""
         b, length, d = tokens.shape
-        return (tokens.transpose(1, 2).reshape(b * d, length) @ self.pool).reshape(b, d)
+        per_feature = tokens.transpose(1, 2).reshape(b * d, length)
+        mean = per_feature @ self.pool  # (B * D, 1)
+        if self.config["pool"] == "mean":
+            return mean.reshape(b, d)
+        centred = per_feature - mean
+        std = torch.sqrt((centred * centred) @ self.pool + 1e-6)
+        return torch.cat([mean, std], dim=1).reshape(b, 2 * d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool_tokens(self.transform(self.embed(x)))  # tokens (B, L, D) -> (B, out_dim)
 
 
 def init_weights(m: nn.Module) -> None:

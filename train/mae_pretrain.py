@@ -198,6 +198,23 @@ def train(cfg: MAEPretrainConfig, quiet: bool = False) -> tuple[MaskedAutoencode
     return mae, path
 
 
+def set_pool(path, pool: str) -> None:
+    """Rewrite an MAE encoder checkpoint (``encoder.pt``) to pool its tokens by ``pool``: the weights are
+    unchanged (pooling has none), only the model and pretraining configs' ``pool`` entry. Used once, on
+    2026-12-07, to give ``train/weights/mae_edge.pt`` the ``mean_std`` features (its README)."""
+    from imuedge.train.mae import POOLS
+
+    if pool not in POOLS:
+        raise ValueError(f"unknown pool {pool!r}; use one of {list(POOLS)}")
+    ckpt = checkpoint.load(path)
+    if ckpt.get("kind") != "encoder" or (ckpt.get("model") or {}).get("name") != "mae_encoder":
+        raise ValueError(f"{path}: not an MAE encoder checkpoint (kind {ckpt.get('kind')!r})")
+    ckpt["model"]["config"]["pool"] = pool
+    if "pretrain" in ckpt:
+        ckpt["pretrain"]["config"]["model"]["pool"] = pool
+    checkpoint.save(ckpt, path)
+
+
 def gather_states(draw: torch.Generator, world: int) -> list[torch.Tensor]:
     if world == 1:
         return [draw.get_state()]
@@ -218,6 +235,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--norm-target", action="store_true", help="targets normalised patch by patch (norm_pix_loss)")
     g.add_argument("--spectral-weight", type=float, default=m.spectral_weight,
                    help="> 0: add this times the STFT-magnitude reconstruction term (default %(default)s)")
+    g.add_argument("--mae-pool", default=m.pool, choices=["mean_std", "mean"],
+                   help="the encoder's features: mean and standard deviation of its tokens, or their mean "
+                        "(default %(default)s; pretraining itself does not use them)")
     g.add_argument("--activation", default=m.activation, choices=["gelu", "gelu_tanh", "relu"],
                    help="MLP activation (default %(default)s)")
     g.add_argument("--mae-hop", type=int, default=d.hop,
@@ -230,7 +250,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(a: argparse.Namespace) -> MAEPretrainConfig:
     d = MAEPretrainConfig()
     model = SIZES[a.mae_size](patch=a.patch, mask_ratio=a.mask_ratio, norm_target=a.norm_target,
-                              spectral_weight=a.spectral_weight, activation=a.activation)
+                              spectral_weight=a.spectral_weight, activation=a.activation, pool=a.mae_pool)
     pick = lambda v, default: default if v is None else v  # noqa: E731 - flags MoCo shares, default None
     return MAEPretrainConfig(model=model, imu_windows=a.imu_windows or d.imu_windows, hop=a.mae_hop,
                              augment=a.mae_augment, steps=pick(a.steps, d.steps),
@@ -245,5 +265,6 @@ def describe(cfg: MAEPretrainConfig) -> str:
     return f"MAE, {cfg.steps} steps (mask {cfg.model.mask_ratio:g}, patch {cfg.model.patch}" + \
         (f", spectral {cfg.model.spectral_weight:g}" if cfg.model.spectral_weight else "") + \
         (", per-patch normalised targets" if cfg.model.norm_target else "") + \
-        (f", augment {cfg.augment}" if cfg.augment else "") + ")"
+        (f", augment {cfg.augment}" if cfg.augment else "") + \
+        ("; features: mean and std over tokens" if cfg.model.pool == "mean_std" else "") + ")"
 

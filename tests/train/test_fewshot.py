@@ -1,5 +1,6 @@
 """Few-shot evaluation pieces: metrics, the linear probe, folding it into one classifier."""
 import numpy as np
+import pytest
 import torch
 
 from imuedge.train import fewshot
@@ -49,3 +50,58 @@ def test_supervised_training_learns_a_simple_task():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32, 2))
     fewshot.train_supervised(model, x, y, seed=0, cfg=fewshot.SupervisedConfig(epochs=5, lr=1e-2, min_steps=200))
     assert (fewshot.predict(model, x) == y).mean() > 0.95
+
+
+def small_mae_classifier(depth: int = 3) -> torch.nn.Module:
+    from imuedge.train.encoder import Classifier
+    from imuedge.train.mae import MAEEncoder
+
+    torch.manual_seed(0)
+    return Classifier(MAEEncoder(channels=("acc_x", "acc_y", "acc_z"), window=32, patch=4, dim=16, depth=depth,
+                                 heads=2), 3)
+
+
+def test_layer_wise_decay_gives_the_head_the_full_rate_and_the_input_layers_the_least():
+    model = small_mae_classifier(depth=3)
+    groups = fewshot.layer_groups(model, lr=1e-3, decay=0.5)
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    assert len(lr_of) == sum(1 for _ in model.parameters())  # every parameter in exactly one group
+    assert sum(len(g["params"]) for g in groups) == len(lr_of)
+    named = dict(model.named_parameters())
+    assert lr_of[id(named["head.weight"])] == lr_of[id(named["encoder.norm.weight"])] == 1e-3
+    assert lr_of[id(named["encoder.blocks.2.attn.q.weight"])] == 1e-3 * 0.5
+    assert lr_of[id(named["encoder.blocks.0.mlp.0.weight"])] == 1e-3 * 0.5 ** 3
+    assert lr_of[id(named["encoder.patch_embed.0.weight"])] == 1e-3 * 0.5 ** 4
+    with pytest.raises(ValueError, match="MAE encoder"):  # a CNN has no blocks to decay
+        fewshot.layer_groups(torch.nn.Sequential(torch.nn.Linear(2, 2)), 1e-3, 0.5)
+
+
+def test_warm_up_rises_linearly_then_the_cosine_decays_to_zero():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = fewshot.lr_schedule(opt, steps=20, warmup_steps=4)
+    lrs = []
+    for _ in range(20):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert all(a > b for a, b in zip(lrs[4:], lrs[5:])) and lrs[-1] < 0.02
+    plain = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)  # no warm-up: starts at the peak
+    fewshot.lr_schedule(plain, steps=20)
+    assert plain.param_groups[0]["lr"] == 1.0
+
+
+def test_finetune_trains_a_copy_of_the_encoder_end_to_end():
+    model = small_mae_classifier()
+    encoder = model.encoder
+    rng = np.random.default_rng(0)
+    y = np.arange(96) % 3
+    x = rng.normal(size=(96, 3, 32)).astype(np.float32)
+    x[np.arange(96), y] += 2.0  # class c: channel c offset
+    encoder.fit_normalization(x)
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    cfg = fewshot.SupervisedConfig(epochs=20, batch_size=32, lr=3e-3, layer_decay=0.75, warmup_steps=5, min_steps=0)
+    tuned = fewshot.finetune(encoder, x, y, seed=0, num_classes=3, cfg=cfg)
+    assert (fewshot.predict(tuned, x) == y).mean() > 0.95
+    assert all(torch.equal(v, encoder.state_dict()[k]) for k, v in before.items())  # the original is untouched
+    assert not torch.equal(tuned.encoder.blocks[0].attn.q.weight, encoder.blocks[0].attn.q.weight)

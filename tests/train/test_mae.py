@@ -139,3 +139,27 @@ def test_bad_configurations_are_refused_with_a_reason():
         MAEConfig(activation="swish")
     with pytest.raises(ValueError, match="mask_ratio"):
         MAEConfig(mask_ratio=1.0)
+
+
+def test_pooled_features_are_each_features_mean_and_std_over_tokens():
+    tokens = torch.randn(3, 16, 32)
+    enc = tiny().encoder  # pool="mean_std", the default
+    assert enc.out_dim == 64
+    pooled = enc.pool_tokens(tokens)
+    assert pooled.shape == (3, 64)
+    assert torch.allclose(pooled[:, 0::2], tokens.mean(1), atol=1e-6)
+    assert torch.allclose(pooled[:, 1::2], tokens.std(1, unbiased=False), atol=1e-5)
+    mean_only = tiny(pool="mean").encoder
+    assert mean_only.out_dim == 32 and torch.allclose(mean_only.pool_tokens(tokens), tokens.mean(1), atol=1e-6)
+    x = torch.randn(2, 6, 64)  # same weights, so the mean half of the features is the mean-pooled encoder's
+    assert torch.allclose(enc(x)[:, 0::2], mean_only(x), atol=1e-6)
+    with pytest.raises(ValueError, match="pool"):
+        MAEConfig(pool="max")
+
+
+def test_an_encoder_config_without_pool_is_read_as_the_mean_pooled_encoder_it_was_written_by():
+    config = tiny().encoder.to_config()
+    assert config["pool"] == "mean_std"
+    del config["pool"]  # checkpoints written before the option
+    assert MAEEncoder.from_config(config).config["pool"] == "mean"
+    assert MAEConfig.from_dict({k: v for k, v in TINY.to_dict().items() if k != "pool"}).pool == "mean"

@@ -93,3 +93,32 @@ def test_rotation_turns_both_triads_alike_and_keeps_their_norms():
     # the same rotation for acc and gyro: a window whose gyro equals its acc keeps them equal
     z = augment(torch.cat([x[:, :3], x[:, :3]], 1), ("rotate",), CHANNELS, torch.Generator().manual_seed(0))
     assert torch.allclose(z[:, :3], z[:, 3:], atol=1e-6)
+
+
+def test_set_pool_rewrites_only_the_pooling_of_an_encoder_checkpoint(tmp_path):
+    from imuedge.train.mae_pretrain import set_pool
+
+    data = windows_file(tmp_path / "w.npz")
+    cfg = tiny(tmp_path / "a", 2, data)
+    cfg.model = MAEConfig(**SMALL, pool="mean")
+    _, path = train(cfg, quiet=True)
+    before = load_encoder(path)
+    set_pool(path, "mean_std")
+    after, ckpt = load_encoder(path), checkpoint.load(path)
+    assert ckpt["model"]["config"]["pool"] == ckpt["pretrain"]["config"]["model"]["pool"] == "mean_std"
+    x = torch.randn(2, 6, 64)
+    assert before.out_dim == 32 and after.out_dim == 64
+    assert torch.allclose(after(x)[:, 0::2], before(x), atol=1e-6)  # same weights, the mean half unchanged
+    with pytest.raises(ValueError, match="pool"):
+        set_pool(path, "max")
+    with pytest.raises(ValueError, match="not an MAE encoder"):
+        set_pool(tmp_path / "a" / "last.pt", "mean")
+
+
+def test_the_mae_pool_flag_reaches_the_encoder_config():
+    from imuedge.cli import build_parser
+    from imuedge.train.mae_pretrain import config_from_args
+
+    parse = lambda *flags: config_from_args(build_parser().parse_args(["pretrain", "--method", "mae", *flags]))  # noqa: E731
+    assert parse().model.pool == "mean_std"
+    assert parse("--mae-pool", "mean").model.pool == "mean"

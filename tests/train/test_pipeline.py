@@ -17,7 +17,8 @@ def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     cfg = RunConfig(out=str(out), shots=(1, 10), seeds=2, pretrain=replace(main_job_pretraining(), steps=3),
                     max_windows=300, use_shipped=True,
-                    supervised=SupervisedConfig(epochs=1, batch_size=32, min_steps=4), finetune_epochs=1, threads=2)
+                    supervised=SupervisedConfig(epochs=1, batch_size=32, min_steps=4), finetune_epochs=1, threads=2,
+                    mae_finetune=SupervisedConfig(epochs=1, batch_size=32, min_steps=4, warmup_steps=2, layer_decay=0.75))
     run(cfg, quiet=True)
     return out
 
@@ -84,3 +85,9 @@ def test_imuedge_run_flags_describe_the_run_config():
     assert (pre.steps, pre.sources, pre.recordings_per_batch, pre.sensor_ops) == (7, "procedural+imu", 0, "hue")
     assert (pre.moco.far_negatives_s, pre.moco.bn_splits, cfg.supervised.epochs) == (0.0, 1, 3)
     assert RunConfig().pretrain.steps == main_job_pretraining().steps == 500  # a flag changed this run only
+
+
+def test_margins_give_the_mean_difference_and_the_spread_of_per_seed_differences():
+    from imuedge.train.pipeline import margins
+
+    assert margins([0.8, 0.9], [0.7, 0.95]) == "+0.025 macro-F1 (per seed +0.025 ± 0.075, from -0.050 to +0.100)"

@@ -76,3 +76,10 @@ def test_the_recorded_command_rebuilds_the_shipped_configuration(tmp_path, label
     assert made["model"] == shipped["model"] and made["pretrain"]["step"] == 2
     assert made.get("window") == shipped.get("window"), "the windows it records (rate, length) differ"
     assert set(made["state_dict"]) == set(shipped["state_dict"])
+
+
+def test_the_shipped_mae_encoder_pools_its_tokens_by_mean_and_std():
+    """train/weights/README.md: mae_edge.pt's features are the tokens' means and standard deviations
+    (chosen on the validation subjects), 2 x 128 features."""
+    encoder = load_encoder(SHIPPED["MAE (raw IMU), shipped"])
+    assert encoder.config["pool"] == "mean_std" and encoder.out_dim == 256
