@@ -8,19 +8,31 @@ source scripts/bootstrap.sh
 OUT="${IMUEDGE_OUT:-reports/default}"
 export PYTHONUNBUFFERED=1
 
-echo "== 1/4 train: HAPT -> IMG2IMU pretraining -> few-shot report"
+echo "== 1/5 train: HAPT -> IMG2IMU pretraining -> few-shot report"
 imuedge run --out "$OUT" "$@"
 
-echo "== 2/4 export: the default classifier to .pte / .tflite / .onnx, fp32 and int8"
+echo "== 2/5 export: the default classifier to .pte / .tflite / .onnx, fp32 and int8"
 # A format whose parity check fails is refused (exit 1) while the others are kept.
 imuedge export "$OUT/classifier.pt" --format all --precision all --calibration hapt --out "$OUT/bundles" \
   || echo "!! some bundles were refused; see $OUT/bundles/export_summary.json"
 
-echo "== 3/4 benchmark: latency, size, memory and accuracy of every bundle vs PyTorch eager"
+echo "== 3/5 benchmark: latency, size, memory and accuracy of every bundle vs PyTorch eager"
 python -m benchmarks.export_bench "$OUT/classifier.pt" "$OUT/bundles" --out "$OUT/benchmark"
 cat "$OUT/benchmark/export_bench.md"
 
-echo "== 4/4 stream: the HAPT test subjects over a real pty serial link into the int8 .pte bundle"
+echo "== 4/5 stream: the HAPT test subjects over a real pty serial link into the int8 .pte bundle"
 imuedge demo-stream --model "$OUT/bundles/pte-int8" --out "$OUT/stream"
 
-echo "done: report $OUT/report.md, bundles $OUT/bundles, benchmark $OUT/benchmark, stream $OUT/stream"
+echo "== 5/5 generator: the shipped diffusion student -> .onnx / .tflite / .pte (fp32 parity) -> CSV -> report"
+# The shipped teacher and students (train/weights/diffusion_*.pt); the full report (slow teacher
+# chains) is benchmarks/results/generator/. A format whose parity fails is refused (exit 1).
+GW=train/weights
+imuedge diffusion export --student "$GW/diffusion_student_1.pt" --out "$OUT/generator/bundles" \
+  || echo "!! some generator bundles were refused; see $OUT/generator/bundles/export_summary.json"
+imuedge generate "$OUT/generator/bundles/onnx-fp32" --class all --n 20 --out "$OUT/generator/synthetic"
+python -m imuedge.train.diffusion.evaluate --teacher "$GW/diffusion_teacher.pt" --ddim 4 --per-class 20 \
+  --students "$GW/diffusion_student_4.pt,$GW/diffusion_student_2.pt,$GW/diffusion_student_1.pt" \
+  --synthetic "$OUT/generator/synthetic" --out "$OUT/generator/report"
+cat "$OUT/generator/report/report.md"
+
+echo "done: report $OUT/report.md, bundles $OUT/bundles, benchmark $OUT/benchmark, stream $OUT/stream, generator $OUT/generator"

@@ -10,7 +10,7 @@ evaluation per step, guidance folded in), each on the same batch of ``--batch``
 windows, with 1 torch thread and with all threads; the median of ``--repeats``
 timed runs after one warm-up (the DDPM chain: one timed run). The exported student
 bundles in ``--bundles`` (``imuedge diffusion export``) are timed per window in their
-runtimes. Writes generator_bench.json (raw) and generator_bench.md.
+runtimes (fp32 and int8 alike). Writes generator_bench.json (raw) and generator_bench.md.
 """
 from __future__ import annotations
 
@@ -77,19 +77,20 @@ def main(argv=None) -> int:
     if a.bundles:
         from imuedge.bundle import load_bundle
 
-        for folder in sorted(Path(a.bundles).glob("*-fp32")):
+        for folder in sorted(f for f in Path(a.bundles).iterdir() if (f / "imuedge.json").is_file()):
             g = load_bundle(folder, threads=1)
             z, c = g.noise(a.batch, 0), np.arange(a.batch) % len(g.class_names)
             g.generate(z, c)
             secs = timed(lambda: g.generate(z, c), a.repeats)
             res["bundles"][folder.name] = {"ms_per_window_1_thread": round(1000 * statistics.median(secs) / a.batch, 3),
-                                           "seconds": secs, "steps": g.manifest["sampler"]["steps"]}
+                                           "seconds": secs, "steps": g.manifest["sampler"]["steps"],
+                                           "precision": g.manifest["precision"]}
             print(f"[generator bench] bundle {folder.name}: {res['bundles'][folder.name]['ms_per_window_1_thread']} "
                   f"ms/window", flush=True)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "generator_bench.json").write_text(json.dumps(res, indent=2) + "\n")
-    lines = [f"# Generator benchmark", "", f"Machine: {res['machine']}. Batch {a.batch}, medians of {a.repeats} runs "
+    lines = ["# Generator benchmark", "", f"Machine: {res['machine']}. Batch {a.batch}, medians of {a.repeats} runs "
              f"(DDPM: 1 run). Command: `{res['command']}`.", "",
              "| sampler | NFE/window | samples/s, 1 thread | samples/s, all threads | vs DDPM (1 thread) |",
              "|---|---|---|---|---|"]

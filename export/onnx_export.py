@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .quantize import float_prefixes, op_layers
+from .quantize import calibration_inputs, float_prefixes, op_layers
 from .target import ExportError, ExportTarget, mentioned_ops, named_failure
 
 FORMAT = "onnx"
@@ -65,17 +65,18 @@ def _in(scope: str, prefixes) -> bool:
 
 
 class WindowReader:
-    """onnxruntime CalibrationDataReader over real windows, one batch-1 window at a time."""
+    """onnxruntime CalibrationDataReader over real windows (or, for a several-input graph, a tuple of
+    arrays named by ``names``), one batch-1 example at a time."""
 
-    def __init__(self, x: np.ndarray):
-        self.x = np.asarray(x, dtype=np.float32)
+    def __init__(self, x, names=(INPUT,)):
+        self.xs, self.names = calibration_inputs(x), tuple(names)
         self.i = 0
 
     def get_next(self):
-        if self.i >= len(self.x):
+        if self.i >= len(self.xs[0]):
             return None
         self.i += 1
-        return {INPUT: self.x[self.i - 1:self.i]}
+        return {name: x[self.i - 1:self.i] for name, x in zip(self.names, self.xs)}
 
     def rewind(self):
         self.i = 0
@@ -173,12 +174,13 @@ def float_nodes(target: ExportTarget, graph, fp32_graph, form: Int8Form = INT8_F
     return floats, exclude
 
 
-def quantize(fp32: Path, path: Path, calibration: np.ndarray, exclude: list[str], form: Int8Form = INT8_FORM) -> None:
+def quantize(fp32: Path, path: Path, calibration: np.ndarray, exclude: list[str], form: Int8Form = INT8_FORM,
+             input_names=(INPUT,)) -> None:
     """quantize_static of the fp32 graph at ``fp32`` into ``path`` in ``form``, ``exclude``d nodes float."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     types = {"u8": QuantType.QUInt8, "s8": QuantType.QInt8}
-    quantize_static(str(fp32), str(path), WindowReader(calibration),
+    quantize_static(str(fp32), str(path), WindowReader(calibration, input_names),
                     quant_format=QuantFormat.QDQ if form.form == "qdq" else QuantFormat.QOperator,
                     per_channel=form.per_channel, reduce_range=form.reduce_range,
                     weight_type=types[form.weights], activation_type=types[form.activations],
@@ -240,7 +242,7 @@ def export_onnx(target: ExportTarget, precision: str, calibration: np.ndarray | 
                 raise ValueError("int8 export needs calibration windows")
             floats, exclude = float_nodes(target, graph, onnx.load(str(fp32)).graph, form)
             try:
-                quantize(fp32, Path(tmp) / "int8.onnx", calibration, exclude, form)
+                quantize(fp32, Path(tmp) / "int8.onnx", calibration, exclude, form, target.input_names)
             except Exception as e:
                 raise named_failure(FORMAT, e, layers, "onnxruntime quantize_static") from e
             _session_check(Path(tmp) / "int8.onnx", layers)  # (an error names the node's layer from its metadata)

@@ -150,6 +150,14 @@ def drop_dangling_specs(graph: fx.Graph) -> list[str]:
             dropped.append(n.name)
 
 
+def calibration_inputs(calibration) -> tuple[np.ndarray, ...]:
+    """Calibration data as one array per graph input: windows (N, C, T) float32 for a one-input model,
+    or a tuple of arrays (a generator's noise and class ids), each N long, in the target's input order."""
+    if isinstance(calibration, tuple):
+        return tuple(np.ascontiguousarray(x) for x in calibration)
+    return (np.asarray(calibration, dtype=np.float32),)
+
+
 def pt2e_quantize(target: ExportTarget, module: torch.nn.Module, quantizer, calibration: np.ndarray,
                   fold_quantize: bool = True) -> fx.GraphModule:
     """export -> prepare_pt2e -> calibrate on real windows (batch 1) -> convert_pt2e."""
@@ -161,10 +169,10 @@ def pt2e_quantize(target: ExportTarget, module: torch.nn.Module, quantizer, cali
     gm = torch.export.export(module, target.example_inputs).module()
     gm = prepare_pt2e(gm, skip_modules_quantizer(quantizer, float_prefixes(target, gm)))
     b = target.example_inputs[0].shape[0]
-    x = torch.as_tensor(np.asarray(calibration, dtype=np.float32))
+    xs = calibration_inputs(calibration)
     with torch.no_grad():
-        for i in range(0, len(x) - b + 1, b):
-            gm(x[i:i + b])
+        for i in range(0, len(xs[0]) - b + 1, b):
+            gm(*(torch.as_tensor(x[i:i + b]) for x in xs))
     gm = convert_pt2e(gm, fold_quantize=fold_quantize)
     move_exported_model_to_eval(gm)
     return gm

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .quantize import float_prefixes, op_layers
+from .quantize import calibration_inputs, float_prefixes, op_layers
 from .target import ExportError, ExportTarget, named_failure
 
 FORMAT = "tflite"
@@ -121,7 +121,8 @@ def quantize_tflite(fp32_path: Path, out_path: Path, calibration: np.ndarray, fl
     it = Interpreter(model_path=str(fp32_path))
     sigs = it.get_signature_list()
     sig = next(iter(sigs))
-    name = sigs[sig]["inputs"][0]
+    names = sigs[sig]["inputs"]  # args_0, args_1, ...: the graph's inputs in order
+    dtypes = {name: d["dtype"] for name, d in it.get_signature_runner(sig).get_input_details().items()}
     qt = quantizer.Quantizer(str(fp32_path))
     outputs = [d["name"] for d in it.get_output_details()] if float_output else []
     rx = float_module_regex(float_modules, outputs)
@@ -132,9 +133,10 @@ def quantize_tflite(fp32_path: Path, out_path: Path, calibration: np.ndarray, fl
             qt.add_static_config(regex=rx, operation_name=op, activation_num_bits=8, weight_num_bits=8)
         except Exception:  # noqa: BLE001 - ops the quantizer has no static int8 policy for stay float
             continue
-    x = np.asarray(calibration, dtype=np.float32)
-    order = np.random.default_rng(0).permutation(len(x))
-    data = {sig: [{name: x[i:i + 1]} for i in order]}
+    xs = calibration_inputs(calibration)
+    order = np.random.default_rng(0).permutation(len(xs[0]))
+    data = {sig: [{name: x[i:i + 1].astype(dtypes.get(name, x.dtype)) for name, x in zip(names, xs)}
+                  for i in order]}
     with _quiet(), contextlib.redirect_stderr(io.StringIO()):
         if ranges == "minmax":
             calib = calibrator.Calibrator(fp32_path.read_bytes(), num_threads=1,

@@ -28,13 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                             formatter_class=argparse.RawDescriptionHelpFormatter)
         add(s)
         s.set_defaults(func=func)
-    e = dsub.add_parser("export", help="a generator as .onnx / .tflite / .pte generator bundles, fp32 parity")
+    e = dsub.add_parser("export", help="a generator as .onnx / .tflite / .pte generator bundles, with parity")
     e.add_argument("--student", "--generator", dest="student", required=True,
                    help="student (student_4.pt, ...), latent diffusion (latent.pt) or teacher (teacher.pt) checkpoint")
     e.add_argument("--steps", type=int, default=None, help="latent.pt / teacher.pt: DDIM steps unrolled (default 10)")
     e.add_argument("--guidance", type=float, default=None, help="latent.pt / teacher.pt: guidance weight in the graph (default 1.5)")
     e.add_argument("--out", required=True, help="bundle folder (one sub-folder per format)")
     e.add_argument("--formats", default="onnx,tflite,pte", help="comma-separated formats")
+    e.add_argument("--precisions", default="fp32", help="fp32, int8 or fp32,int8 (int8: quality reported as TSTR)")
+    e.add_argument("--tstr-per-class", type=int, default=50, help="int8 quality check: synthetic windows per class")
     e.set_defaults(func=_export)
 
     g = sub.add_parser("generate", help="synthetic windows as CSV recordings the data layer loads",
@@ -88,7 +90,14 @@ def _export(a) -> int:
         raise ValueError(f"unknown format {bad[0] if bad else '(none)'!r}; use onnx, tflite, pte")
     if a.steps is not None and a.steps <= 0:
         raise ValueError(f"--steps must be positive, got {a.steps}")
-    return 0 if export_student(a.student, a.out, formats, steps=a.steps, guidance=a.guidance)["ok"] else 1
+    precisions = tuple(x.strip() for x in a.precisions.split(",") if x.strip())
+    bad = [x for x in precisions if x not in ("fp32", "int8")]
+    if bad or not precisions:
+        raise ValueError(f"unknown precision {bad[0] if bad else '(none)'!r}; use fp32, int8")
+    if a.tstr_per_class < 2:
+        raise ValueError(f"--tstr-per-class must be at least 2, got {a.tstr_per_class}")
+    return 0 if export_student(a.student, a.out, formats, steps=a.steps, guidance=a.guidance, precisions=precisions,
+                               tstr_per_class=a.tstr_per_class)["ok"] else 1
 
 
 def _generate(a) -> int:

@@ -57,6 +57,7 @@ class DistillConfig:
     seed: int = 0
     device: str = "cpu"
     threads: int = 0
+    resume: str = ""  # a student_{n}.pt of this run: go on with the n -> n/2 round
 
 
 def ddim_step(v: torch.Tensor, z: torch.Tensor, schedule: NoiseSchedule, t: torch.Tensor, t_prev: torch.Tensor):
@@ -64,6 +65,13 @@ def ddim_step(v: torch.Tensor, z: torch.Tensor, schedule: NoiseSchedule, t: torc
     alpha_p, sigma_p = schedule.alpha_sigma(t_prev, z)
     x0, eps = predict_x0_eps(v, z, alpha, sigma)
     return alpha_p * x0 + sigma_p * eps
+
+
+def draw_batch(gen: torch.Generator, n: int, steps: int, batch_size: int, plane_shape):
+    """One iteration's random draws: window indices, which of the N/2 student steps, the noise."""
+    idx = torch.randint(0, n, (batch_size,), generator=gen)
+    i = torch.randint(0, steps // 2, (batch_size,), generator=gen)
+    return idx, i, torch.randn((batch_size, *plane_shape), generator=gen)
 
 
 def distill_round(teacher_v, student: UNet, schedule: NoiseSchedule, z0_all: torch.Tensor, y_all: torch.Tensor,
@@ -75,12 +83,11 @@ def distill_round(teacher_v, student: UNet, schedule: NoiseSchedule, z0_all: tor
     student.train()
     bar = tqdm(range(cfg.iterations), desc=f"distil {steps}->{steps // 2} steps", disable=quiet, leave=False)
     for _ in bar:
-        idx = torch.randint(0, len(z0_all), (cfg.batch_size,), generator=gen)
+        idx, i, noise = draw_batch(gen, len(z0_all), steps, cfg.batch_size, z0_all.shape[1:])
         z0, y = z0_all[idx], y_all[idx]
-        i = torch.randint(0, steps // 2, (cfg.batch_size,), generator=gen)
         t, t_mid, t_next = teacher_ts[2 * i], teacher_ts[2 * i + 1], teacher_ts[2 * i + 2]
         alpha, sigma = schedule.alpha_sigma(t, z0)
-        zt = alpha * z0 + sigma * torch.randn(z0.shape, generator=gen)
+        zt = alpha * z0 + sigma * noise
         with torch.no_grad():
             z_mid = ddim_step(teacher_v(zt, t, y), zt, schedule, t, t_mid)
             z_next = ddim_step(teacher_v(z_mid, t_mid, y), z_mid, schedule, t_mid, t_next)
@@ -98,6 +105,18 @@ def distill_round(teacher_v, student: UNet, schedule: NoiseSchedule, z0_all: tor
     return student.eval()
 
 
+class WindowDecoder(nn.Module):
+    """``space.decode`` (the STFT framing's or the VAE's: noise space -> physical window) as a layer of its
+    own, so that exporters see it by name: int8 export keeps it float32."""
+
+    def __init__(self, space):
+        super().__init__()
+        self.space = space
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.space.decode(z)
+
+
 class UnrolledSampler(nn.Module):
     """A sampling loop as one graph: noise (B, *noise_shape) + class id (B,) -> window (B, C, T) in m/s^2 and
     rad/s. Deterministic DDIM with ``steps`` steps of ``denoiser`` (a student, or a teacher's own network),
@@ -108,7 +127,7 @@ class UnrolledSampler(nn.Module):
 
     def __init__(self, model, denoiser: nn.Module, steps: int, guidance: float | None = None):
         super().__init__()
-        self.decoder = copy.deepcopy(model.space)
+        self.decoder = WindowDecoder(copy.deepcopy(model.space))
         self.denoiser = copy.deepcopy(denoiser).eval()
         self.noise_shape = tuple(model.noise_shape)
         self.steps = steps
@@ -135,7 +154,7 @@ class UnrolledSampler(nn.Module):
             a, s, ap, sp = self.coef[k]
             v = self.velocity(z, c, k)
             z = ap * (a * z - s * v) + sp * (s * z + a * v)
-        return self.decoder.decode(z)
+        return self.decoder(z)
 
     def velocity(self, z: torch.Tensor, c: torch.Tensor, k: int) -> torch.Tensor:
         """Step k's v-prediction; with in-graph guidance, conditional and unconditional in one batched call."""
@@ -234,6 +253,9 @@ def distill(cfg: DistillConfig, quiet: bool = False) -> dict[int, Path]:
         return model.guided(z, t, c, cfg.guidance)
 
     steps, current, written, t0 = cfg.start_steps, model.unet, {}, time.time()
+    if cfg.resume:
+        steps, current = resume_from(cfg, model, z0, gen)
+        teacher_v = (lambda net: (lambda z, t, c: net(z, t, c)))(current)
     while steps > min(cfg.keep):
         student = copy.deepcopy(current).requires_grad_(True)
         student = distill_round(teacher_v, student, model.schedule, z0, ys, steps, cfg, gen, quiet)
@@ -249,6 +271,35 @@ def distill(cfg: DistillConfig, quiet: bool = False) -> dict[int, Path]:
     return written
 
 
+def resume_from(cfg: DistillConfig, model: DiffusionModel, z0: torch.Tensor, gen: torch.Generator):
+    """(steps, student UNet) of ``cfg.resume``, after checking it comes from this very run (same teacher
+    and settings) and fast-forwarding ``gen`` past the rounds it finished, so that the rounds still
+    to go draw what an uninterrupted run would have drawn."""
+    ckpt = checkpoint.load(cfg.resume)
+    if ckpt.get("kind") != KIND:
+        raise ValueError(f"--resume {cfg.resume}: not a distilled student (kind {ckpt.get('kind')!r})")
+    done = ckpt["distill"]["config"]
+    same = ("start_steps", "guidance", "iterations", "batch_size", "lr", "seed")
+    differ = [f"{k}: {done.get(k)} there, {getattr(cfg, k)} here" for k in same if done.get(k) != getattr(cfg, k)]
+    if ckpt["distill"]["teacher_sha256"] != sha256(cfg.teacher):
+        differ.append(f"teacher: {ckpt['distill']['teacher_sha256'][:12]} there, {sha256(cfg.teacher)[:12]} here")
+    if differ:
+        raise ValueError(f"--resume {cfg.resume}: made with other settings ({'; '.join(differ)})")
+    steps = int(ckpt["steps"])
+    rounds = int(np.log2(cfg.start_steps // steps))
+    if steps < 1 or cfg.start_steps != steps * 2 ** rounds:
+        raise ValueError(f"--resume {cfg.resume}: a {steps}-step student cannot come from --start-steps "
+                         f"{cfg.start_steps}")
+    round_steps = cfg.start_steps
+    for _ in range(rounds):
+        for _ in range(cfg.iterations):
+            draw_batch(gen, len(z0), round_steps, cfg.batch_size, z0.shape[1:])
+        round_steps //= 2
+    student = copy.deepcopy(model.unet)
+    student.load_state_dict(ckpt["student"])
+    return steps, student.requires_grad_(False)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = DistillConfig()
     p.add_argument("--teacher", default=d.teacher, help="teacher checkpoint (imuedge diffusion train)")
@@ -260,8 +311,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
+    p.add_argument("--resume", default=d.resume,
+                   help="a student_N.pt this command wrote: go on from it with the next rounds (same settings)")
 
 
 def config_from_args(a: argparse.Namespace) -> DistillConfig:
     return DistillConfig(teacher=a.teacher, out=a.out, start_steps=a.start_steps, guidance=a.guidance,
-                         iterations=a.iterations, batch_size=a.batch_size, lr=a.lr, seed=a.seed, threads=a.threads)
+                         iterations=a.iterations, batch_size=a.batch_size, lr=a.lr, seed=a.seed, threads=a.threads,
+                         resume=a.resume)

@@ -1,7 +1,8 @@
-"""Export a generator (its unrolled sampling loop, decoder included) as generator bundles, fp32, with parity.
+"""Export a generator (its unrolled sampling loop, decoder included) as generator bundles, with parity.
 
     imuedge diffusion export --student runs/student/student_4.pt --out runs/student-bundles
     imuedge diffusion export --student runs/ldm/latent.pt --steps 10 --guidance 1.5 --out runs/ldm-bundles
+    imuedge diffusion export --student runs/student/student_1.pt --out b/ --precisions fp32,int8
 
 The source is a distilled student of the STFT-domain model or a latent diffusion
 model (``distill.load_sampler``: the latter samples with DDIM at ``--steps`` and
@@ -10,13 +11,22 @@ classifier-free guidance in the graph).
 Each format runs through the project exporter (``export/``: ``export_pte``,
 ``export_tflite``, ``export_onnx`` with a two-input ``ExportTarget``), then the
 written bundle is loaded with ``load_bundle`` and run on fixed noise (seed 0, two
-draws per class); its windows must match the PyTorch student within ``MAX_ABS``
-(1e-4 m/s^2 or rad/s), else the bundle is removed and the format reported as refused.
-int8 is not offered for generators yet (calibration of the two-input graph is
-not wired into the exporter's quantizers).
+draws per class).
+
+* fp32: its windows must match the PyTorch student within ``MAX_ABS`` (1e-4 m/s^2 or
+  rad/s), else the bundle is removed and the format reported as refused.
+* int8: the exporter's static int8 (per-channel int8 weights, int8 activations), its
+  activation ranges calibrated on the generator's own inputs (standard-normal noise,
+  seed 1, ``CALIBRATION_PER_CLASS`` draws per class). Its windows cannot match fp32 to
+  1e-4; the max error is reported, and its quality is measured as TSTR: the 1D CNN
+  baseline trained on ``tstr_per_class`` int8 windows per class (noise seed 2) and
+  scored (macro-F1) on the real HAPT test subjects, beside the same for the PyTorch
+  fp32 student on the same noise. A bundle whose TSTR drops by more than
+  ``MAX_TSTR_DROP`` is removed and reported as refused, with its numbers.
 """
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
@@ -30,6 +40,9 @@ from imuedge.digest import sha256
 
 MAX_ABS = 1e-4
 FORMATS = ("onnx", "tflite", "pte")
+PRECISIONS = ("fp32", "int8")
+CALIBRATION_PER_CLASS = 8
+MAX_TSTR_DROP = 0.03
 
 
 def student_target(sampler, ckpt: dict, path):
@@ -39,18 +52,21 @@ def student_target(sampler, ckpt: dict, path):
     window = WindowSpec.from_dict(ckpt["window"])
     names = [ckpt["label_names"][str(i)] for i in range(len(ckpt["label_names"]))]
     example = (torch.zeros(1, *sampler.noise_shape), torch.zeros(1, dtype=torch.int64))
+    # int8 keeps float32: the decoder (inverse STFT, de-normalisation), the UNet's first conv (it reads the
+    # noise) and its last (it writes v), like a classifier's spectrogram, stem and head.
     return ExportTarget(sampler, "generate", window, {"class_names": names}, example_inputs=example,
-                        input_names=("noise", "class_id"),
+                        input_names=("noise", "class_id"), float_modules=("decoder", "denoiser.stem", "denoiser.out"),
+                        float_input_layer=False, float_output_layer=False,
                         provenance={"checkpoint": str(path), "checkpoint_sha256": sha256(path),
                                     "checkpoint_provenance": ckpt.get("provenance", {})})
 
 
-def generator_manifest(fmt: str, artifact: Path, target, sampler, info: dict, batch) -> dict:
+def generator_manifest(fmt: str, artifact: Path, target, sampler, info: dict, batch, precision: str = "fp32") -> dict:
     from imuedge.manifest import SCHEMA, SCHEMA_VERSION
 
     w = target.window.to_dict()
     return {
-        "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "task": "generate", "format": fmt, "precision": "fp32",
+        "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "task": "generate", "format": fmt, "precision": precision,
         "artifact": {"file": artifact.name, "sha256": sha256(artifact), "bytes": artifact.stat().st_size},
         "input": {"batch": batch,
                   "noise": {"dtype": "float32", "shape": [batch, *sampler.noise_shape],
@@ -68,65 +84,125 @@ def _command() -> str:
     return command_line()
 
 
+@functools.lru_cache(maxsize=1)
+def hapt_test_windows():
+    from imuedge.data import load_hapt_windows
+
+    return load_hapt_windows(window=128, hop=64, seed=0)["test"]
+
+
+def tstr_macro_f1(windows: np.ndarray, classes: np.ndarray, k: int) -> float:
+    """TSTR: the 1D CNN baseline trained on synthetic ``windows``, macro-F1 on the real HAPT test subjects."""
+    from imuedge.train.diffusion.evaluate import cnn_f1
+
+    test = hapt_test_windows()
+    return float(cnn_f1(windows, classes, test.x, test.y, k, seed=0))
+
+
 def export_student(student_path, out, formats=FORMATS, threads: int = 1, log=print, steps: int | None = None,
-                   guidance: float | None = None) -> dict:
-    """Write OUT/{format}-fp32/ generator bundles of a generator checkpoint (a student, or a latent diffusion
-    model sampled with ``steps`` and ``guidance``); return (and write) the summary."""
-    from imuedge.bundle import load_bundle, mark_pte_checked, write_manifest
-    from imuedge.export.pipeline import _exporter
-    from imuedge.manifest import binding
-    from imuedge.quiet import quiet_runtime
+                   guidance: float | None = None, precisions=("fp32",), tstr_per_class: int = 50) -> dict:
+    """Write OUT/{format}-{precision}/ generator bundles of a generator checkpoint (a student, or a latent
+    diffusion model sampled with ``steps`` and ``guidance``); return (and write) the summary."""
     from imuedge.train.diffusion.distill import load_sampler
 
     sampler, ckpt, info = load_sampler(student_path, steps, guidance)
     target = student_target(sampler, ckpt, student_path)
     k = sampler.num_classes
-    gen = np.random.default_rng(0)
-    noise = gen.standard_normal((2 * k, *sampler.noise_shape)).astype(np.float32)
+    plane = sampler.noise_shape
+    noise = np.random.default_rng(0).standard_normal((2 * k, *plane)).astype(np.float32)
     classes = np.repeat(np.arange(k), 2).astype(np.int64)
     with torch.no_grad():
         reference = sampler(torch.from_numpy(noise), torch.from_numpy(classes)).numpy()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = {"student": str(student_path), "steps": sampler.steps, "results": {}}
+    quality = None
+    if "int8" in precisions:  # the fp32 reference of the int8 quality check, on the same noise
+        cal = (np.random.default_rng(1).standard_normal((CALIBRATION_PER_CLASS * k, *plane)).astype(np.float32),
+               np.tile(np.arange(k), CALIBRATION_PER_CLASS).astype(np.int64))
+        q_noise = np.random.default_rng(2).standard_normal((tstr_per_class * k, *plane)).astype(np.float32)
+        q_classes = np.repeat(np.arange(k), tstr_per_class).astype(np.int64)
+        with torch.no_grad():
+            q_ref = sampler(torch.from_numpy(q_noise), torch.from_numpy(q_classes)).numpy()
+        quality = {"windows_per_class": tstr_per_class, "noise": "numpy default_rng(2) standard normal",
+                   "classifier": "1D CNN baseline (train/backbones.CNN1D), 10 epochs, seed 0",
+                   "test": "real HAPT test subjects (split seed 0), 128-sample windows, hop 64",
+                   "TSTR_macro_f1_fp32_pytorch": tstr_macro_f1(q_ref, q_classes, k), "max_drop": MAX_TSTR_DROP}
+        summary["int8_quality_reference"] = quality
+        log(f"[diffusion export] TSTR macro-F1 of the PyTorch fp32 student: "
+            f"{quality['TSTR_macro_f1_fp32_pytorch']:.3f} ({tstr_per_class} windows per class)")
     for fmt in formats:
-        key = f"{fmt}-fp32"
-        folder = out / key
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        t0 = time.perf_counter()
-        try:
-            from imuedge.bundle import ARTIFACTS
-
-            artifact = folder / ARTIFACTS[fmt]
-            with quiet_runtime():
-                backend = _exporter(fmt)(target, "fp32", None, artifact)
-            if fmt == "pte":
-                mark_pte_checked(sha256(artifact))
-            manifest = generator_manifest(fmt, artifact, target, sampler, info, backend.get("batch"))
-            manifest["backend"] = {k_: v for k_, v in backend.items() if k_ in ("backend", "batch", "ops",
-                                                                                 "delegated_op_coverage")}
-            manifest["fingerprint"] = {"binding_sha256": binding(manifest)}
-            write_manifest(folder, manifest)
-            bundle = load_bundle(folder, threads=threads)
-            t1 = time.perf_counter()
-            got = bundle.generate(noise, classes)
-            latency = (time.perf_counter() - t1) / len(noise)
-            err = float(np.abs(got.astype(np.float64) - reference).max())
-            parity = {"windows": int(len(noise)), "noise": "numpy default_rng(0) standard normal, 2 per class",
-                      "max_abs_error": err, "reference_abs_max": float(np.abs(reference).max()),
-                      "limit": MAX_ABS, "latency_ms_per_window": round(1000 * latency, 3), "threads": threads}
-            if not err <= MAX_ABS:
-                raise ValueError(f"fp32 parity failed: max abs error {err:.3g} > {MAX_ABS:g}")
-            manifest["parity"] = parity
-            write_manifest(folder, manifest)
-            summary["results"][key] = {"status": "ok", "bundle": str(folder), "bytes": manifest["artifact"]["bytes"],
-                                       "seconds": round(time.perf_counter() - t0, 1), "parity": parity}
-            log(f"[diffusion export] {key}: ok, max|err| {err:.2e}, {1000 * latency:.2f} ms/window")
-        except Exception as e:  # noqa: BLE001 - one format failing must not stop the others
-            shutil.rmtree(folder, ignore_errors=True)
-            summary["results"][key] = {"status": "refused", "error": f"{type(e).__name__}: {str(e)[:500]}"}
-            log(f"[diffusion export] {key}: REFUSED -- {type(e).__name__}: {str(e)[:300]}")
+        for precision in precisions:
+            key = f"{fmt}-{precision}"
+            summary["results"][key] = _export_one(fmt, precision, out / key, target, sampler, info, noise, classes,
+                                                  reference, threads, log,
+                                                  cal if precision == "int8" else None,
+                                                  (q_noise, q_classes, quality) if precision == "int8" else None)
     summary["ok"] = all(r["status"] == "ok" for r in summary["results"].values())
     atomic_write(out / "export_summary.json", lambda f: f.write(json.dumps(summary, indent=2, default=str) + "\n"))
     return summary
+
+
+def _export_one(fmt, precision, folder: Path, target, sampler, info, noise, classes, reference, threads, log,
+                calibration=None, check=None) -> dict:
+    """One bundle: export, manifest, load, parity (fp32: <= MAX_ABS; int8: TSTR within MAX_TSTR_DROP)."""
+    from imuedge.bundle import ARTIFACTS, load_bundle, mark_pte_checked, write_manifest
+    from imuedge.export.pipeline import _exporter
+    from imuedge.manifest import binding
+    from imuedge.quiet import quiet_runtime
+
+    key = folder.name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    t0 = time.perf_counter()
+    row: dict = {}
+    try:
+        artifact = folder / ARTIFACTS[fmt]
+        with quiet_runtime():
+            backend = _exporter(fmt)(target, precision, calibration, artifact)
+        if fmt == "pte":
+            mark_pte_checked(sha256(artifact))
+        manifest = generator_manifest(fmt, artifact, target, sampler, info, backend.get("batch"), precision)
+        manifest["backend"] = {k_: v for k_, v in backend.items() if k_ in ("backend", "batch", "ops",
+                                                                             "delegated_op_coverage")}
+        if precision == "int8":
+            manifest["quantization"] = {
+                "scheme": "int8 static: per-channel symmetric weights, per-tensor activations",
+                "calibration": f"{len(calibration[0])} standard-normal noise tensors (numpy default_rng(1)), "
+                               f"{CALIBRATION_PER_CLASS} per class",
+                **{k_: v for k_, v in backend.items() if k_ in ("quantized_ops", "activation_ranges", "int8_form")}}
+        manifest["fingerprint"] = {"binding_sha256": binding(manifest)}
+        write_manifest(folder, manifest)
+        bundle = load_bundle(folder, threads=threads)
+        t1 = time.perf_counter()
+        got = bundle.generate(noise, classes)
+        latency = (time.perf_counter() - t1) / len(noise)
+        err = float(np.abs(got.astype(np.float64) - reference).max())
+        parity = {"windows": int(len(noise)), "noise": "numpy default_rng(0) standard normal, 2 per class",
+                  "max_abs_error": err, "reference_abs_max": float(np.abs(reference).max()),
+                  "latency_ms_per_window": round(1000 * latency, 3), "threads": threads}
+        row = {"bundle": str(folder), "bytes": manifest["artifact"]["bytes"], "parity": parity}
+        if precision == "fp32":
+            parity["limit"] = MAX_ABS
+            if not err <= MAX_ABS:
+                raise ValueError(f"fp32 parity failed: max abs error {err:.3g} > {MAX_ABS:g}")
+            note = ""
+        else:
+            q_noise, q_classes, ref = check
+            tstr = tstr_macro_f1(bundle.generate(q_noise, q_classes), q_classes, len(bundle.class_names))
+            parity["TSTR_macro_f1"] = tstr
+            parity["TSTR_macro_f1_fp32_pytorch"] = ref["TSTR_macro_f1_fp32_pytorch"]
+            parity["TSTR_drop"] = round(ref["TSTR_macro_f1_fp32_pytorch"] - tstr, 5)
+            note = f", TSTR macro-F1 {tstr:.3f} (fp32 {ref['TSTR_macro_f1_fp32_pytorch']:.3f})"
+            if parity["TSTR_drop"] > MAX_TSTR_DROP:
+                raise ValueError(f"int8 quality failed: TSTR macro-F1 {tstr:.3f} vs fp32 "
+                                 f"{ref['TSTR_macro_f1_fp32_pytorch']:.3f} drops by more than {MAX_TSTR_DROP:g}")
+        manifest["parity"] = parity
+        write_manifest(folder, manifest)
+        log(f"[diffusion export] {key}: ok, max|err| {err:.2e}{note}, {1000 * latency:.2f} ms/window")
+        return {"status": "ok", **row, "seconds": round(time.perf_counter() - t0, 1)}
+    except Exception as e:  # noqa: BLE001 - one format failing must not stop the others
+        shutil.rmtree(folder, ignore_errors=True)
+        log(f"[diffusion export] {key}: REFUSED -- {type(e).__name__}: {str(e)[:300]}")
+        return {"status": "refused", "error": f"{type(e).__name__}: {str(e)[:500]}", **row,
+                "seconds": round(time.perf_counter() - t0, 1)}

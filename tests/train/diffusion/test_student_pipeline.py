@@ -121,3 +121,45 @@ def test_generate_refuses_bad_input_in_one_line(student, tmp_path, capsys):
         assert message in err and len(err.splitlines()) == 1, err
     assert main(["generate", str(tmp_path / "nothing.pt"), "--out", str(tmp_path / "s")]) == 2
     assert "no such generator" in capsys.readouterr().err
+
+
+def test_distillation_resumed_from_a_student_equals_the_uninterrupted_run(tmp_path):
+    cfg = TrainConfig(out=str(tmp_path / "teacher"), steps=2, batch_size=4, checkpoint_every=2, device="cpu",
+                      subjects=(1,), hop=128,
+                      model=DiffusionConfig(base=8, mults=(1, 2), attention=False, schedule=ScheduleConfig(steps=100)))
+    teacher = str(train(cfg, quiet=True))
+    whole = distill(DistillConfig(teacher=teacher, out=str(tmp_path / "whole"), start_steps=8, iterations=2,
+                                  batch_size=2), quiet=True)
+    resumed = distill(DistillConfig(teacher=teacher, out=str(tmp_path / "resumed"), start_steps=8, iterations=2,
+                                    batch_size=2, resume=str(whole[4])), quiet=True)
+    assert sorted(resumed) == [1, 2]  # the 4-step student is not redone
+    for steps in (2, 1):
+        a, b = torch.load(whole[steps])["student"], torch.load(resumed[steps])["student"]
+        assert all(torch.equal(a[k], b[k]) for k in a), steps
+    with pytest.raises(ValueError, match="other settings .*iterations: 2 there, 3 here"):
+        distill(DistillConfig(teacher=teacher, out=str(tmp_path / "x"), start_steps=8, iterations=3, batch_size=2,
+                              resume=str(whole[4])), quiet=True)
+
+
+@pytest.mark.slow  # two int8 exports with TSTR: ~1 min alone on 2 cores, ~4 min on a loaded machine
+def test_int8_student_reports_tstr_beside_fp32_and_is_refused_when_it_drops(student, tmp_path, monkeypatch):
+    from imuedge.train.diffusion import export
+
+    _, _, path = student
+    summary = export_student(path, tmp_path / "b", formats=("onnx",), precisions=("int8",), tstr_per_class=4,
+                             log=lambda *a: None)
+    row = summary["results"]["onnx-int8"]
+    assert row["status"] == "ok", row
+    p = row["parity"]
+    assert p["TSTR_macro_f1_fp32_pytorch"] == summary["int8_quality_reference"]["TSTR_macro_f1_fp32_pytorch"]
+    assert 0 <= p["TSTR_macro_f1"] <= 1 and p["TSTR_drop"] <= export.MAX_TSTR_DROP
+    assert p["max_abs_error"] > 0  # int8: not the fp32 graph
+    g = load_bundle(tmp_path / "b" / "onnx-int8")
+    assert g.manifest["precision"] == "int8" and g.manifest["quantization"]["calibration"]
+    assert g.manifest["parity"]["TSTR_macro_f1"] == p["TSTR_macro_f1"]
+    monkeypatch.setattr(export, "MAX_TSTR_DROP", -1.0)  # no int8 can pass: refused, with its numbers kept
+    refused = export_student(path, tmp_path / "r", formats=("onnx",), precisions=("int8",), tstr_per_class=4,
+                             log=lambda *a: None)
+    row = refused["results"]["onnx-int8"]
+    assert row["status"] == "refused" and "int8 quality failed: TSTR macro-F1" in row["error"]
+    assert "TSTR_macro_f1" in row["parity"] and not (tmp_path / "r" / "onnx-int8").exists()
