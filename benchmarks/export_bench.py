@@ -240,6 +240,8 @@ def spectrogram_cost(target, x: np.ndarray, runs: int, warmup: int, workdir: Pat
     from executorch.extension.pybindings import portable_lib
     from executorch.runtime import Runtime
 
+    from imuedge.quiet import quiet_runtime
+
     module = target.prepared_module()
     spec = getattr(getattr(module, "encoder", None), "spectrogram", None)
     if spec is None:
@@ -275,9 +277,10 @@ def spectrogram_cost(target, x: np.ndarray, runs: int, warmup: int, workdir: Pat
     for name, (mod, inp) in parts.items():
         with torch.no_grad():
             eager = timings(lambda w: mod(w[None]), inp, runs, warmup)
-        ep = torch.export.export(mod, (inp[:1],))
         path = workdir / f"{name}.pte"
-        path.write_bytes(to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
+        with quiet_runtime():  # torch's LeafSpec FutureWarning, 18 lines per run otherwise
+            ep = torch.export.export(mod, (inp[:1],))
+            path.write_bytes(to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
         method = Runtime.get().load_program(path).load_method("forward")
         pte = timings(lambda w: method.execute((w[None],)), inp, runs, warmup)
         out[name] = {"eager_fp32": eager, "pte_fp32": pte}
