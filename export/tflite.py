@@ -102,13 +102,13 @@ def float_module_regex(paths, names=()) -> str:
 CALIBRATION_RANGES = "minmax"
 
 # Written into every int8 .tflite manifest (quantization.note): why this bundle may be no faster than fp32.
-INT8_NOTE = ("on x86 without VNNI (AVX2 only) XNNPACK's int8 convolutions run about 0.9-1.6x its fp32 FMA ones "
-             "(measured at the IMG2IMU edge backbone's shapes; its 16-channel layers gain nothing), while the float "
-             "parts (in-graph preprocessing, the layers kept float) and the quantize/dequantize at their edges stay "
-             "as they are, so an int8 bundle runs about as fast as fp32 there and serves size "
-             "(parity.size_ratio_to_fp32). LiteRT's builtin kernels do run int8 faster than fp32, but slower than "
-             "XNNPACK fp32. XNNPACK's int8 kernels need an int8 dot product (AVX-VNNI, ARMv8.2 SDOT) to gain more; "
-             "not measured here. Measured: benchmarks/results/tflite_int8/.")
+INT8_NOTE = ("on x86 without VNNI (AVX2 only) XNNPACK's int8 convolutions run about 0.8-1.6x its fp32 FMA ones "
+             "(measured at the IMG2IMU edge backbone's shapes; its 16-channel layers lose), while the float parts "
+             "(in-graph preprocessing, the layers kept float) and the quantize/dequantize at their edges stay as "
+             "they are, so an int8 bundle runs about as fast as fp32 there and serves size "
+             "(parity.size_ratio_to_fp32); for that backbone LiteRT's builtin kernels run int8 1.4x faster than "
+             "fp32, but slower than XNNPACK fp32. XNNPACK's int8 kernels need an int8 dot product (AVX-VNNI, "
+             "ARMv8.2 SDOT) to gain more; not measured here. Measured: benchmarks/results/tflite_int8/")
 
 
 def quantize_tflite(fp32_path: Path, out_path: Path, calibration: np.ndarray, float_modules,
