@@ -11,13 +11,7 @@ from imuedge.train.diffusion.vae import VAEConfig, WindowVAE
 NAMES = ("walking", "sitting", "laying")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads contend and run ~50x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def beta(patience=3, **kw):

@@ -15,13 +15,7 @@ from imuedge.train.diffusion.schedulers import ScheduleConfig
 from imuedge.train.diffusion.vae import VAEConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads contend and run ~50x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def vae_config(root, steps):
@@ -37,7 +31,7 @@ def latent_config(root, vae, steps):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, one_thread):  # trained on one thread, as the tests that use it run
     root = tmp_path_factory.mktemp("ldm")
     vae = train_vae(vae_config(root, 4), quiet=True)
     latent = train_latent(latent_config(root, vae, 4), quiet=True)

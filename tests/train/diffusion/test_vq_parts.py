@@ -5,12 +5,7 @@ import torch
 from imuedge.train.diffusion.vq import BandSplit, VectorQuantizer, VQConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def sines(*freqs, n=2):
