@@ -29,6 +29,7 @@ from tqdm import tqdm
 from imuedge import checkpoint
 from imuedge.train.diffusion.adaptive_beta import AdaptiveBeta, AdaptiveBetaConfig
 from imuedge.train.diffusion.latent import LatentConfig, LatentDiffusion
+from imuedge.train.diffusion.model import ema_update, model_from_checkpoint
 from imuedge.train.diffusion.train import TrainConfig, lr_at, training_windows
 from imuedge.train.diffusion.vae import VAEConfig, WindowVAE
 
@@ -96,16 +97,13 @@ def resume(last: Path, net: torch.nn.Module, opt, gen: torch.Generator, quiet: b
 
 
 # ---------------------------------------------------------------- stage 1: the VAE
+def load_state(model: torch.nn.Module, ckpt: dict) -> None:
+    model.load_state_dict(ckpt["state_dict"])
+
+
 def load_vae(path) -> tuple[WindowVAE, dict]:
-    ckpt = checkpoint.load(path)
-    if ckpt.get("kind") != VAE_KIND:
-        raise checkpoint.CheckpointError(f"{path}: a {ckpt.get('kind')!r} checkpoint, not a VAE "
-                                         f"(imuedge diffusion vae)")
-    vae = WindowVAE(VAEConfig(**ckpt["model"]["config"]))
-    try:
-        vae.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        raise checkpoint.CheckpointError(f"{path}: weights do not fit the VAE: {e}") from e
+    vae, ckpt = model_from_checkpoint(path, VAE_KIND, "a VAE (imuedge diffusion vae)", "the VAE", load_state,
+                                      build=lambda config: WindowVAE(VAEConfig(**config)))
     return vae.eval(), ckpt
 
 
@@ -168,15 +166,9 @@ def train_vae(cfg: VAETrainConfig, quiet: bool = False) -> Path:
 # ---------------------------------------------------------------- stage 2: the latent diffusion model
 def load_latent(path) -> tuple[LatentDiffusion, dict]:
     """The EMA latent diffusion model of a checkpoint (eval mode) and the checkpoint."""
-    ckpt = checkpoint.load(path)
-    if ckpt.get("kind") != LATENT_KIND:
-        raise checkpoint.CheckpointError(f"{path}: a {ckpt.get('kind')!r} checkpoint, not a latent diffusion "
-                                         f"model (imuedge diffusion latent)")
-    model = LatentDiffusion(LatentConfig.from_dict(ckpt["model"]["config"]))
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        raise checkpoint.CheckpointError(f"{path}: weights do not fit the latent diffusion model: {e}") from e
+    model, ckpt = model_from_checkpoint(path, LATENT_KIND, "a latent diffusion model (imuedge diffusion latent)",
+                                        "the latent diffusion model", load_state,
+                                        build=lambda config: LatentDiffusion(LatentConfig.from_dict(config)))
     return model.eval(), ckpt
 
 
@@ -223,10 +215,7 @@ def train_latent(cfg: LatentTrainConfig, quiet: bool = False) -> Path:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.transformer.parameters(), 1.0)
         opt.step()
-        with torch.no_grad():
-            decay = min(cfg.ema, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.transformer.parameters(), model.transformer.parameters()):
-                pe.lerp_(pm, 1 - decay)
+        ema_update(ema.transformer, model.transformer, step, cfg.ema)
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")

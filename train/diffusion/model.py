@@ -158,19 +158,32 @@ class DiffusionModel(ConditionalDiffusion):
         return self.framing.plane_shape
 
 
-def model_from_checkpoint(path, kind: str, not_a: str, fits: str, load_weights) -> tuple[DiffusionModel, dict]:
-    """The checkpoint at ``path`` and the DiffusionModel its config builds, weights put in by
-    ``load_weights(model, ckpt)``. Another kind of checkpoint ("..., not {not_a}") or weights of another
-    shape ("weights do not fit {fits}") is a CheckpointError naming the file."""
+def diffusion_model(config: dict) -> DiffusionModel:
+    return DiffusionModel(DiffusionConfig.from_dict(config))
+
+
+def model_from_checkpoint(path, kind: str, not_a: str, fits: str, load_weights,
+                          build=diffusion_model) -> tuple[nn.Module, dict]:
+    """The checkpoint at ``path`` and the model ``build`` makes from its config (default: a DiffusionModel),
+    weights put in by ``load_weights(model, ckpt)``. Another kind of checkpoint ("..., not {not_a}") or
+    weights of another shape ("weights do not fit {fits}") is a CheckpointError naming the file."""
     ckpt = checkpoint.load(path)
     if ckpt.get("kind") != kind:
         raise checkpoint.CheckpointError(f"{path}: a {ckpt.get('kind')!r} checkpoint, not {not_a}")
-    model = DiffusionModel(DiffusionConfig.from_dict(ckpt["model"]["config"]))
+    model = build(ckpt["model"]["config"])
     try:
         load_weights(model, ckpt)
     except RuntimeError as e:
         raise checkpoint.CheckpointError(f"{path}: weights do not fit {fits}: {e}") from e
     return model, ckpt
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, step: int, rate: float) -> None:
+    """Move ``ema``'s parameters towards ``model``'s, with the decay warming up to ``rate`` over the first steps."""
+    decay = min(rate, (1 + step) / (10 + step))
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm, 1 - decay)
 
 
 def mix_guidance(v_cond: torch.Tensor, v_uncond: torch.Tensor, guidance: float) -> torch.Tensor:

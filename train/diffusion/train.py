@@ -28,7 +28,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from imuedge import checkpoint
-from imuedge.train.diffusion.model import DiffusionConfig, DiffusionModel, model_from_checkpoint
+from imuedge.train.diffusion.model import DiffusionConfig, DiffusionModel, ema_update, model_from_checkpoint
 from imuedge.train.pretrain import init_distributed, resolve_device
 
 KIND = "diffusion_teacher"
@@ -143,10 +143,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> Path:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.unet.parameters(), 1.0)
         opt.step()
-        with torch.no_grad():
-            decay = min(cfg.ema, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.unet.parameters(), model.unet.parameters()):
-                pe.lerp_(pm, 1 - decay)
+        ema_update(ema.unet, model.unet, step, cfg.ema)
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
