@@ -23,10 +23,13 @@ the generator: ``check_no_leak`` raises ``LabelLeakError`` before any training o
 (labelled windows outside the classifier's set or with other labels, subjects outside the
 classifier's, validation or test subjects anywhere, labels in the pretraining windows).
 
-Budget (CPU): the defaults are what a 2-core shared CPU affords for 5 seeds in about half
-an hour per cell (1 torch thread): a teacher of 800 steps (the shipped one: 3000), one
-distillation round from DDIM-8 to 4 steps with 150 iterations (the shipped: 16 -> 8 -> 4
-with 400 each), the pretraining 1500 steps and the fine-tuning 300. Every budget is a flag.
+Budget (CPU): the defaults are what a 2-core CPU shared with other jobs (load average ~8,
+so ~1/4 of a core per process) affords for 5 seeds of a cell in under an hour, 1 torch
+thread: a UNet of base width 16 (the shipped teacher's 32: ~0.16 s instead of ~0.33 s per
+step of 32 windows), a teacher of 600 steps (the shipped one: 3000), one distillation round
+from DDIM-8 to 4 steps with 100 iterations (the shipped: 16 -> 8 -> 4 with 400 each), the
+few_labels pretraining 1000 steps and its fine-tuning 200; generator windows at hop 32.
+Every budget is a flag; a GPU run would raise them all.
 
 Writes, under ``--out``: raw/<protocol>_<value>.jsonl (one line per seed, appended when the
 seed ends; a seed already there with the same budget is skipped, so a stopped run goes on),
@@ -63,16 +66,16 @@ class LabelLeakError(RuntimeError):
 
 @dataclass
 class Budget:
-    teacher_steps: int = 800  # few_subjects: teacher optimiser steps
-    pretrain_steps: int = 1500  # few_labels: unconditional pretraining steps (shared across seeds)
-    finetune_steps: int = 300  # few_labels: class-conditional fine-tuning steps on the n windows per class
+    teacher_steps: int = 600  # few_subjects: teacher optimiser steps
+    pretrain_steps: int = 1000  # few_labels: unconditional pretraining steps (shared across seeds)
+    finetune_steps: int = 200  # few_labels: class-conditional fine-tuning steps on the n windows per class
     batch_size: int = 32
-    base: int = 32  # UNet base width (the shipped teacher's)
+    base: int = 16  # UNet base width (the shipped teacher's: 32, 4x the parameters, 2x the time per step)
     distill_start: int = 8  # DDIM steps of the first distillation teacher
     student_steps: int = 4
-    distill_iterations: int = 150  # per halving
+    distill_iterations: int = 100  # per halving
     guidance: float = 1.5
-    hop: int = 16  # the generator's windows (and few_subjects' classifier's)
+    hop: int = 32  # the generator's windows (and few_subjects' classifier's)
     ratios: tuple[float, ...] = (1.0,)  # synthetic windows per class / the classifier's real ones
     classifier_epochs: int = 10
 
