@@ -39,6 +39,7 @@ seed ran) and augmentation_bench.md. Checkpoints go to ``--work`` (not committed
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -280,7 +281,9 @@ def budget_dict(b: Budget) -> dict:
     return {**asdict(b), "ratios": list(b.ratios)}
 
 
+@functools.lru_cache(maxsize=None)
 def git_rev() -> str:
+    """The commit this process started on (cached: main() asks before the first seed)."""
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                               cwd=Path(__file__).parent).stdout.strip()
@@ -297,7 +300,7 @@ def read_rows(out: Path) -> list[dict]:
 
 def spread(v: list[float]) -> dict:
     a = np.asarray(v, float)
-    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else None,
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else None, "median": float(np.median(a)),
             "min": float(a.min()), "max": float(a.max()), "per_seed": [round(float(x), 4) for x in a]}
 
 
@@ -317,7 +320,8 @@ def summarize(out: Path, commands: list[str] | None = None) -> dict:
             cell.update(status="run" if len(rs) >= 5 else f"partial ({len(rs)} seeds)",
                         budget=rs[0]["budget"] if len(budgets) == 1 else "differs between seeds",
                         real_windows=spread([r["real_windows"] for r in rs]),
-                        f1_real_only=spread([r["f1_real_only"] for r in rs]), synthetic={})
+                        f1_real_only=spread([r["f1_real_only"] for r in rs]),
+                        seconds_per_seed=spread([sum(r["seconds"].values()) for r in rs]), synthetic={})
             for ratio in sorted({q for r in rs for q in r["synthetic"]}, key=float):
                 got = [r for r in rs if ratio in r["synthetic"]]
                 cell["synthetic"][ratio] = {
@@ -363,17 +367,19 @@ def markdown(summary: dict) -> str:
              f"{', '.join(summary['code']) or '-'}. Load average (1 min) between {summary['load_average_range'][0]} "
              f"and {summary['load_average_range'][1]}.", "",
              "| protocol | k / n | seeds | real windows | real only | synthetic per class | real + synthetic | "
-             "gain (mean ± std) | gain per seed |", "|---|---|---|---|---|---|---|---|---|"]
+             "gain (mean ± std) | median gain | gain per seed | s per seed (median) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in summary["cells"]:
         name = VALUE_NAME[c["protocol"]]
         head = f"| {c['protocol']} | {name}={c[name]} |"
         if c["status"] == "not run":
-            lines.append(f"{head} not run | - | - | - | - | - | - |")
+            lines.append(f"{head} not run | - | - | - | - | - | - | - | - |")
             continue
         for ratio, s in c["synthetic"].items():
             lines.append(f"{head} {len(s['seeds'])} | {c['real_windows']['mean']:.0f} | {fmt(c['f1_real_only'])} | "
                          f"{ratio} x real | {fmt(s['f1_real_plus_synthetic'])} | {fmt(s['gain'], True)} | "
-                         f"{', '.join(f'{g:+.3f}' for g in s['gain']['per_seed'])} |")
+                         f"{s['gain']['median']:+.3f} | {', '.join(f'{g:+.3f}' for g in s['gain']['per_seed'])} | "
+                         f"{c['seconds_per_seed']['median']:.0f} |")
     a = summary["acceptance_3"]
     lines += ["", f"Acceptance 3 (mean gain >= {a['target_gain']} over 5 seeds at few_subjects k=2 or few_labels "
                   f"n=10): **{'met' if a['met'] else 'not met'}**."]
@@ -416,6 +422,7 @@ def main(argv=None) -> int:
                     ratios=tuple(float(r) for r in a.ratios.split(",")))
     values = [int(v) for v in a.values.split(",")] if a.values else list(PROTOCOLS[a.protocol])
     seeds = [int(s) for s in a.seeds.split(",")]
+    git_rev()
     data = load_data(budget.hop)
     (out / "raw").mkdir(parents=True, exist_ok=True)
     for value in values:

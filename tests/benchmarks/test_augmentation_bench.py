@@ -121,7 +121,7 @@ def test_a_tiny_few_subjects_cell_trains_the_generator_on_the_classifiers_subjec
     assert row["subjects"] == info["subjects"] and row["real_windows"] == len(clf.y)
     assert 0.0 <= row["f1_real_only"] <= 1.0 and set(row["synthetic"]) == {"1"}
     md = (tmp_path / "out" / "augmentation_bench.md").read_text()
-    assert "| few_subjects | k=2 | 1 |" in md and "| few_labels | n=10 | not run |" in md
+    assert "| few_subjects | k=2 | 1 |" in md and "| few_labels | n=10 | not run | - | - | - | - | - | - | - | - |" in md
 
 
 def test_a_protocol_that_would_leak_a_label_is_refused_before_any_training(data, tmp_path, monkeypatch):
