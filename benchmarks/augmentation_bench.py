@@ -11,10 +11,10 @@
   synthetic windows (real + synthetic).
 * few_labels: per seed, n labelled windows per class drawn from the training subjects'
   windows (hop 64, as the main job's few-shot protocol). A teacher is pretrained once,
-  unconditionally, on the training subjects' windows with every label dropped to the null
-  class (no label reaches it, so it is shared across seeds and values); per seed it is
-  fine-tuned class-conditionally on exactly the n windows per class the classifier gets,
-  then distilled.
+  unconditionally (every class id the null class), on windows over the training subjects'
+  whole recordings (no label picks them, not even which windows hold one of the six
+  activities), so it is shared across seeds and values; per seed it is fine-tuned
+  class-conditionally on exactly the n windows per class the classifier gets, then distilled.
 
 Both: macro-F1 on the real test subjects (hop 64); synthetic windows per class = ``--ratios``
 x the real windows of that class the classifier has; the gain is (real + synthetic) -
@@ -166,20 +166,23 @@ def few_labels_sets(train_windows, n: int, seed: int, num_classes: int) -> tuple
 class Data:
     names: tuple[str, ...]
     channels: tuple[str, ...]
-    train_hop: object  # WindowSet, training subjects, hop = budget.hop
-    train_64: object  # WindowSet, training subjects, hop 64
+    train_hop: object  # WindowSet, training subjects' labelled windows, hop = budget.hop
+    train_64: object  # WindowSet, training subjects' labelled windows, hop 64
+    unlabelled: object  # WindowSet, training subjects' whole recordings, hop = budget.hop, no label at all
     test: object  # WindowSet, test subjects, hop 64
     withheld: tuple[int, ...]  # validation and test subjects
 
 
 def load_data(hop: int) -> Data:
     from imuedge.data import load_hapt_windows
+    from imuedge.train.pretrain import hapt_train_windows
 
     s64 = load_hapt_windows(window=128, hop=64, seed=0)
     train_hop = s64["train"] if hop == 64 else load_hapt_windows(window=128, hop=hop, seed=0)["train"]
     names = tuple(s64["train"].label_names[i] for i in sorted(s64["train"].label_names))
     withheld = tuple(sorted(set(s64["val"].subject.tolist()) | set(s64["test"].subject.tolist())))
-    return Data(names, tuple(s64["train"].channels), train_hop, s64["train"], s64["test"], withheld)
+    return Data(names=names, channels=tuple(s64["train"].channels), train_hop=train_hop, train_64=s64["train"],
+                unlabelled=hapt_train_windows(128, hop, split_seed=0), test=s64["test"], withheld=withheld)
 
 
 def make_student(gen: Labelled, data: Data, budget: Budget, work: Path, seed: int, steps: int, init: str = "",
@@ -200,21 +203,24 @@ def make_student(gen: Labelled, data: Data, budget: Budget, work: Path, seed: in
 
 
 def pretrain(data: Data, budget: Budget, work: Path) -> Path:
-    """The few_labels teacher pretrained without labels (every window's class is the null class); cached in
+    """The few_labels teacher pretrained without labels on the training subjects' whole recordings (windows
+    that cross label changes and unlabelled stretches, as IMG2IMU's pretraining takes them; no label, not even
+    which windows belong to the six classes, picks them), every window's class the null class; cached in
     ``work`` by its budget, so seeds and values share it."""
+    from imuedge.data.recording import UNLABELLED
     from imuedge.train.diffusion.train import TrainConfig, train
 
-    out = work / f"pretrain_s{budget.pretrain_steps}_b{budget.batch_size}_w{budget.base}_h{budget.hop}"
+    out = work / f"pretrain_recordings_s{budget.pretrain_steps}_b{budget.batch_size}_w{budget.base}_h{budget.hop}"
     if (out / "teacher.pt").exists():
         return out / "teacher.pt"
-    ws = data.train_hop
+    ws = data.unlabelled
+    none = Labelled.of(data.train_64.subset(np.array([], np.int64)))
+    check_no_leak(none, none, data.withheld, unlabelled_y=ws.y, unlabelled_subjects=ws.subject, null_class=UNLABELLED)
     null = np.full(len(ws), len(data.names), np.int64)
-    check_no_leak(Labelled(ws.x[:0], null[:0], null[:0], np.array([], str)), Labelled.of(ws.subset(np.array([], np.int64))),
-                  data.withheld, unlabelled_y=null, unlabelled_subjects=ws.subject, null_class=len(data.names))
     cfg = TrainConfig(out=str(out), steps=budget.pretrain_steps, batch_size=budget.batch_size, seed=0,
                       hop=budget.hop, checkpoint_every=500, threads=1, device="cpu")
     cfg.model.base = budget.base
-    desc = f"UCI HAPT training subjects (split seed 0), {len(ws)} windows, no labels (all the null class)"
+    desc = f"UCI HAPT training subjects' whole recordings (split seed 0), {len(ws)} windows, no labels"
     return train(cfg, quiet=True, windows=(ws.x, null, data.names, data.channels, desc))
 
 

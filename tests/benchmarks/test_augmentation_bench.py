@@ -95,7 +95,8 @@ def test_a_tiny_few_labels_cell_pretrains_without_labels_and_conditions_on_the_c
     assert ab.main(tiny("few_labels", 2, tmp_path / "out", tmp_path / "work")) == 0
     (pre, pre_x, pre_y, _), (fine, fx, fy, init), (dist, dx, dy, _) = spy.calls
     assert (pre, fine, dist) == ("train", "train", "distill") and init  # fine-tuned from the pretrained teacher
-    assert np.all(pre_y == 6) and len(pre_y) == len(data.train_64.y)  # every training window, none labelled
+    assert np.all(pre_y == 6) and np.array_equal(pre_x, data.unlabelled.x)  # the whole recordings, no label
+    assert np.all(data.unlabelled.y == -1) and len(data.unlabelled.y) > len(data.train_64.y)
     clf = ab.few_labels_sets(data.train_64, 2, 0, 6)[1]
     for x, y in ((fx, fy), (dx, dy)):
         assert np.array_equal(x, clf.x) and np.array_equal(y, clf.y)
