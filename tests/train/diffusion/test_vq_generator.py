@@ -121,9 +121,16 @@ def test_the_training_loss_conditions_hf_on_the_real_lf_tokens_only():
 def test_the_cascade_sampler_is_the_models_sampling_loop_unrolled():
     model = tiny_model(rescale=0.5)
     c, noise = torch.tensor([0, 1, 2]), torch.randn(3, 8, 32, generator=torch.Generator().manual_seed(4))
+    sampler = CascadeSampler(model, 5, 2.5)
+    seen = []
+    sampler.decoder.register_forward_hook(lambda m, inp, out: seen.append(inp[0].clone()))
     with torch.no_grad():
-        x = CascadeSampler(model, 5, 2.5)(noise, c)
+        x = sampler(noise, c)
         torch.testing.assert_close(x, model.sample(c, "ddim", 5, 2.5, noise=noise), atol=1e-4, rtol=0)
+        # the latents themselves (the decoder's snapping onto codes would hide small differences)
+        z_lf = model.lf.sample_latent(c, "ddim", 5, 2.5, noise=noise[:, :4], rescale=0.5)
+        z_hf = model.hf.sample_latent(c, "ddim", 5, 2.5, noise=noise[:, 4:], cond=z_lf, rescale=0.5)
+        torch.testing.assert_close(seen[0], torch.cat([z_lf, z_hf], 1), atol=1e-5, rtol=0)
         rescaled, plain = (model.lf.sample_latent(c, "ddim", 5, 2.5, noise=noise[:, :4], rescale=r) for r in (0.5, 0))
         assert (rescaled - plain).abs().max() > 1e-4  # the rescaling acts (the decoder may snap both to one code)
     assert x.shape == (3, 6, 128)
@@ -154,16 +161,23 @@ def test_vqvae_space_is_both_bands_quantized_and_standardised():
     vqvae = VQVAE(VQVAEConfig(width=8, codes=16)).eval()
     x = torch.randn(16, 6, 128, generator=torch.Generator().manual_seed(6)) + 9.8
     vqvae.fit(x)
-    with torch.no_grad():
-        for band in (vqvae.lf, vqvae.hf):
-            band.vq.codebook.normal_()
+    g = torch.Generator().manual_seed(8)
+    for band, signal in zip((vqvae.lf, vqvae.hf), vqvae.bands.split(x)):
+        with torch.no_grad():  # an untrained encoder's tokens hardly vary (std ~1e-3): spread them out
+            band.vq.project_in.weight.mul_(100)
+        band.vq.restart(torch.ones(16, dtype=torch.bool), band.tokens(signal), g)  # codes on the tokens
     vqvae.fit_latent(x)
+    assert (vqvae.lf.token_std > 1e-2).all() and (vqvae.hf.token_std > 1e-2).all()
     z = vqvae.encode(x)
     assert z.shape == (16, 8, 32) == (16, *vqvae.latent_shape)
     torch.testing.assert_close(z.mean(dim=(0, 2)), torch.zeros(8), atol=1e-4, rtol=0)
     lf, hf = vqvae.bands.split(x)
     torch.testing.assert_close(vqvae.lf.decode(z[:, :4]) + vqvae.hf.decode(z[:, 4:]), vqvae.decode(z))
-    with torch.no_grad():  # decode snaps onto the codes: a small move of the latent decodes the same
-        torch.testing.assert_close(vqvae.decode(z + 1e-3), vqvae.decode(z), atol=1e-5, rtol=0)
+    with torch.no_grad():  # decode snaps a latent onto its nearest codes first
+        off = z[:, :4] + 0.3 * torch.randn(z[:, :4].shape, generator=torch.Generator().manual_seed(7))
+        band = vqvae.lf
+        snapped = (band.vq.quantize(off * band.token_std + band.token_mean) - band.token_mean) / band.token_std
+        assert (off - snapped).abs().max() > 0.1
+        torch.testing.assert_close(band.decode(off), band.decode(snapped), atol=1e-5, rtol=0)
         loss, parts, codes = vqvae.forward_loss(x)
     assert set(parts) == {"loss", "lf_recon", "lf_vq", "hf_recon", "hf_vq"} and codes["lf"].shape == (16, 32)
