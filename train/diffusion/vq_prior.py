@@ -32,7 +32,7 @@ from torch import nn
 
 from imuedge.train.diffusion.distill import UnrolledSampler, WindowDecoder
 from imuedge.train.diffusion.latent import latent_schedule
-from imuedge.train.diffusion.model import ConditionalDiffusion, check_guidance
+from imuedge.train.diffusion.model import ConditionalDiffusion
 from imuedge.train.diffusion.schedulers import NoiseSchedule, ScheduleConfig
 from imuedge.train.diffusion.transformer import LatentTransformer, TransformerConfig
 from imuedge.train.diffusion.vqvae import VQVAE, VQVAEConfig

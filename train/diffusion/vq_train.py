@@ -20,16 +20,16 @@ from __future__ import annotations
 import argparse
 import time
 from copy import deepcopy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from imuedge import checkpoint
-from imuedge.train.diffusion.latent_train import _positive, _subjects, hapt_windows, header, load_state, resume
+from imuedge.train.diffusion.latent_train import (RunConfig, WindowsRunConfig, _positive, _subjects,
+                                                  add_run_arguments, hapt_windows, header, load_state, optimise,
+                                                  resume)
 from imuedge.train.diffusion.model import ema_update, model_from_checkpoint
-from imuedge.train.diffusion.train import lr_at
 from imuedge.train.diffusion.vq_prior import VQDiffusion, VQPriorConfig
 from imuedge.train.diffusion.vqvae import BANDS, VQVAE, VQVAEConfig
 
@@ -37,34 +37,18 @@ VQVAE_KIND, VQ_KIND = "vq_vae", "vq_diffusion"
 
 
 @dataclass
-class VQVAETrainConfig:
+class VQVAETrainConfig(WindowsRunConfig):
     out: str = "runs/vq"
-    steps: int = 3000
-    batch_size: int = 64
-    lr: float = 1e-3
-    warmup: int = 100
-    seed: int = 0
-    split_seed: int = 0
-    subjects: tuple[int, ...] = ()
-    hop: int = 16
     restart_every: int = 100  # dead-code restarts: codes no token chose in this many steps
-    checkpoint_every: int = 250
-    threads: int = 0
     vqvae: VQVAEConfig = field(default_factory=VQVAEConfig)
 
 
 @dataclass
-class VQPriorTrainConfig:
-    vqvae: str = "runs/vq/vqvae.pt"
+class VQPriorTrainConfig(RunConfig):
     out: str = "runs/vq"
-    steps: int = 3000
-    batch_size: int = 64
     lr: float = 5e-4
-    warmup: int = 100
+    vqvae: str = "runs/vq/vqvae.pt"
     ema: float = 0.999
-    seed: int = 0
-    checkpoint_every: int = 250
-    threads: int = 0
     model: VQPriorConfig = field(default_factory=VQPriorConfig)
 
 
@@ -100,7 +84,7 @@ def train_vqvae(cfg: VQVAETrainConfig, quiet: bool = False) -> Path:
         used, restarted = ckpt["train_state"]["used"], dict(ckpt["codes_restarted"])
     window = {"channels": list(channels), "sample_rate_hz": 50.0, "window": int(xs.shape[-1]), "hop": cfg.hop}
 
-    def save(path, with_state: bool, elapsed: float):
+    def save(path, with_state: bool, elapsed: float, step: int):
         obj = header(VQVAE_KIND, "vqvae", cfg.vqvae.to_dict(), window, names, cfg, step, elapsed, data)
         obj["state_dict"] = vqvae.state_dict()
         obj["codes_restarted"] = dict(restarted)
@@ -109,32 +93,27 @@ def train_vqvae(cfg: VQVAETrainConfig, quiet: bool = False) -> Path:
                                   "step": step, "used": used}
         return checkpoint.save(obj, path)
 
-    bar = tqdm(total=cfg.steps, initial=step, desc="diffusion vqvae", disable=quiet, leave=False)
-    t0 = time.time() - seconds
-    vqvae.train()
-    while step < cfg.steps:
-        x = xs[torch.randint(0, len(xs), (cfg.batch_size,), generator=gen)]
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
-        loss, parts, codes = vqvae.forward_loss(x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vqvae.parameters(), 1.0)
-        opt.step()
-        step += 1
+    batch = {}
+
+    def loss_fn(step):
+        batch["x"] = xs[torch.randint(0, len(xs), (cfg.batch_size,), generator=gen)]
+        loss, batch["parts"], batch["codes"] = vqvae.forward_loss(batch["x"])
+        return loss
+
+    def after_step(step):
         for b in BANDS:
-            used[b] += torch.bincount(codes[b].flatten(), minlength=cfg.vqvae.codes)
-        if step % cfg.restart_every == 0:
-            restart_dead_codes(vqvae, x, used, restarted, gen)
-        bar.update(1)
-        bar.set_postfix(lf=f"{parts['lf_recon']:.3f}", hf=f"{parts['hf_recon']:.3f}",
-                        vq=f"{parts['lf_vq'] + parts['hf_vq']:.3f}")
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            save(last, True, time.time() - t0)
-    bar.close()
+            used[b] += torch.bincount(batch["codes"][b].flatten(), minlength=cfg.vqvae.codes)
+        if (step + 1) % cfg.restart_every == 0:
+            restart_dead_codes(vqvae, batch["x"], used, restarted, gen)
+        p = batch["parts"]
+        return {"lf": f"{p['lf_recon']:.3f}", "hf": f"{p['hf_recon']:.3f}", "vq": f"{p['lf_vq'] + p['hf_vq']:.3f}"}
+
+    vqvae.train()
+    step, t0 = optimise("vqvae", vqvae.parameters(), opt, cfg, step, seconds, loss_fn, after_step,
+                        lambda step, elapsed: save(last, True, elapsed, step), quiet)
     vqvae.eval()
     vqvae.fit_latent(xs)
-    path = save(out / "vqvae.pt", False, time.time() - t0)
+    path = save(out / "vqvae.pt", False, time.time() - t0, step)
     if not quiet:
         print(f"[diffusion vqvae] {step} steps in {time.time() - t0:.0f} s, codes restarted {restarted} -> {path}",
               flush=True)
@@ -179,7 +158,7 @@ def train_vqprior(cfg: VQPriorTrainConfig, quiet: bool = False) -> Path:
         zs = torch.cat([vqvae.encode(xs[i:i + 512]) for i in range(0, len(xs), 512)])
     data += f"; VQ-VAE {cfg.vqvae}"
 
-    def save(path, with_state: bool, elapsed: float):
+    def save(path, with_state: bool, elapsed: float, step: int):
         obj = header(VQ_KIND, "vq_diffusion", cfg.model.to_dict(), vq_ckpt["window"], names, cfg, step, elapsed,
                      data)
         obj["state_dict"] = ema.state_dict()
@@ -188,26 +167,21 @@ def train_vqprior(cfg: VQPriorTrainConfig, quiet: bool = False) -> Path:
                                   "rng": gen.get_state(), "step": step}
         return checkpoint.save(obj, path)
 
-    bar = tqdm(total=cfg.steps, initial=step, desc="diffusion vqprior", disable=quiet, leave=False)
-    t0 = time.time() - seconds
-    model.train()
-    while step < cfg.steps:
+    parts = {}
+
+    def loss_fn(step):
         idx = torch.randint(0, len(zs), (cfg.batch_size,), generator=gen)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
-        loss = model.loss(zs[idx], ys[idx], generator=gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(priors.parameters(), 1.0)
-        opt.step()
-        ema_update(torch.nn.ModuleList([ema.lf, ema.hf]), torch.nn.ModuleList([model.lf, model.hf]), step, cfg.ema)
-        step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}")
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            save(last, True, time.time() - t0)
-    bar.close()
-    path = save(out / "vq.pt", False, time.time() - t0)
+        parts["loss"] = model.loss(zs[idx], ys[idx], generator=gen)
+        return parts["loss"]
+
+    def after_step(step):
+        ema_update(torch.nn.ModuleList([ema.lf, ema.hf]), priors, step, cfg.ema)
+        return {"loss": f"{parts['loss'].item():.4f}"}
+
+    model.train()
+    step, t0 = optimise("vqprior", priors.parameters(), opt, cfg, step, seconds, loss_fn, after_step,
+                        lambda step, elapsed: save(last, True, elapsed, step), quiet)
+    path = save(out / "vq.pt", False, time.time() - t0, step)
     if not quiet:
         print(f"[diffusion vqprior] {step} steps in {time.time() - t0:.0f} s -> {path}", flush=True)
     return path
@@ -216,11 +190,7 @@ def train_vqprior(cfg: VQPriorTrainConfig, quiet: bool = False) -> Path:
 # ---------------------------------------------------------------- command lines
 def add_vqvae_arguments(p: argparse.ArgumentParser) -> None:
     d = VQVAETrainConfig()
-    p.add_argument("--out", default=d.out, help="run folder (vqvae_last.pt for resuming, vqvae.pt at the end)")
-    p.add_argument("--steps", type=int, default=d.steps, help="optimiser steps")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="windows per step")
-    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (warm-up, cosine)")
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    add_run_arguments(p, d, "vqvae_last.pt for resuming, vqvae.pt at the end", "windows")
     p.add_argument("--subjects", default="", help="comma-separated training subjects to keep (default: all)")
     p.add_argument("--lf-bins", type=int, default=d.vqvae.lf_bins, help="STFT bins of the low band (from bin 0)")
     p.add_argument("--width", type=int, default=d.vqvae.width, help="convolution width")
@@ -228,8 +198,6 @@ def add_vqvae_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codes", type=int, default=d.vqvae.codes, help="codebook size K (per band)")
     p.add_argument("--restart-every", type=int, default=d.restart_every,
                    help="steps after which codes no token chose are restarted on tokens of the batch")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between last.pt writes")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
 
 
 def vqvae_config_from_args(a: argparse.Namespace) -> VQVAETrainConfig:
@@ -244,12 +212,8 @@ def vqvae_config_from_args(a: argparse.Namespace) -> VQVAETrainConfig:
 def add_vqprior_arguments(p: argparse.ArgumentParser) -> None:
     d = VQPriorTrainConfig()
     p.add_argument("--vqvae", default=d.vqvae, help="stage 1's checkpoint (imuedge diffusion vqvae)")
-    p.add_argument("--out", default=d.out, help="run folder (vq_last.pt for resuming, vq.pt at the end)")
-    p.add_argument("--steps", type=int, default=d.steps, help="optimiser steps")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="token sequences per step")
-    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (warm-up, cosine)")
+    add_run_arguments(p, d, "vq_last.pt for resuming, vq.pt at the end", "token sequences")
     p.add_argument("--ema", type=float, default=d.ema, help="EMA decay of the weights samplers use")
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--width", type=int, default=d.model.width, help="transformer width (each prior)")
     p.add_argument("--depth", type=int, default=d.model.depth, help="transformer blocks (each prior)")
     p.add_argument("--cond-drop", type=float, default=d.model.cond_drop, help="class dropout for guidance")
@@ -257,8 +221,6 @@ def add_vqprior_arguments(p: argparse.ArgumentParser) -> None:
                    help="sampling default: guidance rescaling phi in [0, 1] (Lin et al. 2024; 0: off)")
     p.add_argument("--halt", type=float, default=d.model.halt,
                    help="sampling default: halt the reverse process this far, in (0, 1] (TimeVQVDM: 0.99)")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between last.pt writes")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
 
 
 def vqprior_config_from_args(a: argparse.Namespace) -> VQPriorTrainConfig:
