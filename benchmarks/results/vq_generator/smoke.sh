@@ -4,6 +4,7 @@
 #   benchmarks/results/vq_generator/smoke.sh train     # stages 1 and 2 (runs/vq/vqvae.pt, runs/vq/vq.pt)
 #   benchmarks/results/vq_generator/smoke.sh export    # fp32 .onnx / .tflite / .pte bundles with parity
 #   benchmarks/results/vq_generator/smoke.sh evaluate  # the evaluation report (--vq)
+#   benchmarks/results/vq_generator/smoke.sh compare   # every generator in one report (needs runs/ldm/latent.pt)
 set -u
 cd "$(dirname "$0")/../../.."
 OUT=${OUT:-runs/vq}
@@ -28,5 +29,9 @@ case "${1:-}" in
   evaluate)
     stage evaluate nice -n 10 python -m imuedge.train.diffusion.evaluate --vq "$OUT/vq.pt" --out "$RES/report" \
       --per-class 50 ;;
-  *) echo "usage: $0 train|export|evaluate" >&2; exit 2 ;;
+  compare)
+    stage compare nice -n 10 python -m imuedge.train.diffusion.evaluate --teacher train/weights/diffusion_teacher.pt \
+      --students train/weights/diffusion_student_4.pt,train/weights/diffusion_student_1.pt \
+      --latent runs/ldm/latent.pt --vq "$OUT/vq.pt" --ddim 10,4 --per-class 50 --out "$RES/comparison" ;;
+  *) echo "usage: $0 train|export|evaluate|compare" >&2; exit 2 ;;
 esac
