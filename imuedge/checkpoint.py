@@ -78,7 +78,8 @@ def load(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: refused: it holds a pickled Python object{what} that loading would have to "
                               f"run; imuedge checkpoints hold only tensors and plain values (weights_only)") from e
     except Exception as e:  # truncated zip, not a torch file, ...
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        first = first.split(". ")[0].rstrip(".")[:200]  # the reader's first sentence, not its advice
         raise CheckpointError(f"{path}: cannot be read as a checkpoint ({type(e).__name__}: {first}); "
                               f"it may be truncated or not an imuedge checkpoint") from e
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:

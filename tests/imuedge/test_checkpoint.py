@@ -50,3 +50,15 @@ def test_recorded_commands_are_relative_to_the_repository(monkeypatch, tmp_path)
             "--out", str(tmp_path / "b")]
     assert command_line(argv) == f"imuedge export reports/c.pt --out {tmp_path / 'b'}"
     assert checkpoint.provenance()["command"] == command_line()
+
+
+def test_a_truncated_checkpoint_is_named_in_one_sentence_without_the_readers_advice(tmp_path):
+    good = checkpoint.save({"kind": "encoder", "state_dict": {"w": torch.zeros(4096)}}, tmp_path / "ok.pt")
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[:100])  # a copy that stopped early: no zip central directory
+    with pytest.raises(checkpoint.CheckpointError) as info:
+        checkpoint.load(cut)
+    message = str(info.value)
+    assert message.startswith(f"{cut}: cannot be read as a checkpoint (RuntimeError: ") and "\n" not in message
+    assert message.endswith("); it may be truncated or not an imuedge checkpoint"), message
+    assert "If you are seeing this error" not in message and ". " not in message.split("(", 1)[1].split(")")[0]
