@@ -111,6 +111,16 @@ def test_vq_cascade_exports_to_onnx_with_fp32_parity(trained, tmp_path):
     np.testing.assert_allclose(loop, ref, atol=1e-4)  # the graph is the model's own cascade
 
 
+def test_generate_writes_recordings_from_the_vq_checkpoint(trained, tmp_path):
+    from imuedge.cli import main
+    from imuedge.data import load_recordings
+
+    _, _, vq_path = trained
+    assert main(["generate", str(vq_path), "--class", "laying", "--n", "2", "--out", str(tmp_path / "s")]) == 0
+    ds, errors = load_recordings(tmp_path / "s")
+    assert errors == [] and len(list((tmp_path / "s").glob("*.csv"))) == 2
+
+
 @pytest.mark.slow  # ExecuTorch and LiteRT conversion: minutes on a loaded 2-core machine
 def test_vq_cascade_exports_with_fp32_parity_in_all_three_formats(trained, tmp_path):
     _, _, vq_path = trained
