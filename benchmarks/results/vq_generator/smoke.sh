@@ -5,6 +5,7 @@
 #   benchmarks/results/vq_generator/smoke.sh export    # fp32 .onnx / .tflite / .pte bundles with parity
 #   benchmarks/results/vq_generator/smoke.sh evaluate  # the evaluation report (--vq)
 #   benchmarks/results/vq_generator/smoke.sh compare   # every generator in one report (needs runs/ldm/latent.pt)
+#   benchmarks/results/vq_generator/smoke.sh seeds     # the evaluation again with seeds 1-4 (seed 0 is `evaluate`)
 set -u
 cd "$(dirname "$0")/../../.."
 OUT=${OUT:-runs/vq}
@@ -33,5 +34,10 @@ case "${1:-}" in
     stage compare nice -n 10 python -m imuedge.train.diffusion.evaluate --teacher train/weights/diffusion_teacher.pt \
       --students train/weights/diffusion_student_4.pt,train/weights/diffusion_student_1.pt \
       --latent runs/ldm/latent.pt --vq "$OUT/vq.pt" --ddim 10,4 --per-class 50 --out "$RES/comparison" ;;
-  *) echo "usage: $0 train|export|evaluate|compare" >&2; exit 2 ;;
+  seeds)
+    for s in 1 2 3 4; do
+      stage "evaluate seed $s" nice -n 10 python -m imuedge.train.diffusion.evaluate --vq "$OUT/vq.pt" \
+        --out "$RES/seeds/seed$s" --per-class 50 --seed "$s"
+    done ;;
+  *) echo "usage: $0 train|export|evaluate|compare|seeds" >&2; exit 2 ;;
 esac
