@@ -33,7 +33,16 @@ class CheckpointError(RuntimeError):
 
 
 def code_version() -> str:
-    """Package version plus the git commit of the source tree when there is one."""
+    """Package version plus the git commit of the source tree when there is one, as it was when this process
+    first asked (``_CODE_VERSION``, read when this module is imported): a checkpoint records the code that
+    ran, not a commit made while a long run trained."""
+    global _CODE_VERSION
+    if _CODE_VERSION is None:
+        _CODE_VERSION = _read_code_version()
+    return _CODE_VERSION
+
+
+def _read_code_version() -> str:
     from imuedge import __version__
 
     try:
@@ -45,6 +54,10 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         sha, dirty = "", ""
     return f"{__version__}+{sha}{'.dirty' if dirty else ''}" if sha else __version__
+
+
+_CODE_VERSION: str | None = None
+code_version()
 
 
 def provenance(**extra) -> dict:
