@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from imuedge.edge_runtime.assembler import Assembler
-from imuedge.machine import machine
+from imuedge.machine import describe, machine
 from imuedge.firmware_bridge.profiles import SampleBlock
 from imuedge.window import CHANNELS
 
@@ -91,8 +91,7 @@ def main(argv=None) -> int:
 def markdown(r: dict) -> str:
     m = r["machine"]
     out = ["# Assembler cost per packet", "",
-           f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; load average at start "
-           f"{', '.join(f'{x:.2f}' for x in m['load_average_at_start'])}. Code {r['code']}. "
+           f"Machine: {describe(m)}. Code {r['code']}. "
            f"Median of {r['repeats']} runs of {r['packets']} packets each; 6 channels onto the {r['model_hz']:g} Hz "
            f"model grid. Budget {r['budget_us_per_packet']:g} µs per packet." + (f" {r['note']}" if r["note"] else ""),
            "", "| stream Hz | samples / packet | mode | µs / packet (median) | mean | budget |",

@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from imuedge.machine import describe
+
 HERE = Path(__file__).resolve().parent
 _TIMED = """
 import sys, time, imuedge
@@ -74,8 +76,7 @@ def main(argv=None) -> int:
     (a.out / "bundle_load.json").write_text(json.dumps(result, indent=2) + "\n")
     m = result["machine"]
     md = ["# Loading a .pte bundle safely", "",
-          f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; load average at start "
-          f"{', '.join(f'{x:.2f}' for x in m['load_average_at_start'])}. Median of {a.repeats} fresh processes; "
+          f"Machine: {describe(m)}. Median of {a.repeats} fresh processes; "
           "the runtime is imported before the clock starts.", "",
           "| bundle | first load (trial in a child process), s | later loads (sha256 remembered), s |", "|---|---:|---:|"]
     md += [f"| {r['bundle']} | {r['first_median_s']:.2f} | {r['cached_median_s']:.3f} |" for r in rows]

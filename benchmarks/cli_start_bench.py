@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from imuedge.command_line import command_line
+from imuedge.machine import describe
 
 HERE = Path(__file__).resolve().parent
 TARGET_S = 0.5
@@ -56,8 +57,7 @@ def folder_mb(path: Path) -> float:
 def markdown(result: dict) -> str:
     m = result["machine"]
     lines = [f"# imuedge start-up time (new process each run, {result['repeats']} runs, medians)", "",
-             f"Machine: {m['cpu']}, {m['cores']} cores, load average at start {m['load_average_at_start']} "
-             f"(shared with other work). Target: `imuedge --help` < {TARGET_S} s in both installs.", "",
+             f"Machine: {describe(m)} (shared with other work). Target: `imuedge --help` < {TARGET_S} s in both installs.", "",
              "| install | command | median s | min s | max s |", "|---|---|---:|---:|---:|"]
     for row in result["rows"]:
         lines.append(f"| {row['install']} | `{row['command']}` | {row['median_s']:.3f} | {row['min_s']:.3f} | "

@@ -21,6 +21,7 @@ import numpy as np
 
 from imuedge.firmware_bridge import protocol as P
 from imuedge.firmware_bridge.profiles import decoder_for
+from imuedge.machine import describe
 
 HERE = Path(__file__).resolve().parent
 BUDGET_PACKETS_S = 4000.0  # 100 x (400 Hz x 6 channels in 10-sample packets = 40 packets/s)
@@ -92,8 +93,7 @@ def main(argv=None) -> int:
 def markdown(r: dict) -> str:
     m = r["machine"]
     out = ["# Decoder throughput", "",
-           f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; load average at start "
-           f"{', '.join(f'{x:.2f}' for x in m['load_average_at_start'])}. {PACKETS} packets of {SAMPLES} six-channel "
+           f"Machine: {describe(m)}. {PACKETS} packets of {SAMPLES} six-channel "
            f"samples per run, median of {r['repeats']} runs, one core. Budget: {BUDGET_PACKETS_S:,.0f} packets/s "
            "(100x the 40 packets/s of a 400 Hz x 6 channel stream).", "",
            "| profile | packets/s | samples/s | pass |", "|---|---:|---:|---|"]

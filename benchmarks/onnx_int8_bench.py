@@ -17,18 +17,16 @@ Writes ``OUT/onnx_int8_bench.json`` and ``.md``.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from imuedge.command_line import command_line, relative_path
+from imuedge.command_line import relative_path
+from imuedge.machine import describe
 
-from imuedge.machine import machine
+from .side_by_side import main as side_by_side_main, round_robin
 
 # (key, form): the exporter's default first
 def forms():
@@ -45,7 +43,7 @@ def forms():
     return out
 
 
-def measure(checkpoint: str, rounds: int, warmup: int, parity_windows: int, log) -> dict:
+def measure(checkpoint: str, a, log) -> dict:
     import onnx
     import onnxruntime as ort
     import torch
@@ -59,7 +57,7 @@ def measure(checkpoint: str, rounds: int, warmup: int, parity_windows: int, log)
     torch.set_num_threads(1)
     target = target_from_checkpoint(checkpoint)
     names = target.output.get("class_names")
-    cal, x, y, _ = load_windows("hapt", target.window, 200, parity_windows, class_names=names)
+    cal, x, y, _ = load_windows("hapt", target.window, 200, a.parity_windows, class_names=names)
     k = len(names) if names else int(y.max()) + 1
     ref = target.reference(x).numpy().argmax(1)
     graph = torch.export.export(target.prepared_module(), target.example_inputs).graph_module
@@ -119,25 +117,14 @@ def measure(checkpoint: str, rounds: int, warmup: int, parity_windows: int, log)
                                             "macro_f1": float(macro_f1(y, out, k))}
                 models[f"{key} @ {level}"] = (sess, models[key][1])
     windows = [np.ascontiguousarray(w[None]) for w in x[:64]]
-    keys = list(models)
-    for i in range(warmup):
-        for key in keys:
-            sess, name = models[key]
-            sess.run(None, {name: windows[i % len(windows)]})
-    ts = np.empty((len(keys), rounds))
-    for r in range(rounds):
-        w = windows[r % len(windows)]
-        for j in range(len(keys)):
-            idx = (j + r) % len(keys)  # rotate which model runs first
-            sess, name = models[keys[idx]]
-            t0 = time.perf_counter()
-            sess.run(None, {name: w})
-            ts[idx, r] = (time.perf_counter() - t0) * 1000.0
+    times = round_robin({key: (lambda r, name=name: {name: windows[r % len(windows)]},
+                               lambda feed, sess=sess: sess.run(None, feed)) for key, (sess, name) in models.items()},
+                        a.rounds, a.warmup)
     fp32_f1 = rows["fp32"]["macro_f1"]
-    for j, key in enumerate(keys):
-        rows[key].update(median_ms=float(np.median(ts[j])), p99_ms=float(np.percentile(ts[j], 99)))
-        rows[key]["speedup_vs_fp32"] = float(np.median(ts[keys.index("fp32")]) / np.median(ts[j]))
-        rows[key]["paired_median_diff_vs_fp32_ms"] = float(np.median(ts[j] - ts[keys.index("fp32")]))
+    for key, t in times.items():
+        rows[key].update(median_ms=float(np.median(t)), p99_ms=float(np.percentile(t, 99)))
+        rows[key]["speedup_vs_fp32"] = float(np.median(times["fp32"]) / np.median(t))
+        rows[key]["paired_median_diff_vs_fp32_ms"] = float(np.median(t - times["fp32"]))
         if not key.startswith("fp32"):
             rows[key]["macro_f1_drop"] = fp32_f1 - rows[key]["macro_f1"]
     return {"checkpoint": relative_path(checkpoint), "model": type(getattr(target.module, "encoder", target.module))
@@ -148,10 +135,8 @@ def measure(checkpoint: str, rounds: int, warmup: int, parity_windows: int, log)
 def markdown(r: dict) -> str:
     m = r["machine"]
     lines = ["# ONNX Runtime: fp32 vs int8 forms, side by side", "",
-             f"Machine: {m['cpu']}, {m.get('cores', m.get('logical_cores'))} cores ({m['usable_cores']} usable), "
-             f"shared with other jobs (load average at start {m.get('load_average_at_start', '–')}); "
-             f"{m['platform']}. {r['date']}. Command: `{r['command']}`.",
-             f"Latency: batch 1, onnxruntime {r['onnxruntime']} CPUExecutionProvider, 1 intra-op thread, "
+             f"Machine: {describe(m)}; shared with other jobs. {r['date']}. Command: `{r['command']}`.",
+             f"Latency: batch 1, onnxruntime {r.get('onnxruntime') or m['packages']['onnxruntime']} CPUExecutionProvider, 1 intra-op thread, "
              f"ORT_ENABLE_ALL (as the bundle predictor loads it) unless a row names another level; all models of "
              f"a checkpoint loaded in one process and timed round-robin "
              f"({r['rounds']} rounds after {r['warmup']} warm-up, order rotating), MEDIANS. Parity: top-1 agreement "
@@ -182,33 +167,13 @@ def markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoints", nargs="*", help="classifier checkpoints (imuedge train --out / imuedge run)")
-    p.add_argument("--rounds", type=int, default=1000)
-    p.add_argument("--warmup", type=int, default=50)
+def options(p) -> None:
     p.add_argument("--parity-windows", type=int, default=512)
-    p.add_argument("--out", default="benchmarks/results/onnx_int8")
-    p.add_argument("--markdown", metavar="JSON", help="only rewrite the markdown from an earlier run's JSON")
-    a = p.parse_args(argv)
-    if a.markdown:
-        Path(a.markdown).with_suffix(".md").write_text(markdown(json.loads(Path(a.markdown).read_text())))
-        return 0
-    if not a.checkpoints:
-        p.error("give at least one classifier checkpoint")
-    import onnxruntime
 
-    log = lambda *m: print(*m, file=sys.stderr, flush=True)  # noqa: E731
-    result = {"machine": machine(), "command": command_line(), "onnxruntime": onnxruntime.__version__,
-              "rounds": a.rounds, "warmup": a.warmup,
-              "checkpoints": [measure(c, a.rounds, a.warmup, a.parity_windows, log) for c in a.checkpoints],
-              "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "onnx_int8_bench.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "onnx_int8_bench.md").write_text(markdown(result))
-    print(markdown(result))
-    return 0
+
+def main(argv=None) -> int:
+    return side_by_side_main(argv, doc=__doc__, name="onnx_int8_bench", rounds=1000, warmup=50, measure=measure,
+                             markdown=markdown, options=options, packages=("onnxruntime",))
 
 
 if __name__ == "__main__":

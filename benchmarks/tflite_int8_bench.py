@@ -17,20 +17,18 @@ Writes ``OUT/tflite_int8_bench.json`` and ``.md``.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
-import json
-import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from imuedge.command_line import command_line, relative_path
-from imuedge.machine import machine
+from imuedge.command_line import relative_path
+from imuedge.machine import describe
+
+from .side_by_side import main as side_by_side_main, round_robin
 
 
 def interpreter(path: Path, delegate: bool):
@@ -42,25 +40,14 @@ def interpreter(path: Path, delegate: bool):
     return it
 
 
-def round_robin(models: dict, inputs: dict, rounds: int, warmup: int) -> dict:
-    """Median and p90 ms per model; ``inputs[key]`` is a list of arrays that model cycles through."""
-    keys = list(models)
-    for key in keys:
-        it, index = models[key]
-        for i in range(warmup):
-            it.set_tensor(index, inputs[key][i % len(inputs[key])])
-            it.invoke()
-    ts = np.empty((len(keys), rounds))
-    for r in range(rounds):
-        for j in range(len(keys)):
-            idx = (j + r) % len(keys)
-            it, index = models[keys[idx]]
-            it.set_tensor(index, inputs[keys[idx]][r % len(inputs[keys[idx]])])
-            t0 = time.perf_counter()
-            it.invoke()
-            ts[idx, r] = (time.perf_counter() - t0) * 1000.0
-    return {k: {"median_ms": float(np.median(ts[j])), "p90_ms": float(np.percentile(ts[j], 90))}
-            for j, k in enumerate(keys)}
+def timed(models: dict, inputs: dict, rounds: int, warmup: int) -> dict:
+    """Median and p90 ms per interpreter, round-robin; ``inputs[key]`` is a list of arrays that model cycles
+    through (set before the timer starts)."""
+    def model(it, index, xs):
+        return lambda r: it.set_tensor(index, xs[r % len(xs)]), lambda _: it.invoke()
+
+    times = round_robin({key: model(it, index, inputs[key]) for key, (it, index) in models.items()}, rounds, warmup)
+    return {k: {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90))} for k, t in times.items()}
 
 
 def conv_shapes(target) -> list[dict]:
@@ -119,7 +106,7 @@ def measure_layers(target, tmp: Path, rounds: int, warmup: int, log) -> list[dic
                      "kernel": conv.kernel_size[0], "stride": conv.stride[0], "input_hw": [shape[2], shape[3]],
                      "macs": int(conv.out_channels * shape[1] // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
                                  * (shape[2] // conv.stride[0]) * (shape[3] // conv.stride[1]))})
-    times = round_robin(models, inputs, rounds, warmup)
+    times = timed(models, inputs, rounds, warmup)
     for i, row in enumerate(rows):
         row["fp32_ms"] = times[(i, "fp32")]["median_ms"]
         row["int8_ms"] = times[(i, "int8")]["median_ms"]
@@ -127,7 +114,7 @@ def measure_layers(target, tmp: Path, rounds: int, warmup: int, log) -> list[dic
     return rows
 
 
-def measure(checkpoint: str, rounds: int, warmup: int, log) -> dict:
+def measure(checkpoint: str, a, log) -> dict:
     import torch
 
     from imuedge.export import target_from_checkpoint
@@ -156,8 +143,8 @@ def measure(checkpoint: str, rounds: int, warmup: int, log) -> dict:
                 models[key] = (it, it.get_input_details()[0]["index"])
                 inputs[key] = windows
         log("[tflite-int8] whole model, round-robin")
-        whole = round_robin(models, inputs, rounds, warmup)
-        layers = measure_layers(target, tmp, rounds, warmup, log)
+        whole = timed(models, inputs, a.rounds, a.warmup)
+        layers = measure_layers(target, tmp, a.rounds, a.warmup, log)
     graph = torch.export.export(target.prepared_module(), target.example_inputs).graph_module
     floats = float_prefixes(target, graph)
     for row in layers:  # the exporter keeps these float in the int8 bundle (the stem reading the float image)
@@ -170,10 +157,8 @@ def measure(checkpoint: str, rounds: int, warmup: int, log) -> dict:
 def markdown(r: dict) -> str:
     m = r["machine"]
     lines = ["# LiteRT (.tflite): int8 vs fp32, the whole model and each convolution", "",
-             f"Machine: {m['cpu']}, {m.get('cores', m.get('logical_cores'))} cores ({m['usable_cores']} usable), "
-             f"CPU flags {', '.join(r['cpu_flags'])}; shared with other jobs (load average at start "
-             f"{m.get('load_average_at_start', '–')}); {m['platform']}. {r['date']}. Command: `{r['command']}`.",
-             f"ai-edge-litert {r['ai_edge_litert']}, batch 1, 1 thread; models timed round-robin in one process "
+             f"Machine: {describe({'cpu_flags': r.get('cpu_flags'), **m})}; shared with other jobs. {r['date']}. Command: `{r['command']}`.",
+             f"ai-edge-litert {r.get('ai_edge_litert') or m['packages']['ai-edge-litert']}, batch 1, 1 thread; models timed round-robin in one process "
              f"({r['rounds']} rounds after {r['warmup']} warm-up, order rotating), MEDIANS.", ""]
     for c in r["checkpoints"]:
         w = c["whole_model"]
@@ -206,43 +191,9 @@ def markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
-def cpu_flags() -> list[str]:
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return []
-    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "asimddp", "i8mm")
-    return [f for f in wanted if f in flags] + [f"no {f}" for f in ("avx512f", "avx512_vnni", "avx_vnni") if f not in flags]
-
-
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoints", nargs="*", help="classifier checkpoints (imuedge train --out / imuedge run)")
-    p.add_argument("--rounds", type=int, default=500)
-    p.add_argument("--warmup", type=int, default=30)
-    p.add_argument("--out", default="benchmarks/results/tflite_int8")
-    p.add_argument("--markdown", metavar="JSON", help="only rewrite the markdown from an earlier run's JSON")
-    a = p.parse_args(argv)
-    if a.markdown:
-        Path(a.markdown).with_suffix(".md").write_text(markdown(json.loads(Path(a.markdown).read_text())))
-        return 0
-    if not a.checkpoints:
-        p.error("give at least one classifier checkpoint")
-    from importlib.metadata import version
-
-    def log(msg):
-        print(msg, file=sys.stderr, flush=True)
-
-    result = {"date": time.strftime("%Y-%m-%d"), "command": command_line(),
-              "machine": machine(), "cpu_flags": cpu_flags(), "python": platform.python_version(),
-              "ai_edge_litert": version("ai-edge-litert"), "rounds": a.rounds, "warmup": a.warmup,
-              "checkpoints": [measure(c, a.rounds, a.warmup, log) for c in a.checkpoints]}
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "tflite_int8_bench.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out / "tflite_int8_bench.md").write_text(markdown(result))
-    print(markdown(result))
-    return 0
+    return side_by_side_main(argv, doc=__doc__, name="tflite_int8_bench", rounds=500, warmup=30, measure=measure,
+                             markdown=markdown, packages=("ai-edge-litert",))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 
 Fuzz inputs are random bytes, valid packets with random mutations (bit flips, truncation,
 insertion, fields rewritten with the CRC fixed up), streams of mixed good/bad frames, and
-random/mutated byte streams through every stream profile (firmware_bridge/profiles.py). Every input must
+random/mutated byte streams through every stream profile (firmware_bridge/profiles/). Every input must
 decode or raise a ProtocolError (profiles: never raise); in streams every good packet must
 come out. A "crash" is any other exception (numeric RuntimeWarnings included) or a lost
 good packet, or a block holding NaN/inf; a "hang" is one input

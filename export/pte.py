@@ -117,6 +117,8 @@ def export_pte(target: ExportTarget, precision: str, calibration: np.ndarray | N
     Path(path).write_bytes(et.buffer)
 
     n_del, n_port = sum(delegated.values()), sum(portable.values())
+    if precision == "int8":
+        report["int8_note"] = int8_note(delegated, report["quantized_ops"], report["float_modules"])
     report.update({
         "delegated_ops": dict(sorted(delegated.items())),
         "portable_ops": dict(sorted(portable.items())),
@@ -126,6 +128,26 @@ def export_pte(target: ExportTarget, precision: str, calibration: np.ndarray | N
         "delegated_op_coverage": round(n_del / max(1, n_del + n_port), 4),
     })
     return report
+
+
+# Written into every int8 .pte manifest (quantization.note), after the counts int8_note puts before it.
+INT8_NOTE = ("on x86 without VNNI (AVX2 only) XNNPACK's int8 GEMMs and convolutions gain little over its fp32 FMA "
+             "ones at these small channel counts, so the conversions at the edges of the float parts decide whether "
+             "int8 is faster: the IMG2IMU edge classifier (3.8 per int8 op) runs 1.68-1.77x its fp32 .pte, the MAE "
+             "classifier (9.4 per int8 op: a transformer whose layer norms and attention mixing stay float) 0.80x, "
+             "and then int8 serves size (parity.size_ratio_to_fp32). An int8 dot product (AVX-VNNI, ARMv8.2 SDOT) "
+             "speeds up the int8 ops only; not measured here. Measured: benchmarks/results/export_mae/ "
+             "(export_bench --also, both models in one run) and benchmarks/results/export_bench.md")
+
+
+def int8_note(delegated: Counter, quantized_ops: dict, float_modules) -> str:
+    """The manifest's quantization.note: how many float <-> int8 activation conversions the int8 ops bring,
+    and why that can make this int8 bundle no faster than its fp32 sibling."""
+    q = delegated.get("quantized_decomposed.quantize_per_tensor.default", 0)
+    dq = delegated.get("quantized_decomposed.dequantize_per_tensor.default", 0)
+    n = sum(v for k, v in quantized_ops.items() if "(float)" not in k)
+    return (f"{q} quantize and {dq} dequantize ops on activations surround this graph's {n} int8 conv/linear "
+            f"ops ({(q + dq) / max(1, n):.1f} per int8 op; {len(float_modules)} modules stay float); " + INT8_NOTE)
 
 
 def _in_float(layer: str, prefixes) -> bool:

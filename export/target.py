@@ -150,6 +150,11 @@ def target_from_checkpoint(path: str | os.PathLike) -> ExportTarget:
 
     path = Path(path)
     ckpt = checkpoint.load(path)
+    kind = str(ckpt.get("kind"))
+    if "diffusion" in kind or kind.endswith("vae"):  # diffusion_teacher/_student, latent_/vq_diffusion, their VAEs
+        raise checkpoint.CheckpointError(f"{path}: a generator checkpoint ({kind}); `imuedge export` takes classifiers "
+                                         f"and encoders: export a generator with `imuedge diffusion export "
+                                         f"--generator {path}`")
     info = ckpt.get("model") or {}
     if "name" not in info or "config" not in info or "state_dict" not in ckpt:
         raise checkpoint.CheckpointError(f"{path}: checkpoint of kind {ckpt.get('kind')!r} holds no rebuildable "

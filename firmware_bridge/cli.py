@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     dec.add_argument("capture", type=Path, help="file of bytes as received from the serial port")
     dec.add_argument("--show", type=int, default=5, help="print the first N packets (default 5)")
     dec.add_argument("--profile", default="imuedge", choices=sorted(PROFILE_NAMES),
-                     help="stream format (firmware_bridge/profiles.py; default %(default)s)")
+                     help="stream format (firmware_bridge/profiles/; default %(default)s)")
     dec.set_defaults(func=run_decode)
     probe = sub.add_parser("probe", help="send GET_INFO to a device and print its answer",
                            description="Open a serial port (needs pyserial: pip install imuedge[device]) or a unix "

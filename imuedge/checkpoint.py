@@ -33,7 +33,16 @@ class CheckpointError(RuntimeError):
 
 
 def code_version() -> str:
-    """Package version plus the git commit of the source tree when there is one."""
+    """Package version plus the git commit of the source tree when there is one, as it was when this process
+    first asked (``_CODE_VERSION``, read when this module is imported): a checkpoint records the code that
+    ran, not a commit made while a long run trained."""
+    global _CODE_VERSION
+    if _CODE_VERSION is None:
+        _CODE_VERSION = _read_code_version()
+    return _CODE_VERSION
+
+
+def _read_code_version() -> str:
     from imuedge import __version__
 
     try:
@@ -45,6 +54,10 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         sha, dirty = "", ""
     return f"{__version__}+{sha}{'.dirty' if dirty else ''}" if sha else __version__
+
+
+_CODE_VERSION: str | None = None
+code_version()
 
 
 def provenance(**extra) -> dict:
@@ -78,7 +91,8 @@ def load(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: refused: it holds a pickled Python object{what} that loading would have to "
                               f"run; imuedge checkpoints hold only tensors and plain values (weights_only)") from e
     except Exception as e:  # truncated zip, not a torch file, ...
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        first = first.split(". ")[0].rstrip(".")[:200]  # the reader's first sentence, not its advice
         raise CheckpointError(f"{path}: cannot be read as a checkpoint ({type(e).__name__}: {first}); "
                               f"it may be truncated or not an imuedge checkpoint") from e
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:

@@ -24,7 +24,7 @@ COMMANDS = {
                  "pretrain an encoder: IMG2IMU (MoCo v2) or MAE (--method mae); resumable, DDP-ready"),
     "train": ("imuedge.train.cli", "few-shot classifier from labelled recordings (probe on a frozen encoder)"),
     "eval": ("imuedge.train.cli", "score a classifier checkpoint on labelled recordings"),
-    "diffusion": ("imuedge.train.diffusion.cli", "diffusion generators (STFT-domain; latent): train, distil, export"),
+    "diffusion": ("imuedge.train.diffusion.cli", "diffusion generators (STFT-domain; latent; VQ): train, distil, export"),
     "generate": ("imuedge.train.diffusion.cli", "synthetic windows as CSV recordings the data layer loads"),
     "data": ("imuedge.data.cli", "inspect datasets (HAPT or a folder of CSV recordings)"),
     "export": ("imuedge.export.cli", "export a checkpoint to .pte / .tflite / .onnx bundles"),

@@ -52,14 +52,32 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# the SIMD features that decide how fast fp32 and int8 kernels run (int8 gains from an int8 dot product:
+# AVX-512 VNNI / AVX-VNNI on x86, SDOT (asimddp) / i8mm on ARM)
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "asimddp", "i8mm")
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
+    """Which of ``SIMD_FLAGS`` this CPU has, then, on x86, "no X" for each AVX-512 / VNNI one it lacks; [] where
+    ``cpuinfo`` lists no flags."""
+    try:
+        with open(cpuinfo) as f:
+            have = next(line for line in f if line.startswith(("flags", "Features"))).split(":", 1)[1].split()
+    except (OSError, StopIteration):
+        return []
+    return [f for f in SIMD_FLAGS if f in have] + [f"no {f}" for f in ("avx512f", "avx512_vnni", "avx_vnni")
+                                                   if f not in have and "avx2" in have]
+
+
 def machine(packages: tuple[str, ...] = ()) -> dict:
-    """The machine a result was measured on, as JSON: CPU model, logical and usable cores, platform, Python, the
-    load average when this was called, and the installed version (or None) of each of ``packages``."""
+    """The machine a result was measured on, as JSON: CPU model, its SIMD flags, logical and usable cores,
+    platform, Python, the load average when this was called, and the installed version (or None) of each of
+    ``packages``."""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS
         usable = os.cpu_count()
-    out = {"cpu": cpu_model(), "cores": os.cpu_count(), "usable_cores": usable, "platform": platform.platform(),
+    out = {"cpu": cpu_model(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(), "usable_cores": usable, "platform": platform.platform(),
            "python": platform.python_version(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
     if packages:
         out["packages"] = {}
@@ -72,7 +90,12 @@ def machine(packages: tuple[str, ...] = ()) -> dict:
 
 
 def describe(m: dict | None = None) -> str:
-    """A machine (``machine()`` by default) in one line, for a report."""
+    """A machine (``machine()`` by default) in one line, for a report: CPU (SIMD flags), cores, platform,
+    Python, and the load average when it was measured (a shared machine's load inflates timings)."""
     m = m or machine()
-    return (f"{m['cpu']}, {m['cores']} logical cores ({m['usable_cores']} usable), {m['platform']}, "
-            f"Python {m['python']}")
+    flags = f" ({', '.join(m['cpu_flags'])})" if m.get("cpu_flags") else ""
+    load = m.get("load_average_at_start")
+    usable = f" ({m['usable_cores']} usable)" if "usable_cores" in m else ""
+    return (f"{m['cpu']}{flags}, {m.get('cores', m.get('logical_cores'))} logical cores{usable}, {m['platform']}, "
+            f"Python {m['python']}"
+            + (f"; load average at start {', '.join(f'{x:.2f}' for x in load)}" if load else ""))

@@ -40,3 +40,22 @@ def test_device_rss_rows_are_judged_against_their_format_target():
     table = markdown({"machine": {"cpu": "x", "cores": 2, "platform": "p", "python": "3", "load_average_at_start": [0, 0, 0]},
                       "device_rss": [row]})
     assert "| onnx-int8 | device | 120.0 | 100 | FAIL | no | 9 | 0 |" in table
+
+
+def test_int8_replay_is_judged_against_1000x_and_says_when_the_model_alone_is_slower():
+    from benchmarks.stream_bench import markdown, replay_verdict
+
+    def med(x, model):
+        return {"samples_per_s": x * 50, "x_realtime": x, "x_realtime_with_parse": x * 0.8, "model_x_realtime": model,
+                "share_of_model_bound": x / model, "stream_s": 1.0, "parse_s": 0.2}
+
+    assert replay_verdict("int8", med(1200, 1400)) == {"replay_verdict": "PASS"}
+    assert replay_verdict("int8", med(900, 1400)) == {"replay_verdict": "FAIL"}  # the runtime's own shortfall
+    assert replay_verdict("int8", med(600, 683)) == {
+        "replay_verdict": "model-bound: predict alone reaches 683x on this host"}
+    assert replay_verdict("fp32", med(600, 683)) == {"replay_verdict": None}  # the target is for int8 bundles
+    rows = [{"bundle": b, "threads": 1, "median": m, **replay_verdict(p, m)}
+            for b, p, m in (("pte-int8", "int8", med(598, 683)), ("onnx-fp32", "fp32", med(664, 537)))]
+    table = markdown({"machine": {"cpu": "x", "cores": 2, "platform": "p", "python": "3"}, "throughput": rows})
+    assert "| pte-int8 | 1 | 29,900 | 598 | 478 | 683 | 88% | 1.00 | 0.20 | model-bound: predict alone reaches 683x" in table
+    assert "| onnx-fp32 | 1 | 33,200 | 664 | 531 | 537 | 124% | 1.00 | 0.20 | – |" in table

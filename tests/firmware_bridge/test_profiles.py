@@ -1,4 +1,4 @@
-"""Stream profiles (firmware_bridge/profiles.py): byte stream -> SampleBlocks, per wire format."""
+"""Stream profiles (firmware_bridge/profiles/): byte stream -> SampleBlocks, per wire format."""
 import json
 import math
 import struct

@@ -50,3 +50,30 @@ def test_recorded_commands_are_relative_to_the_repository(monkeypatch, tmp_path)
             "--out", str(tmp_path / "b")]
     assert command_line(argv) == f"imuedge export reports/c.pt --out {tmp_path / 'b'}"
     assert checkpoint.provenance()["command"] == command_line()
+
+
+def test_a_truncated_checkpoint_is_named_in_one_sentence_without_the_readers_advice(tmp_path):
+    good = checkpoint.save({"kind": "encoder", "state_dict": {"w": torch.zeros(4096)}}, tmp_path / "ok.pt")
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[:100])  # a copy that stopped early: no zip central directory
+    with pytest.raises(checkpoint.CheckpointError) as info:
+        checkpoint.load(cut)
+    message = str(info.value)
+    assert message.startswith(f"{cut}: cannot be read as a checkpoint (RuntimeError: ") and "\n" not in message
+    assert message.endswith("); it may be truncated or not an imuedge checkpoint"), message
+    assert "If you are seeing this error" not in message and ". " not in message.split("(", 1)[1].split(")")[0]
+
+
+def test_the_code_version_is_read_once_when_the_module_loads_not_at_each_save(monkeypatch, tmp_path):
+    """A checkpoint records the code the process ran: a commit made while a long run trains must not show up in
+    the checkpoints it writes afterwards."""
+    first = checkpoint._CODE_VERSION
+    assert first and first == checkpoint.code_version()
+
+    def read_again():
+        raise AssertionError("the code version was read again at save time")
+
+    monkeypatch.setattr(checkpoint, "_read_code_version", read_again)
+    path = checkpoint.save({"kind": "encoder", "state_dict": {}, "provenance": checkpoint.provenance()},
+                           tmp_path / "c.pt")
+    assert checkpoint.load(path)["provenance"]["code_version"] == first

@@ -45,6 +45,21 @@ def test_a_file_that_is_not_a_checkpoint(capsys, tmp_path):
     assert lines[0].endswith("it may be truncated or not an imuedge checkpoint")
 
 
+@pytest.mark.parametrize("kind", ["diffusion_student", "latent_diffusion", "diffusion_vae"])
+def test_a_generator_checkpoint_is_pointed_to_the_generator_export(capsys, tmp_path, kind):
+    import torch
+
+    from imuedge import checkpoint
+
+    path = checkpoint.save({"kind": kind, "model": {"name": "diffusion", "config": {}},
+                            "state_dict": {"w": torch.zeros(1)}}, tmp_path / "gen.pt")
+    code, lines = run(capsys, ["export", str(path), "--out", str(tmp_path / "b")])
+    assert code == 2 and lines == [f"imuedge export: {path}: a generator checkpoint ({kind}); `imuedge export` takes "
+                                   f"classifiers and encoders: export a generator with `imuedge diffusion export "
+                                   f"--generator {path}`"]
+    assert not (tmp_path / "b").exists()
+
+
 def test_unknown_profile_is_refused_by_the_parser(capsys, tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["devices", "decode", str(tmp_path), "--profile", "nope"])

@@ -1,4 +1,4 @@
-"""`imuedge diffusion {train,distill,vae,latent,export}` and `imuedge generate`."""
+"""`imuedge diffusion {train,distill,vae,latent,vqvae,vqprior,export}` and `imuedge generate`."""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +7,9 @@ from imuedge.train.cli import DefaultsFormatter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from imuedge.train.diffusion import distill, latent_train, train
+    from imuedge.train.diffusion import distill, latent_train, train, vq_train
 
-    p = sub.add_parser("diffusion", help="diffusion generators (STFT-domain; latent): train, distil, export",
+    p = sub.add_parser("diffusion", help="diffusion generators (STFT-domain; latent; VQ): train, distil, export",
                        description="Class-conditional diffusion generator for IMU windows (train/diffusion/).")
     dsub = p.add_subparsers(dest="diffusion_command", metavar="JOB", required=True)
     t = dsub.add_parser("train", help="train the teacher (resumable; --device; DDP under torchrun)",
@@ -23,16 +23,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, helptext, add, func in (
             ("vae", "latent generator, stage 1: the window VAE (resumable)", latent_train.add_vae_arguments, _vae),
             ("latent", "latent generator, stage 2: class-conditional diffusion in the VAE's latent (resumable)",
-             latent_train.add_latent_arguments, _latent)):
-        s = dsub.add_parser(name, help=helptext, description=latent_train.__doc__,
+             latent_train.add_latent_arguments, _latent),
+            ("vqvae", "VQ generator, stage 1: a VQ-VAE per frequency band (resumable)",
+             vq_train.add_vqvae_arguments, _vqvae),
+            ("vqprior", "VQ generator, stage 2: LF and HF (given LF) diffusion priors on its tokens (resumable)",
+             vq_train.add_vqprior_arguments, _vqprior)):
+        doc = vq_train.__doc__ if name.startswith("vq") else latent_train.__doc__
+        s = dsub.add_parser(name, help=helptext, description=doc,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
         add(s)
         s.set_defaults(func=func)
     e = dsub.add_parser("export", help="a generator as .onnx / .tflite / .pte generator bundles, with parity")
     e.add_argument("--student", "--generator", dest="student", required=True,
-                   help="student (student_4.pt, ...), latent diffusion (latent.pt) or teacher (teacher.pt) checkpoint")
-    e.add_argument("--steps", type=int, default=None, help="latent.pt / teacher.pt: DDIM steps unrolled (default 10)")
-    e.add_argument("--guidance", type=float, default=None, help="latent.pt / teacher.pt: guidance weight in the graph (default 1.5)")
+                   help="student (student_4.pt, ...), latent (latent.pt), VQ (vq.pt) or teacher (teacher.pt) "
+                        "checkpoint")
+    e.add_argument("--steps", type=int, default=None,
+                   help="latent.pt / vq.pt / teacher.pt: DDIM steps unrolled (default 10)")
+    e.add_argument("--guidance", type=float, default=None,
+                   help="latent.pt / vq.pt / teacher.pt: guidance weight in the graph (default 1.5)")
     e.add_argument("--out", required=True, help="bundle folder (one sub-folder per format)")
     e.add_argument("--formats", default="onnx,tflite,pte", help="comma-separated formats")
     e.add_argument("--precisions", default="fp32", help="fp32, int8 or fp32,int8 (int8: quality reported as TSTR)")
@@ -78,6 +86,20 @@ def _latent(a) -> int:
     from imuedge.train.diffusion.latent_train import latent_config_from_args, train_latent
 
     train_latent(latent_config_from_args(a))
+    return 0
+
+
+def _vqvae(a) -> int:
+    from imuedge.train.diffusion.vq_train import train_vqvae, vqvae_config_from_args
+
+    train_vqvae(vqvae_config_from_args(a))
+    return 0
+
+
+def _vqprior(a) -> int:
+    from imuedge.train.diffusion.vq_train import train_vqprior, vqprior_config_from_args
+
+    train_vqprior(vqprior_config_from_args(a))
     return 0
 
 

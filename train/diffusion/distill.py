@@ -38,7 +38,7 @@ from tqdm import tqdm
 from imuedge import checkpoint
 from imuedge.digest import sha256
 from imuedge.train.diffusion.model import DiffusionModel, check_guidance, mix_guidance, model_from_checkpoint
-from imuedge.train.diffusion.schedulers import NoiseSchedule, predict_x0_eps, trailing_timesteps
+from imuedge.train.diffusion.schedulers import NoiseSchedule, predict_x0_eps, sampling_timesteps, trailing_timesteps
 from imuedge.train.diffusion.unet import UNet
 
 KIND = "diffusion_student"
@@ -122,17 +122,21 @@ class UnrolledSampler(nn.Module):
     rad/s. Deterministic DDIM with ``steps`` steps of ``denoiser`` (a student, or a teacher's own network),
     then ``model.space.decode`` (the STFT model's framing, the latent model's VAE decoder). ``guidance``:
     None when the denoiser has the guidance weight folded in (a distilled student), else the weight
-    applied in the graph (two network evaluations per step, the second with the "no class" id). The
-    timestep embeddings and per-plane alphas are constants of the graph."""
+    applied in the graph (two network evaluations per step, the second with the "no class" id), with
+    ``rescale`` (``model.mix_guidance``). ``halt``: the reverse process halted that far
+    (``schedulers.sampling_timesteps``; fewer steps may remain). The timestep embeddings and per-plane
+    alphas are constants of the graph. ``run`` is the loop without the decoder (the VQ cascade chains two)."""
 
-    def __init__(self, model, denoiser: nn.Module, steps: int, guidance: float | None = None):
+    def __init__(self, model, denoiser: nn.Module, steps: int, guidance: float | None = None,
+                 rescale: float = 0.0, halt: float = 1.0):
         super().__init__()
         self.decoder = WindowDecoder(copy.deepcopy(model.space))
         self.denoiser = copy.deepcopy(denoiser).eval()
         self.noise_shape = tuple(model.noise_shape)
-        self.steps = steps
         self.guidance = None if guidance is None else check_guidance(guidance)
-        ts = trailing_timesteps(model.schedule.num_train_timesteps, steps)
+        self.rescale = float(rescale)
+        ts = sampling_timesteps(model.schedule.num_train_timesteps, steps, halt)
+        self.steps = steps = len(ts)
         like = torch.zeros(1, *self.noise_shape)
         with torch.no_grad():
             emb = self.denoiser.embed_time(torch.tensor(ts, dtype=torch.float32))  # (steps, E)
@@ -148,23 +152,28 @@ class UnrolledSampler(nn.Module):
         self.num_classes = model.num_classes
 
     def forward(self, noise: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
-        z = noise
+        return self.decoder(self.run(noise, class_id))
+
+    def run(self, z: torch.Tensor, class_id: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """The unrolled DDIM loop from noise z to the clean estimate (``cond``: for a denoiser that reads one)."""
         c = self.denoiser.embed_class(class_id)
         for k in range(self.steps):
             a, s, ap, sp = self.coef[k]
-            v = self.velocity(z, c, k)
+            v = self.velocity(z, c, k, cond)
             z = ap * (a * z - s * v) + sp * (s * z + a * v)
-        return self.decoder(z)
+        return z
 
-    def velocity(self, z: torch.Tensor, c: torch.Tensor, k: int) -> torch.Tensor:
+    def velocity(self, z: torch.Tensor, c: torch.Tensor, k: int, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Step k's v-prediction; with in-graph guidance, conditional and unconditional in one batched call."""
         e = c + self.time_embedding[k:k + 1]
+        extra = () if cond is None else (cond,)
         if self.guidance is None or self.guidance == 1.0:
-            return self.denoiser.denoise(z, e)
+            return self.denoiser.denoise(z, e, *extra)
         e_null = (self.null_embedding + self.time_embedding[k:k + 1]).expand_as(e)
-        v = self.denoiser.denoise(torch.cat([z, z]), torch.cat([e, e_null]))
+        extra = () if cond is None else (torch.cat([cond, cond]),)
+        v = self.denoiser.denoise(torch.cat([z, z]), torch.cat([e, e_null]), *extra)
         n = z.shape[0]  # slices, not chunk(2): chunk's size guard pins a dynamic batch to 2 in torch.export
-        return mix_guidance(v[:n], v[n:], self.guidance)
+        return mix_guidance(v[:n], v[n:], self.guidance, self.rescale)
 
 
 def save_student(path, model: DiffusionModel, student: UNet, steps: int, cfg: DistillConfig, teacher_ckpt: dict,
@@ -194,6 +203,9 @@ STUDENT_METHOD = "progressive distillation (Salimans & Ho 2022), deterministic D
 LATENT_METHOD = "latent diffusion (TimeLDM-style): deterministic DDIM over the VAE's standardised latent, " \
                 "v-parameterisation, classifier-free guidance in the graph (2 network evaluations per step), " \
                 "then the VAE decoder"
+VQ_METHOD = "vector-quantized LF/HF diffusion (TimeVQVDM-style): deterministic DDIM over the LF tokens, then over " \
+            "the HF tokens given them (cascade), classifier-free guidance in the graph with rescaling, then both " \
+            "bands' VQ-VAE decoders (nearest codes) added"
 TEACHER_METHOD = "the STFT-domain teacher: deterministic DDIM, v-parameterisation, classifier-free guidance in the " \
                  "graph (2 network evaluations per step), then the inverse STFT"
 
@@ -202,8 +214,19 @@ def load_sampler(path, steps: int | None = None, guidance: float | None = None) 
     """Any generator checkpoint as an unrolled sampler, its checkpoint, and the manifest's ``sampler`` block:
     a distilled student (its own steps, guidance folded in; ``steps`` / ``guidance`` must be left out), or a
     latent diffusion model or STFT teacher (DDIM with ``steps`` (default 10), guidance ``guidance``
-    (default 1.5) in the graph)."""
+    (default 1.5) in the graph), or a VQ diffusion model (the same, as a cascade, with its own rescale and halt)."""
     kind = checkpoint.load(path).get("kind")
+    if kind == "vq_diffusion":
+        from imuedge.train.diffusion.vq_prior import CascadeSampler
+        from imuedge.train.diffusion.vq_train import load_vq
+
+        model, ckpt = load_vq(path)
+        steps, guidance = steps or 10, 1.5 if guidance is None else guidance
+        sampler = CascadeSampler(model, steps, guidance).eval()
+        return sampler, ckpt, {"steps": sampler.steps, "guidance": float(guidance), "method": VQ_METHOD,
+                               "rescale": model.config.rescale, "halt": model.config.halt,
+                               "latent": list(model.noise_shape), "vqvae": ckpt["model"]["config"]["vqvae"],
+                               "noise_layout": "(batch, LF token dims then HF token dims, token positions)"}
     if kind in ("latent_diffusion", "diffusion_teacher"):
         steps, guidance = steps or 10, 1.5 if guidance is None else guidance
         if kind == "diffusion_teacher":

@@ -22,7 +22,9 @@ seed 0, six basic activities; the generator saw only the training subjects):
 ``--ddim 4`` keeps only the fast teacher sampler (the main job's fast part).
 ``--latent runs/ldm/latent.pt`` adds the latent (TimeLDM-style) generator's rows (DDIM at
 10 and 4 steps, same guidance) and its VAE's reconstruction RMSE on the real test
-windows; ``--teacher`` may then be left out.
+windows; ``--teacher`` may then be left out. ``--vq runs/vq/vq.pt`` does the same for the
+VQ (TimeVQVDM-style) cascade (LF then HF, each DDIM at 10 and 4 steps, with the guidance
+rescaling and halt stored in its checkpoint) and its two-band VQ-VAE.
 
 The augmentation protocols (few subjects, few labels) are not run by this command.
 """
@@ -88,7 +90,7 @@ def discriminative_score(real: np.ndarray, synth: np.ndarray, seed: int = 0) -> 
 
 
 def samplers(teacher_path, students: list[str], ddpm: bool, guidance: float, latent_path=None,
-             ddim=(50, 10, 4)):
+             ddim=(50, 10, 4), vq_path=None):
     """name -> (function (class ids tensor, generator) -> windows, network evaluations per window)."""
     from imuedge.train.diffusion.distill import load_student
     from imuedge.train.diffusion.train import load_diffusion
@@ -101,6 +103,13 @@ def samplers(teacher_path, students: list[str], ddpm: bool, guidance: float, lat
         latent, _ = load_latent(latent_path)
         for n in (10, 4):
             out[f"latent DDIM {n}"] = ((lambda n: lambda c, g: latent.sample(c, "ddim", n, guidance, g))(n), nfe * n)
+    if vq_path:
+        from imuedge.train.diffusion.vq_train import load_vq
+
+        vq, _ = load_vq(vq_path)
+        for n in (10, 4):  # two chains (LF, then HF) of n steps
+            out[f"VQ cascade DDIM {n}"] = ((lambda n: lambda c, g: vq.sample(c, "ddim", n, guidance, g))(n),
+                                           2 * nfe * n)
     if not teacher_path:
         return out
     teacher, _ = load_diffusion(teacher_path)
@@ -133,7 +142,7 @@ def synthetic_windows(folder, names: list[str]) -> tuple[np.ndarray, np.ndarray]
 
 
 def evaluate(teacher_path, students, out, per_class: int = 50, guidance: float = 1.5, ddpm_windows: int = 0,
-             batch: int = 64, seed: int = 0, latent_path=None, ddim=(50, 10, 4), synthetic=()) -> dict:
+             batch: int = 64, seed: int = 0, latent_path=None, ddim=(50, 10, 4), synthetic=(), vq_path=None) -> dict:
     from imuedge.data import load_hapt_windows
 
     torch.set_num_threads(1)
@@ -160,13 +169,11 @@ def evaluate(teacher_path, students, out, per_class: int = 50, guidance: float =
     if latent_path:
         from imuedge.train.diffusion.latent_train import load_latent
 
-        vae = load_latent(latent_path)[0].vae
-        with torch.no_grad():
-            back = torch.cat([vae.decode(vae.encode(torch.from_numpy(test.x[i:i + 512])))
-                              for i in range(0, len(test.x), 512)]).numpy()
-        err = (back - test.x) ** 2
-        results["latent_vae_test_rmse"] = {"acc_m_s2": float(np.sqrt(err[:, :3].mean())),
-                                           "gyro_rad_s": float(np.sqrt(err[:, 3:].mean()))}
+        results["latent_vae_test_rmse"] = reconstruction_rmse(load_latent(latent_path)[0].vae, test.x)
+    if vq_path:
+        from imuedge.train.diffusion.vq_train import load_vq
+
+        results["vq_vqvae_test_rmse"] = reconstruction_rmse(load_vq(vq_path)[0].vqvae, test.x)
     synth_examples = {}
     for folder in synthetic:  # already written: no timing, only the quality of what the files hold
         xs, ys = synthetic_windows(folder, names)
@@ -177,7 +184,8 @@ def evaluate(teacher_path, students, out, per_class: int = 50, guidance: float =
         row["TSTR_over_TRTR"] = row["TSTR_macro_f1"] / trtr
         results["samplers"][f"CSV {Path(folder).name}"] = row
         print(f"[evaluate] CSV {folder}: {json.dumps(row)}", flush=True)
-    for name, (fn, nfe) in samplers(teacher_path, students, ddpm_windows > 0, guidance, latent_path, ddim).items():
+    for name, (fn, nfe) in samplers(teacher_path, students, ddpm_windows > 0, guidance, latent_path, ddim,
+                                    vq_path).items():
         n_pc = ddpm_windows if name.startswith("teacher DDPM") else per_class
         c = torch.arange(k).repeat_interleave(n_pc)
         gen = torch.Generator().manual_seed(seed)
@@ -198,6 +206,15 @@ def evaluate(teacher_path, students, out, per_class: int = 50, guidance: float =
     atomic_write(out / "results.json", lambda f: f.write(json.dumps(results, indent=2) + "\n"))
     atomic_write(out / "report.md", lambda f: f.write(markdown(results)))
     return results
+
+
+def reconstruction_rmse(space, x: np.ndarray) -> dict:
+    """RMSE of ``space.decode(space.encode(x))`` on windows x (N, 6, T), accelerometer and gyroscope apart."""
+    with torch.no_grad():
+        back = torch.cat([space.decode(space.encode(torch.from_numpy(x[i:i + 512])))
+                          for i in range(0, len(x), 512)]).numpy()
+    err = (back - x) ** 2
+    return {"acc_m_s2": float(np.sqrt(err[:, :3].mean())), "gyro_rad_s": float(np.sqrt(err[:, 3:].mean()))}
 
 
 def plot(path, real_x, real_y, synth: dict, names):
@@ -236,6 +253,10 @@ def markdown(r: dict) -> str:
         e = r["latent_vae_test_rmse"]
         lines[2] += (f" Latent model's VAE, reconstruction RMSE on the real test windows: {e['acc_m_s2']:.3f} m/s^2, "
                      f"{e['gyro_rad_s']:.3f} rad/s.")
+    if "vq_vqvae_test_rmse" in r:
+        e = r["vq_vqvae_test_rmse"]
+        lines[2] += (f" VQ model's two-band VQ-VAE, reconstruction RMSE on the real test windows: "
+                     f"{e['acc_m_s2']:.3f} m/s^2, {e['gyro_rad_s']:.3f} rad/s.")
     for name, s in r["samplers"].items():
         fd = f"{s['frechet_distance']:.2f}" if s["frechet_distance"] is not None else "-"
         nfe, sps = s.get("network_evaluations_per_window", "-"), s.get("samples_per_second_1_thread")
@@ -248,8 +269,9 @@ def markdown(r: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m imuedge.train.diffusion.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--teacher", default="", help="teacher checkpoint (optional with --latent)")
+    p.add_argument("--teacher", default="", help="teacher checkpoint (optional with --latent or --vq)")
     p.add_argument("--latent", default="", help="latent diffusion checkpoint (imuedge diffusion latent)")
+    p.add_argument("--vq", default="", help="VQ diffusion checkpoint (imuedge diffusion vqprior)")
     p.add_argument("--students", default="", help="comma-separated student checkpoints")
     p.add_argument("--out", required=True)
     p.add_argument("--per-class", type=int, default=50)
@@ -260,11 +282,11 @@ def main(argv=None) -> int:
     p.add_argument("--synthetic", action="append", default=[],
                    help="a folder of synthetic CSV recordings (imuedge generate) to score too; repeatable")
     a = p.parse_args(argv)
-    if not a.teacher and not a.latent:
-        p.error("give --teacher, --latent or both")
+    if not a.teacher and not a.latent and not a.vq:
+        p.error("give --teacher, --latent, --vq or several")
     ddim = tuple(int(n) for n in a.ddim.split(",") if n.strip())
     evaluate(a.teacher, [s for s in a.students.split(",") if s], a.out, a.per_class, a.guidance, a.ddpm_windows,
-             seed=a.seed, latent_path=a.latent or None, ddim=ddim, synthetic=a.synthetic)
+             seed=a.seed, latent_path=a.latent or None, ddim=ddim, synthetic=a.synthetic, vq_path=a.vq or None)
     return 0
 
 

@@ -4,9 +4,9 @@
     imuedge diffusion export --student runs/ldm/latent.pt --steps 10 --guidance 1.5 --out runs/ldm-bundles
     imuedge diffusion export --student runs/student/student_1.pt --out b/ --precisions fp32,int8
 
-The source is a distilled student of the STFT-domain model or a latent diffusion
-model (``distill.load_sampler``: the latter samples with DDIM at ``--steps`` and
-classifier-free guidance in the graph).
+The source is a distilled student of the STFT-domain model, a latent diffusion model
+or a VQ diffusion model (``distill.load_sampler``: the latter two sample with DDIM at
+``--steps`` and classifier-free guidance in the graph; the VQ one as its LF -> HF cascade).
 
 Each format runs through the project exporter (``export/``: ``export_pte``,
 ``export_tflite``, ``export_onnx`` with a two-input ``ExportTarget``), then the

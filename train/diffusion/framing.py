@@ -26,7 +26,8 @@ units (m/s^2, rad/s) to unit-scale planes and back.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import functools
+from dataclasses import asdict, astuple, dataclass
 
 import numpy as np
 import torch
@@ -64,6 +65,14 @@ def analysis_matrix(cfg: FramingConfig) -> np.ndarray:
     return a.reshape(cfg.samples, -1)
 
 
+@functools.lru_cache(maxsize=8)
+def framing_matrices(config: tuple) -> tuple[np.ndarray, np.ndarray, int]:
+    """(analysis, its pseudo-inverse, its rank) of ``FramingConfig(*config)``, computed once per process
+    (two SVDs: seconds on a loaded CPU, and every band split / STFT model / reload builds a Framing)."""
+    a = analysis_matrix(FramingConfig(*config))
+    return a, np.linalg.pinv(a), int(np.linalg.matrix_rank(a))
+
+
 class Framing(nn.Module):
     """Physical window (B, C, T) <-> unit-scale STFT planes (B, 2C, bins, frames), channel c's real part at
     plane 2c and its imaginary part at 2c + 1."""
@@ -72,13 +81,12 @@ class Framing(nn.Module):
         super().__init__()
         self.config = config or FramingConfig()
         self.channels = channels
-        a = analysis_matrix(self.config)
-        rank = np.linalg.matrix_rank(a)
+        a, synthesis, rank = framing_matrices(astuple(self.config))
         if rank < self.config.samples:
             raise ValueError(f"STFT framing {asdict(self.config)} loses information (rank {rank} < "
                              f"{self.config.samples}): some sample has no frame")
         self.register_buffer("analysis", torch.from_numpy(a).float())
-        self.register_buffer("synthesis", torch.from_numpy(np.linalg.pinv(a)).float())
+        self.register_buffer("synthesis", torch.from_numpy(synthesis).float())
         self.register_buffer("mean", torch.zeros(channels, 1))  # time-domain z-score
         self.register_buffer("std", torch.ones(channels, 1))
         self.register_buffer("scale", torch.ones(2 * channels, self.config.bins, 1))  # per-plane, per-bin

@@ -37,34 +37,37 @@ VAE_KIND, LATENT_KIND = "diffusion_vae", "latent_diffusion"
 
 
 @dataclass
-class VAETrainConfig:
+class RunConfig:
+    """What every stage's run has (``add_run_arguments`` reads these from a command line)."""
     out: str = "runs/ldm"
     steps: int = 3000
     batch_size: int = 64
     lr: float = 1e-3
     warmup: int = 100
     seed: int = 0
+    checkpoint_every: int = 250
+    threads: int = 0
+
+
+@dataclass
+class WindowsRunConfig(RunConfig):
+    """A first stage's run: it reads the HAPT training windows itself (``hapt_windows``)."""
     split_seed: int = 0
     subjects: tuple[int, ...] = ()
     hop: int = 16
-    checkpoint_every: int = 250
-    threads: int = 0
+
+
+@dataclass
+class VAETrainConfig(WindowsRunConfig):
     vae: VAEConfig = field(default_factory=VAEConfig)
     beta: AdaptiveBetaConfig = field(default_factory=AdaptiveBetaConfig)
 
 
 @dataclass
-class LatentTrainConfig:
-    vae: str = "runs/ldm/vae.pt"
-    out: str = "runs/ldm"
-    steps: int = 3000
-    batch_size: int = 64
+class LatentTrainConfig(RunConfig):
     lr: float = 5e-4
-    warmup: int = 100
+    vae: str = "runs/ldm/vae.pt"
     ema: float = 0.999
-    seed: int = 0
-    checkpoint_every: int = 250
-    threads: int = 0
     model: LatentConfig = field(default_factory=LatentConfig)
 
 
@@ -94,6 +97,33 @@ def resume(last: Path, net: torch.nn.Module, opt, gen: torch.Generator, quiet: b
     if not quiet:
         print(f"[diffusion {name}] resuming from {last} at step {st['step']}", flush=True)
     return int(st["step"]), float(ckpt["train"]["seconds"]), ckpt
+
+
+def optimise(stage: str, params, opt, cfg, step: int, seconds: float, loss_fn, after_step, save,
+             quiet: bool) -> tuple[int, float]:
+    """The stages' loop from ``step`` to ``cfg.steps``: the learning rate of the step (warm-up, cosine),
+    ``loss_fn(step)`` -> loss, backward, gradient clipping at 1, the optimiser step, ``after_step(step)`` (EMA,
+    KL weight, code restarts; returns the progress bar's postfix), and ``save(step, elapsed)`` every
+    ``cfg.checkpoint_every`` steps and at the last. Returns (steps done, start time)."""
+    params = list(params)
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"diffusion {stage}", disable=quiet, leave=False)
+    t0 = time.time() - seconds
+    while step < cfg.steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        loss = loss_fn(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        postfix = after_step(step)
+        step += 1
+        bar.update(1)
+        bar.set_postfix(postfix)
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            save(step, time.time() - t0)
+    bar.close()
+    return step, t0
 
 
 # ---------------------------------------------------------------- stage 1: the VAE
@@ -126,7 +156,7 @@ def train_vae(cfg: VAETrainConfig, quiet: bool = False) -> Path:
         beta.load_state_dict(ckpt["train_state"]["beta"])
     window = {"channels": list(channels), "sample_rate_hz": 50.0, "window": int(xs.shape[-1]), "hop": cfg.hop}
 
-    def save(path, with_state: bool, elapsed: float):
+    def save(path, with_state: bool, elapsed: float, step: int):
         obj = header(VAE_KIND, "window_vae", asdict(cfg.vae), window, names, cfg, step, elapsed, data)
         obj["state_dict"] = vae.state_dict()
         obj["beta"] = beta.state_dict()
@@ -135,28 +165,24 @@ def train_vae(cfg: VAETrainConfig, quiet: bool = False) -> Path:
                                   "step": step, "beta": beta.state_dict()}
         return checkpoint.save(obj, path)
 
-    bar = tqdm(total=cfg.steps, initial=step, desc="diffusion vae", disable=quiet, leave=False)
-    t0 = time.time() - seconds
-    vae.train()
-    while step < cfg.steps:
+    parts = {}
+
+    def loss_fn(step):
         idx = torch.randint(0, len(xs), (cfg.batch_size,), generator=gen)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
-        loss, parts = vae.forward_loss(xs[idx], beta.value, generator=gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        opt.step()
-        beta.update(parts["recon"])
-        step += 1
-        bar.update(1)
-        bar.set_postfix(recon=f"{parts['recon']:.4f}", kl=f"{parts['kl']:.3f}", beta=f"{parts['beta']:.1e}")
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            save(last, True, time.time() - t0)
-    bar.close()
+        loss, parts["now"] = vae.forward_loss(xs[idx], beta.value, generator=gen)
+        return loss
+
+    def after_step(step):
+        p = parts["now"]
+        beta.update(p["recon"])
+        return {"recon": f"{p['recon']:.4f}", "kl": f"{p['kl']:.3f}", "beta": f"{p['beta']:.1e}"}
+
+    vae.train()
+    step, t0 = optimise("vae", vae.parameters(), opt, cfg, step, seconds, loss_fn, after_step,
+                        lambda step, elapsed: save(last, True, elapsed, step), quiet)
     vae.eval()
     vae.fit_latent(xs)
-    path = save(out / "vae.pt", False, time.time() - t0)
+    path = save(out / "vae.pt", False, time.time() - t0, step)
     if not quiet:
         print(f"[diffusion vae] {step} steps in {time.time() - t0:.0f} s, beta {beta.value:.2e} -> {path}",
               flush=True)
@@ -194,7 +220,7 @@ def train_latent(cfg: LatentTrainConfig, quiet: bool = False) -> Path:
         zs = torch.cat([vae.encode(xs[i:i + 512]) for i in range(0, len(xs), 512)])
     data += f"; VAE {cfg.vae}"
 
-    def save(path, with_state: bool, elapsed: float):
+    def save(path, with_state: bool, elapsed: float, step: int):
         obj = header(LATENT_KIND, "latent_diffusion", cfg.model.to_dict(), vae_ckpt["window"], names, cfg, step,
                      elapsed, data)
         obj["state_dict"] = ema.state_dict()
@@ -203,46 +229,45 @@ def train_latent(cfg: LatentTrainConfig, quiet: bool = False) -> Path:
                                   "rng": gen.get_state(), "step": step}
         return checkpoint.save(obj, path)
 
-    bar = tqdm(total=cfg.steps, initial=step, desc="diffusion latent", disable=quiet, leave=False)
-    t0 = time.time() - seconds
-    model.train()
-    while step < cfg.steps:
+    def loss_fn(step):
         idx = torch.randint(0, len(zs), (cfg.batch_size,), generator=gen)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
-        loss = model.v_loss(zs[idx], ys[idx], generator=gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.transformer.parameters(), 1.0)
-        opt.step()
+        parts["loss"] = model.v_loss(zs[idx], ys[idx], generator=gen)
+        return parts["loss"]
+
+    def after_step(step):
         ema_update(ema.transformer, model.transformer, step, cfg.ema)
-        step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}")
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            save(last, True, time.time() - t0)
-    bar.close()
-    path = save(out / "latent.pt", False, time.time() - t0)
+        return {"loss": f"{parts['loss'].item():.4f}"}
+
+    parts = {}
+    model.train()
+    step, t0 = optimise("latent", model.transformer.parameters(), opt, cfg, step, seconds, loss_fn, after_step,
+                        lambda step, elapsed: save(last, True, elapsed, step), quiet)
+    path = save(out / "latent.pt", False, time.time() - t0, step)
     if not quiet:
         print(f"[diffusion latent] {step} steps in {time.time() - t0:.0f} s -> {path}", flush=True)
     return path
 
 
 # ---------------------------------------------------------------- command lines
-def add_vae_arguments(p: argparse.ArgumentParser) -> None:
-    d = VAETrainConfig()
-    p.add_argument("--out", default=d.out, help="run folder (vae_last.pt for resuming, vae.pt at the end)")
+def add_run_arguments(p: argparse.ArgumentParser, d, files: str, items: str) -> None:
+    """Every stage's options, defaults from its config ``d``: ``files`` names its checkpoints, ``items`` a batch's."""
+    p.add_argument("--out", default=d.out, help=f"run folder ({files})")
     p.add_argument("--steps", type=int, default=d.steps, help="optimiser steps")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="windows per step")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"{items} per step")
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (warm-up, cosine)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between last.pt writes")
+    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
+
+
+def add_vae_arguments(p: argparse.ArgumentParser) -> None:
+    d = VAETrainConfig()
+    add_run_arguments(p, d, "vae_last.pt for resuming, vae.pt at the end", "windows")
     p.add_argument("--subjects", default="", help="comma-separated training subjects to keep (default: all)")
     p.add_argument("--latent-channels", type=int, default=d.vae.latent_channels, help="latent channels")
     p.add_argument("--width", type=int, default=d.vae.width, help="convolution width")
     p.add_argument("--beta-patience", type=int, default=d.beta.patience,
                    help="steps without reconstruction improvement before the KL weight is multiplied by 0.7")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between last.pt writes")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
 
 
 def vae_config_from_args(a: argparse.Namespace) -> VAETrainConfig:
@@ -257,17 +282,11 @@ def vae_config_from_args(a: argparse.Namespace) -> VAETrainConfig:
 def add_latent_arguments(p: argparse.ArgumentParser) -> None:
     d = LatentTrainConfig()
     p.add_argument("--vae", default=d.vae, help="stage 1's checkpoint (imuedge diffusion vae)")
-    p.add_argument("--out", default=d.out, help="run folder (latent_last.pt for resuming, latent.pt at the end)")
-    p.add_argument("--steps", type=int, default=d.steps, help="optimiser steps")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="latents per step")
-    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (warm-up, cosine)")
+    add_run_arguments(p, d, "latent_last.pt for resuming, latent.pt at the end", "latents")
     p.add_argument("--ema", type=float, default=d.ema, help="EMA decay of the weights samplers use")
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--width", type=int, default=d.model.width, help="transformer width")
     p.add_argument("--depth", type=int, default=d.model.depth, help="transformer blocks")
     p.add_argument("--cond-drop", type=float, default=d.model.cond_drop, help="class dropout for guidance")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between last.pt writes")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
 
 
 def latent_config_from_args(a: argparse.Namespace) -> LatentTrainConfig:

@@ -74,18 +74,23 @@ class ConditionalDiffusion(nn.Module):
     def null_class(self) -> int:
         return self.num_classes
 
-    def forward(self, z: torch.Tensor, t: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
-        """v-prediction for noisy z at timesteps t (B,) and classes (B,) (``null_class``: none)."""
-        return self.denoiser(z, t, class_id)
+    def forward(self, z: torch.Tensor, t: torch.Tensor, class_id: torch.Tensor,
+                cond: torch.Tensor | None = None) -> torch.Tensor:
+        """v-prediction for noisy z at timesteps t (B,) and classes (B,) (``null_class``: none); ``cond``: a
+        clean conditioning sequence for a denoiser that reads one (the VQ cascade's HF prior)."""
+        return self.denoiser(z, t, class_id) if cond is None else self.denoiser(z, t, class_id, cond)
 
-    def guided(self, z: torch.Tensor, t: torch.Tensor, class_id: torch.Tensor, guidance: float) -> torch.Tensor:
-        """Classifier-free guidance: v_uncond + w (v_cond - v_uncond), both from one batched call."""
+    def guided(self, z: torch.Tensor, t: torch.Tensor, class_id: torch.Tensor, guidance: float,
+               cond: torch.Tensor | None = None, rescale: float = 0.0) -> torch.Tensor:
+        """Classifier-free guidance: v_uncond + w (v_cond - v_uncond), both from one batched call (``cond``, if
+        any, in both: only the class is dropped); ``rescale``: see ``mix_guidance``."""
         if guidance == 1.0:
-            return self(z, t, class_id)
+            return self(z, t, class_id, cond)
         null = torch.full_like(class_id, self.null_class)
-        v = self(torch.cat([z, z]), torch.cat([t, t]), torch.cat([class_id, null]))
+        v = self(torch.cat([z, z]), torch.cat([t, t]), torch.cat([class_id, null]),
+                 None if cond is None else torch.cat([cond, cond]))
         v_cond, v_uncond = v.chunk(2)
-        return mix_guidance(v_cond, v_uncond, guidance)
+        return mix_guidance(v_cond, v_uncond, guidance, rescale)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
              net: nn.Module | None = None) -> torch.Tensor:
@@ -96,8 +101,9 @@ class ConditionalDiffusion(nn.Module):
         return self.v_loss(z0, y, generator, net)
 
     def v_loss(self, z0: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
-               net: nn.Module | None = None) -> torch.Tensor:
-        """``loss`` on already-encoded z0 (B, *noise_shape) (a frozen space's encodings can be computed once)."""
+               net: nn.Module | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """``loss`` on already-encoded z0 (B, *noise_shape) (a frozen space's encodings can be computed once);
+        ``cond``: the clean conditioning sequence of a denoiser that reads one."""
         b = z0.shape[0]
         dev = z0.device
         t = torch.randint(0, self.schedule.num_train_timesteps, (b,), generator=generator).to(dev)
@@ -107,26 +113,35 @@ class ConditionalDiffusion(nn.Module):
         alpha, sigma = self.schedule.alpha_sigma(t, z0)
         zt = alpha * z0 + sigma * noise
         target = alpha * noise - sigma * z0
-        return F.smooth_l1_loss((net or self.denoiser)(zt, t, y), target)
+        net = net or self.denoiser
+        return F.smooth_l1_loss(net(zt, t, y) if cond is None else net(zt, t, y, cond), target)
 
     @torch.no_grad()
     def sample(self, class_id: torch.Tensor, sampler: str = "ddim", steps: int = 50, guidance: float = 1.0,
                generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
                progress=None) -> torch.Tensor:
         """Windows (B, C, T) in physical units for classes (B,), with a teacher sampler (``ddpm`` / ``ddim``)."""
+        return self.space.decode(self.sample_latent(class_id, sampler, steps, guidance, generator, noise, progress))
+
+    @torch.no_grad()
+    def sample_latent(self, class_id: torch.Tensor, sampler: str = "ddim", steps: int = 50, guidance: float = 1.0,
+                      generator: torch.Generator | None = None, noise: torch.Tensor | None = None, progress=None,
+                      cond: torch.Tensor | None = None, rescale: float = 0.0, halt: float = 1.0) -> torch.Tensor:
+        """``sample`` before the decoder: the clean estimate in the diffusion space (B, *noise_shape); ``cond``,
+        ``rescale`` (``mix_guidance``) and ``halt`` (``schedulers.sampling_timesteps``) as named there."""
         check_guidance(guidance)
         sched = SAMPLERS[sampler](self.schedule)
-        sched.set_timesteps(steps)
+        sched.set_timesteps(steps, halt)
         dev = next(self.denoiser.parameters()).device
         class_id = class_id.to(dev)
         z = noise if noise is not None else torch.randn((len(class_id), *self.noise_shape), generator=generator)
         z = z.to(dev)
         for t in sched.timesteps:
             tt = torch.full((len(z),), t, device=dev)
-            z = sched.step(self.guided(z, tt, class_id, guidance), t, z, generator=generator)
+            z = sched.step(self.guided(z, tt, class_id, guidance, cond, rescale), t, z, generator=generator)
             if progress is not None:
                 progress.update(1)
-        return self.space.decode(z)
+        return z
 
 
 class DiffusionModel(ConditionalDiffusion):
@@ -186,8 +201,22 @@ def ema_update(ema: nn.Module, model: nn.Module, step: int, rate: float) -> None
         pe.lerp_(pm, 1 - decay)
 
 
-def mix_guidance(v_cond: torch.Tensor, v_uncond: torch.Tensor, guidance: float) -> torch.Tensor:
-    return v_uncond + guidance * (v_cond - v_uncond)
+def mix_guidance(v_cond: torch.Tensor, v_uncond: torch.Tensor, guidance: float, rescale: float = 0.0) -> torch.Tensor:
+    """v_cfg = v_uncond + w (v_cond - v_uncond); with ``rescale`` phi > 0, the guidance rescaling of Lin et al.
+    2024 ("Common diffusion noise schedules and sample steps are flawed", Sec. 3.4, Alg. 2), which TimeVQVDM
+    uses against overexposure: v_rs = v_cfg * std(v_cond) / std(v_cfg) (std per sample over all other axes),
+    returned as phi v_rs + (1 - phi) v_cfg. (The std is written as the root mean square about the mean, so it
+    exports everywhere; the ratio is the same as with Bessel's correction.)"""
+    v = v_uncond + guidance * (v_cond - v_uncond)
+    if not rescale:
+        return v
+    ratio = _std(v_cond) / _std(v).clamp_min(1e-8)
+    return rescale * (v * ratio) + (1 - rescale) * v
+
+
+def _std(v: torch.Tensor) -> torch.Tensor:
+    dims = tuple(range(1, v.dim()))
+    return (v - v.mean(dim=dims, keepdim=True)).pow(2).mean(dim=dims, keepdim=True).sqrt()
 
 
 def check_guidance(guidance: float) -> float:

@@ -87,6 +87,17 @@ def trailing_timesteps(num_train: int, n: int) -> list[int]:
     return [int(round(num_train - i * num_train / n)) - 1 for i in range(n)]
 
 
+def sampling_timesteps(num_train: int, n: int, halt: float = 1.0) -> list[int]:
+    """``trailing_timesteps``, the reverse process halted ``halt`` of the way (TimeVQVDM's option, 0.99):
+    timesteps below round((1 - halt) T) are dropped (the first step is always kept), so the last step taken
+    lands on the clean estimate (its x0-prediction) from the lowest noise level left. halt = 1: all of them."""
+    if not 0.0 < halt <= 1.0:
+        raise ValueError(f"halt must be in (0, 1], got {halt}")
+    ts = trailing_timesteps(num_train, n)
+    floor = round((1.0 - halt) * num_train)
+    return [t for t in ts if t >= floor] or ts[:1]
+
+
 def predict_x0_eps(v: torch.Tensor, x_t: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor):
     """x0 and eps from a v-prediction."""
     return alpha * x_t - sigma * v, sigma * x_t + alpha * v
@@ -99,8 +110,8 @@ class _Scheduler:
         self.timesteps: list[int] = []
         self.set_timesteps(self.num_train_timesteps)
 
-    def set_timesteps(self, n: int) -> None:
-        self.timesteps = trailing_timesteps(self.num_train_timesteps, n)
+    def set_timesteps(self, n: int, halt: float = 1.0) -> None:
+        self.timesteps = sampling_timesteps(self.num_train_timesteps, n, halt)
 
     def previous(self, t: int) -> int:
         i = self.timesteps.index(int(t))

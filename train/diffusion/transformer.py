@@ -29,6 +29,7 @@ class TransformerConfig:
     width: int = 64
     depth: int = 3
     heads: int = 4
+    cond_channels: int = 0  # channels of a clean conditioning sequence read beside z (the VQ cascade's LF latent)
 
 
 def positional_encoding(length: int, dim: int) -> torch.Tensor:
@@ -67,7 +68,7 @@ class LatentTransformer(nn.Module):
             raise ValueError(f"width {cfg.width} must be even and divisible by heads {cfg.heads}")
         self.time_mlp = nn.Sequential(nn.Linear(cfg.width, cfg.width), nn.SiLU(), nn.Linear(cfg.width, cfg.width))
         self.class_table = nn.Parameter(torch.randn(cfg.num_classes + 1, cfg.width) * 0.02)  # last row: no class
-        self.inp = nn.Linear(cfg.in_channels, cfg.width)
+        self.inp = nn.Linear(cfg.in_channels + cfg.cond_channels, cfg.width)
         self.register_buffer("position", positional_encoding(cfg.length, cfg.width))
         self.blocks = nn.ModuleList(Block(cfg.width, cfg.heads) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.width)
@@ -83,12 +84,18 @@ class LatentTransformer(nn.Module):
                   .reshape(1, -1)).to(self.class_table.dtype)
         return onehot @ self.class_table
 
-    def forward(self, z: torch.Tensor, t: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
-        return self.denoise(z, self.embed_time(t) + self.embed_class(class_id))
+    def forward(self, z: torch.Tensor, t: torch.Tensor, class_id: torch.Tensor,
+                cond: torch.Tensor | None = None) -> torch.Tensor:
+        return self.denoise(z, self.embed_time(t) + self.embed_class(class_id), cond)
 
-    def denoise(self, z: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
-        """The network given the (timestep + class) embedding ``e`` (B, width)."""
-        h = self.inp(z.transpose(1, 2)) + self.position
+    def denoise(self, z: torch.Tensor, e: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """The network given the (timestep + class) embedding ``e`` (B, width) and, when ``cond_channels``,
+        the conditioning sequence ``cond`` (B, cond_channels, L) read beside z."""
+        if (cond is None) != (self.config.cond_channels == 0):
+            raise ValueError(f"this denoiser reads {self.config.cond_channels} conditioning channels, "
+                             f"got {'none' if cond is None else cond.shape[1]}")
+        x = z if cond is None else torch.cat([z, cond], 1)
+        h = self.inp(x.transpose(1, 2)) + self.position
         for block in self.blocks:
             h = block(h, F.silu(e))
         return self.out(self.norm(h)).transpose(1, 2)

@@ -50,21 +50,38 @@ class Upsample(nn.Module):
         return self.conv(x).reshape(b, c, 2, n).transpose(2, 3).reshape(b, c, 2 * n)
 
 
+def conv_encoder(channels: int, width: int, out: int, downsample: int) -> nn.Sequential:
+    """(B, channels, T) -> (B, out, T / 2**downsample): convolutions over time, ``downsample`` stride-2 stages."""
+    enc = [nn.Conv1d(channels, width, 5, padding=2), nn.SiLU()]
+    for _ in range(downsample):
+        enc += [nn.Conv1d(width, width, 4, stride=2, padding=1), nn.SiLU(), nn.Conv1d(width, width, 3, padding=1),
+                nn.SiLU()]
+    return nn.Sequential(*enc, nn.Conv1d(width, out, 1))
+
+
+def conv_decoder(latent: int, width: int, channels: int, downsample: int) -> nn.Sequential:
+    """The mirror of ``conv_encoder``: (B, latent, L) -> (B, channels, L * 2**downsample)."""
+    dec = [nn.Conv1d(latent, width, 3, padding=1), nn.SiLU()]
+    for _ in range(downsample):
+        dec += [Upsample(width), nn.SiLU(), nn.Conv1d(width, width, 3, padding=1), nn.SiLU()]
+    return nn.Sequential(*dec, nn.Conv1d(width, channels, 5, padding=2))
+
+
+def reconstruction_loss(x_hat: torch.Tensor, target: torch.Tensor, fft_weight: float = 1.0) -> torch.Tensor:
+    """L1 + L2 in time + fft_weight * L1 of the real FFTs (normalised by the window length)."""
+    n = target.shape[-1]
+    spec = (torch.fft.rfft(x_hat, dim=-1) - torch.fft.rfft(target, dim=-1)).abs() / n ** 0.5
+    return F.l1_loss(x_hat, target) + F.mse_loss(x_hat, target) + fft_weight * spec.mean()
+
+
 class WindowVAE(nn.Module):
     def __init__(self, config: VAEConfig | None = None):
         super().__init__()
         cfg = self.config = config or VAEConfig()
         if cfg.samples % 2 ** cfg.downsample:
             raise ValueError(f"window of {cfg.samples} samples does not halve {cfg.downsample} times")
-        w = cfg.width
-        enc = [nn.Conv1d(cfg.channels, w, 5, padding=2), nn.SiLU()]
-        for _ in range(cfg.downsample):
-            enc += [nn.Conv1d(w, w, 4, stride=2, padding=1), nn.SiLU(), nn.Conv1d(w, w, 3, padding=1), nn.SiLU()]
-        self.encoder = nn.Sequential(*enc, nn.Conv1d(w, 2 * cfg.latent_channels, 1))
-        dec = [nn.Conv1d(cfg.latent_channels, w, 3, padding=1), nn.SiLU()]
-        for _ in range(cfg.downsample):
-            dec += [Upsample(w), nn.SiLU(), nn.Conv1d(w, w, 3, padding=1), nn.SiLU()]
-        self.decoder = nn.Sequential(*dec, nn.Conv1d(w, cfg.channels, 5, padding=2))
+        self.encoder = conv_encoder(cfg.channels, cfg.width, 2 * cfg.latent_channels, cfg.downsample)
+        self.decoder = conv_decoder(cfg.latent_channels, cfg.width, cfg.channels, cfg.downsample)
         self.register_buffer("mean", torch.zeros(cfg.channels, 1))  # input z-score
         self.register_buffer("std", torch.ones(cfg.channels, 1))
         self.register_buffer("latent_mean", torch.zeros(cfg.latent_channels, 1))  # diffusion-space standardisation
@@ -98,10 +115,7 @@ class WindowVAE(nn.Module):
         return loss, {"loss": loss.item(), "recon": recon.item(), "kl": kl.item(), "beta": beta}
 
     def reconstruction_loss(self, x_hat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """L1 + L2 in time + fft_weight * L1 of the real FFTs (normalised by the window length)."""
-        n = target.shape[-1]
-        spec = (torch.fft.rfft(x_hat, dim=-1) - torch.fft.rfft(target, dim=-1)).abs() / n ** 0.5
-        return F.l1_loss(x_hat, target) + F.mse_loss(x_hat, target) + self.config.fft_weight * spec.mean()
+        return reconstruction_loss(x_hat, target, self.config.fft_weight)
 
     # ------------------------------------------------------------ the diffusion space
     def encode(self, x: torch.Tensor) -> torch.Tensor:

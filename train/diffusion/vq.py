@@ -16,9 +16,9 @@ projection to ``dim``) is replaced by its nearest of ``codes`` codebook rows
 the encoder unchanged; the loss is ||sg(z) - q||^2 (moves the codebook) + ``commitment``
 ||z - sg(q)||^2 (keeps the encoder near its codes). d = 4 and K = 512 are the defaults:
 the thesis found low-dimensional tokens with a large codebook necessary for the
-diffusion prior to learn. What is not built yet: the per-band VQ-VAEs, the diffusion
-priors on their latents (the HF prior conditioned on the LF latent), guidance rescaling
-and the t = 0.99 halt.
+diffusion prior to learn. ``quantize`` (tokens -> nearest codebook vectors) writes the
+lookup as argmin + one-hot matmul, which every export backend takes; ``restart`` moves
+dead codes onto tokens of the current batch (the per-band VQ-VAEs, ``vqvae.py``, use it).
 """
 from __future__ import annotations
 
@@ -78,6 +78,21 @@ class VectorQuantizer(nn.Module):
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
         """(B, L) indices -> (B, dim, L) codebook vectors."""
         return self.codebook[codes].transpose(1, 2)
+
+    def quantize(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, dim, L) tokens -> their nearest codebook vectors (B, dim, L), as one-hot @ codebook."""
+        k = self.config.codes
+        onehot = (self.lookup(tokens)[..., None] == torch.arange(k, device=tokens.device)).to(tokens.dtype)
+        return (onehot @ self.codebook).transpose(1, 2)
+
+    @torch.no_grad()
+    def restart(self, dead: torch.Tensor, tokens: torch.Tensor, generator: torch.Generator | None = None) -> int:
+        """Move the codes flagged in ``dead`` (K,) bool onto tokens (B, dim, L) drawn at random; how many moved."""
+        flat = tokens.transpose(1, 2).reshape(-1, self.config.dim)
+        n = int(dead.sum())
+        if n:
+            self.codebook[dead] = flat[torch.randint(0, len(flat), (n,), generator=generator)].to(self.codebook)
+        return n
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """z (B, in_channels or dim, L) -> (quantized z, straight-through; codes (B, L); codebook + commitment loss)."""

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import torch
 
-from imuedge import checkpoint
 from imuedge.bundle import load_bundle
 from imuedge.train.diffusion.adaptive_beta import AdaptiveBetaConfig
 from imuedge.train.diffusion.distill import load_sampler
@@ -38,16 +37,7 @@ def trained(tmp_path_factory, one_thread):  # trained on one thread, as the test
     return root, vae, latent
 
 
-def resumed_from(last, folder, edit=None):
-    """A copy of a *_last.pt in a new run folder; ``edit(train_state)`` changes it first."""
-    ckpt = checkpoint.load(last)
-    if edit:
-        edit(ckpt["train_state"])
-    checkpoint.save(ckpt, folder / last.name)
-    return folder
-
-
-def test_both_stages_resume_from_their_last_checkpoint(trained, tmp_path):
+def test_both_stages_resume_from_their_last_checkpoint(trained, tmp_path, resumed_from):
     root, vae_path, latent_path = trained
     _, ck = load_vae(vae_path)
     assert ck["train"]["step"] == 4 and ck["beta"]["value"] < 1e-2  # patience 1 on 4 noisy steps: decayed
