@@ -252,7 +252,9 @@ def load_sampler(path, steps: int | None = None, guidance: float | None = None) 
                            "noise_layout": "(batch, 2 x channels [real, imaginary], STFT bins, frames)"}
 
 
-def distill(cfg: DistillConfig, quiet: bool = False) -> dict[int, Path]:
+def distill(cfg: DistillConfig, quiet: bool = False, windows=None) -> dict[int, Path]:
+    """Progressive distillation rounds from ``cfg.start_steps``; the students in ``cfg.keep``. ``windows``:
+    (x, y) to distil on instead of the teacher's own training windows."""
     from imuedge.train.diffusion.train import TrainConfig, load_diffusion, training_windows
 
     check_guidance(cfg.guidance)
@@ -262,8 +264,8 @@ def distill(cfg: DistillConfig, quiet: bool = False) -> dict[int, Path]:
         torch.set_num_threads(cfg.threads)
     model, ckpt = load_diffusion(cfg.teacher)
     tcfg = ckpt["train"]["config"]
-    x, y, _, _ = training_windows(TrainConfig(split_seed=tcfg["split_seed"], subjects=tuple(tcfg["subjects"]),
-                                              hop=tcfg["hop"], model=model.config))
+    x, y = windows or training_windows(TrainConfig(split_seed=tcfg["split_seed"], subjects=tuple(tcfg["subjects"]),
+                                                   hop=tcfg["hop"], model=model.config))[:2]
     with torch.no_grad():
         z0 = model.framing.encode(torch.from_numpy(x))
     ys = torch.from_numpy(np.asarray(y, np.int64))

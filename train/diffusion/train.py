@@ -96,18 +96,25 @@ def load_diffusion(path) -> tuple[DiffusionModel, dict]:
     return model.eval(), ckpt
 
 
-def train(cfg: TrainConfig, quiet: bool = False) -> Path:
+def train(cfg: TrainConfig, quiet: bool = False, windows=None, init: str = "") -> Path:
+    """Train (or resume) the teacher; OUT/teacher.pt. ``windows``: (x, y, class names, channels, description)
+    to train on instead of ``training_windows(cfg)`` (a y of ``len(names)``, the null class, is a window
+    without a label); ``init``: a teacher checkpoint whose weights and framing this run starts from
+    (fine-tuning)."""
     device = resolve_device(cfg.device)
     rank, world = init_distributed(device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    x, y, names, channels = training_windows(cfg)
+    x, y, names, channels, *described = windows or training_windows(cfg)
     cfg.model.class_names, cfg.model.channels = names, channels
     torch.manual_seed(cfg.seed)
     model = DiffusionModel(cfg.model)
-    model.framing.fit(torch.from_numpy(x))
+    if init:
+        model.load_state_dict(load_diffusion(init)[0].state_dict())
+    else:
+        model.framing.fit(torch.from_numpy(x))
     model.to(device)
     ema = deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.unet.parameters(), lr=cfg.lr, weight_decay=0.0)
@@ -129,7 +136,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> Path:
         net = torch.nn.parallel.DistributedDataParallel(model.unet, device_ids=[device.index]
                                                         if device.type == "cuda" else None)
     xs, ys = torch.from_numpy(x), torch.from_numpy(np.asarray(y, np.int64))
-    data = f"UCI HAPT training subjects (split seed {cfg.split_seed})" + \
+    data = described[0] if described else f"UCI HAPT training subjects (split seed {cfg.split_seed})" + \
         (f", subjects {list(cfg.subjects)}" if cfg.subjects else "") + f", {len(xs)} windows"
     bar = tqdm(total=cfg.steps, initial=step, desc="diffusion train", disable=quiet or rank != 0, leave=False)
     t0 = time.time() - seconds
