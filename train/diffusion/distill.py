@@ -1,7 +1,13 @@
-"""Progressive distillation (Salimans & Ho 2022) of the teacher into 4-, 2- and 1-step students,
-and the student's sampling loop unrolled into one exportable graph.
+"""Progressive distillation (Salimans & Ho 2022) of a diffusion generator into 4-, 2- and 1-step
+students, and the student's sampling loop unrolled into one exportable graph.
 
-    imuedge diffusion distill --teacher runs/teacher/teacher.pt --out runs/student
+    imuedge diffusion distill --teacher runs/teacher/teacher.pt --out runs/student     # the STFT teacher
+    imuedge diffusion distill --teacher runs/ldm/latent.pt --out runs/ldm-student      # the latent model
+
+The teacher is any ``ConditionalDiffusion`` with a v-prediction denoiser (``TEACHERS``): the
+STFT-domain teacher (its UNet over the STFT planes) or the latent model (its transformer over
+the VAE's latents; the student decodes through the same frozen VAE). The VQ cascade is not
+distilled: its two chains (LF, then HF given LF) would need a student per chain.
 
 Round by round, a student with N/2 steps learns to do in one deterministic DDIM step
 what its teacher does in two: from z_t, the teacher steps t -> t' -> t''; the
@@ -37,10 +43,8 @@ from tqdm import tqdm
 
 from imuedge import checkpoint
 from imuedge.digest import sha256
-from imuedge.train.diffusion.model import DiffusionModel, check_guidance, mix_guidance, model_from_checkpoint
+from imuedge.train.diffusion.model import check_guidance, mix_guidance, model_from_checkpoint
 from imuedge.train.diffusion.schedulers import NoiseSchedule, predict_x0_eps, sampling_timesteps, trailing_timesteps
-from imuedge.train.diffusion.unet import UNet
-
 KIND = "diffusion_student"
 
 
@@ -74,8 +78,8 @@ def draw_batch(gen: torch.Generator, n: int, steps: int, batch_size: int, plane_
     return idx, i, torch.randn((batch_size, *plane_shape), generator=gen)
 
 
-def distill_round(teacher_v, student: UNet, schedule: NoiseSchedule, z0_all: torch.Tensor, y_all: torch.Tensor,
-                  steps: int, cfg: DistillConfig, gen: torch.Generator, quiet: bool = False) -> UNet:
+def distill_round(teacher_v, student: nn.Module, schedule: NoiseSchedule, z0_all: torch.Tensor, y_all: torch.Tensor,
+                  steps: int, cfg: DistillConfig, gen: torch.Generator, quiet: bool = False) -> nn.Module:
     """Train ``student`` (N/2 = ``steps`` // 2 steps) to match two DDIM steps of ``teacher_v(z, t, y)``."""
     T = schedule.num_train_timesteps
     teacher_ts = torch.tensor(trailing_timesteps(T, steps) + [-1])
@@ -176,11 +180,72 @@ class UnrolledSampler(nn.Module):
         return mix_guidance(v[:n], v[n:], self.guidance, self.rescale)
 
 
-def save_student(path, model: DiffusionModel, student: UNet, steps: int, cfg: DistillConfig, teacher_ckpt: dict,
+def load_stft_teacher(path):
+    from imuedge.train.diffusion.train import load_diffusion
+
+    return load_diffusion(path)
+
+
+def load_latent_teacher(path):
+    from imuedge.train.diffusion.latent_train import load_latent
+
+    return load_latent(path)
+
+
+def build_latent(config: dict):
+    from imuedge.train.diffusion.latent import LatentConfig, LatentDiffusion
+
+    return LatentDiffusion(LatentConfig.from_dict(config))
+
+
+def build_stft(config: dict):
+    from imuedge.train.diffusion.model import diffusion_model
+
+    return diffusion_model(config)
+
+
+# teacher kind -> (loader of the teacher, builder of its model from ``ckpt["model"]["config"]``, row name prefix)
+TEACHERS = {"diffusion_teacher": (load_stft_teacher, build_stft, ""),
+            "latent_diffusion": (load_latent_teacher, build_latent, "latent ")}
+BUILDERS = {"diffusion": build_stft, "latent_diffusion": build_latent}  # ckpt["model"]["name"] -> builder
+
+
+def teacher_windows(path, ckpt: dict, model) -> tuple[np.ndarray, np.ndarray]:
+    """The teacher's own training windows (x physical, y): its split seed, subjects and hop, from its
+    checkpoint (a latent model's from its ``windows`` record, or for older ones its VAE checkpoint's)."""
+    from imuedge.train.diffusion.train import TrainConfig, training_windows
+
+    if ckpt["kind"] == "diffusion_teacher":
+        tc = ckpt["train"]["config"]
+        return training_windows(TrainConfig(split_seed=tc["split_seed"], subjects=tuple(tc["subjects"]),
+                                            hop=tc["hop"], model=model.config))[:2]
+    tc = ckpt.get("windows")
+    if tc is None:
+        vae = Path(ckpt["train"]["config"]["vae"])
+        if not vae.is_file():
+            raise ValueError(f"{path}: its training windows are recorded only in its VAE checkpoint {vae}, "
+                             f"which is not there; run from the folder it was trained in")
+        tc = checkpoint.load(vae)["train"]["config"]
+    x, y = training_windows(TrainConfig(split_seed=tc["split_seed"], subjects=tuple(tc["subjects"]),
+                                        hop=tc["hop"]))[:2]
+    return x, y
+
+
+def encode_windows(model, x: np.ndarray, batch: int | None = None) -> torch.Tensor:
+    """The windows in the model's noise space (the STFT planes, or the VAE's standardised latents), in
+    batches of ``batch`` windows (None: all at once)."""
+    batch = batch or len(x)
+    with torch.no_grad():
+        return torch.cat([model.space.encode(torch.from_numpy(x[i:i + batch])) for i in range(0, len(x), batch)])
+
+
+def save_student(path, model, student: nn.Module, steps: int, cfg: DistillConfig, teacher_ckpt: dict,
                  seconds: float) -> Path:
+    """The student's weights beside its teacher's space (the STFT framing, or the frozen VAE) and model spec."""
     return checkpoint.save({
-        "kind": KIND, "model": {"name": "diffusion", "config": model.config.to_dict()},
-        "state_dict": model.framing.state_dict(), "student": student.state_dict(), "steps": steps,
+        "kind": KIND, "model": {"name": teacher_ckpt["model"]["name"], "config": model.config.to_dict()},
+        "teacher_kind": teacher_ckpt["kind"],
+        "state_dict": model.space.state_dict(), "student": student.state_dict(), "steps": steps,
         "guidance": cfg.guidance, "window": teacher_ckpt["window"], "label_names": teacher_ckpt["label_names"],
         "distill": {"config": asdict(cfg), "seconds": round(seconds, 1),
                     "teacher_sha256": sha256(cfg.teacher)},
@@ -191,11 +256,17 @@ def save_student(path, model: DiffusionModel, student: UNet, steps: int, cfg: Di
 def load_student(path) -> tuple[UnrolledSampler, dict]:
     """The unrolled student of a checkpoint (eval mode) and the checkpoint."""
     def load_weights(model, ckpt):
-        model.framing.load_state_dict(ckpt["state_dict"])
-        model.unet.load_state_dict(ckpt["student"])
+        model.space.load_state_dict(ckpt["state_dict"])
+        model.denoiser.load_state_dict(ckpt["student"])
 
-    model, ckpt = model_from_checkpoint(path, KIND, "a distilled student", "the student", load_weights)
-    return UnrolledSampler(model, model.unet, int(ckpt["steps"])).eval(), ckpt
+    model, ckpt = model_from_checkpoint(path, KIND, "a distilled student", "the student", load_weights, BUILDERS)
+    return UnrolledSampler(model, model.denoiser, int(ckpt["steps"])).eval(), ckpt
+
+
+def student_name(ckpt: dict) -> str:
+    """The student's row name in reports: "student 4-step" (STFT), "latent student 4-step"."""
+    prefix = TEACHERS.get(ckpt.get("teacher_kind", "diffusion_teacher"), (None, None, ""))[2]
+    return f"{prefix}student {int(ckpt['steps'])}-step"
 
 
 STUDENT_METHOD = "progressive distillation (Salimans & Ho 2022), deterministic DDIM steps, " \
@@ -227,47 +298,47 @@ def load_sampler(path, steps: int | None = None, guidance: float | None = None) 
                                "rescale": model.config.rescale, "halt": model.config.halt,
                                "latent": list(model.noise_shape), "vqvae": ckpt["model"]["config"]["vqvae"],
                                "noise_layout": "(batch, LF token dims then HF token dims, token positions)"}
-    if kind in ("latent_diffusion", "diffusion_teacher"):
+    if kind in TEACHERS:
         steps, guidance = steps or 10, 1.5 if guidance is None else guidance
-        if kind == "diffusion_teacher":
-            from imuedge.train.diffusion.train import load_diffusion
-
-            model, ckpt = load_diffusion(path)
-            info = {"method": TEACHER_METHOD, "framing": ckpt["model"]["config"]["framing"],
-                    "noise_layout": "(batch, 2 x channels [real, imaginary], STFT bins, frames)"}
-        else:
-            from imuedge.train.diffusion.latent_train import load_latent
-
-            model, ckpt = load_latent(path)
-            info = {"method": LATENT_METHOD, "latent": list(model.noise_shape), "vae": ckpt["model"]["config"]["vae"],
-                    "noise_layout": "(batch, latent channels, latent positions)"}
+        model, ckpt = TEACHERS[kind][0](path)
+        method = TEACHER_METHOD if kind == "diffusion_teacher" else LATENT_METHOD
         sampler = UnrolledSampler(model, model.denoiser, steps, guidance).eval()
-        return sampler, ckpt, {"steps": steps, "guidance": float(guidance), **info}
+        return sampler, ckpt, {"steps": steps, "guidance": float(guidance), "method": method, **space_info(ckpt)}
     if steps is not None or guidance is not None:
         raise ValueError(f"{path}: a distilled student has its own steps and guidance; --steps and --guidance "
                          f"are for a teacher or latent diffusion checkpoint")
     sampler, ckpt = load_student(path)
+    teacher = "the latent model" if ckpt.get("teacher_kind") == "latent_diffusion" else "the STFT teacher"
     return sampler, ckpt, {"steps": int(ckpt["steps"]), "guidance": float(ckpt["guidance"]),
-                           "method": STUDENT_METHOD, "framing": ckpt["model"]["config"]["framing"],
-                           "noise_layout": "(batch, 2 x channels [real, imaginary], STFT bins, frames)"}
+                           "method": f"{STUDENT_METHOD}, of {teacher}", **space_info(ckpt)}
+
+
+def space_info(ckpt: dict) -> dict:
+    """The manifest's description of a generator's noise space (the STFT planes, or the VAE's latents)."""
+    config = ckpt["model"]["config"]
+    if "vae" in config:
+        from imuedge.train.diffusion.vae import VAEConfig, WindowVAE
+
+        return {"latent": list(WindowVAE(VAEConfig(**config["vae"])).latent_shape), "vae": config["vae"],
+                "noise_layout": "(batch, latent channels, latent positions)"}
+    return {"framing": config["framing"], "noise_layout": "(batch, 2 x channels [real, imaginary], STFT bins, frames)"}
 
 
 def distill(cfg: DistillConfig, quiet: bool = False, windows=None) -> dict[int, Path]:
     """Progressive distillation rounds from ``cfg.start_steps``; the students in ``cfg.keep``. ``windows``:
     (x, y) to distil on instead of the teacher's own training windows."""
-    from imuedge.train.diffusion.train import TrainConfig, load_diffusion, training_windows
-
     check_guidance(cfg.guidance)
     if cfg.start_steps < 2 or cfg.start_steps & (cfg.start_steps - 1):
         raise ValueError(f"--start-steps must be a power of two >= 2, got {cfg.start_steps}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    model, ckpt = load_diffusion(cfg.teacher)
-    tcfg = ckpt["train"]["config"]
-    x, y = windows or training_windows(TrainConfig(split_seed=tcfg["split_seed"], subjects=tuple(tcfg["subjects"]),
-                                                   hop=tcfg["hop"], model=model.config))[:2]
-    with torch.no_grad():
-        z0 = model.framing.encode(torch.from_numpy(x))
+    kind = checkpoint.load(cfg.teacher).get("kind")
+    if kind not in TEACHERS:
+        raise ValueError(f"--teacher {cfg.teacher}: a {kind!r} checkpoint; distillation takes "
+                         f"{' or '.join(sorted(TEACHERS))} (the VQ cascade is not distilled)")
+    model, ckpt = TEACHERS[kind][0](cfg.teacher)
+    x, y = windows or teacher_windows(cfg.teacher, ckpt, model)
+    z0 = encode_windows(model, x, None if kind == "diffusion_teacher" else 512)
     ys = torch.from_numpy(np.asarray(y, np.int64))
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -277,7 +348,7 @@ def distill(cfg: DistillConfig, quiet: bool = False, windows=None) -> dict[int, 
     def teacher_v(z, t, c):
         return model.guided(z, t, c, cfg.guidance)
 
-    steps, current, written, t0 = cfg.start_steps, model.unet, {}, time.time()
+    steps, current, written, t0 = cfg.start_steps, model.denoiser, {}, time.time()
     if cfg.resume:
         steps, current = resume_from(cfg, model, z0, gen)
         teacher_v = (lambda net: (lambda z, t, c: net(z, t, c)))(current)
@@ -296,8 +367,8 @@ def distill(cfg: DistillConfig, quiet: bool = False, windows=None) -> dict[int, 
     return written
 
 
-def resume_from(cfg: DistillConfig, model: DiffusionModel, z0: torch.Tensor, gen: torch.Generator):
-    """(steps, student UNet) of ``cfg.resume``, after checking it comes from this very run (same teacher
+def resume_from(cfg: DistillConfig, model, z0: torch.Tensor, gen: torch.Generator):
+    """(steps, student denoiser) of ``cfg.resume``, after checking it comes from this very run (same teacher
     and settings) and fast-forwarding ``gen`` past the rounds it finished, so that the rounds still
     to go draw what an uninterrupted run would have drawn."""
     ckpt = checkpoint.load(cfg.resume)
@@ -320,14 +391,16 @@ def resume_from(cfg: DistillConfig, model: DiffusionModel, z0: torch.Tensor, gen
         for _ in range(cfg.iterations):
             draw_batch(gen, len(z0), round_steps, cfg.batch_size, z0.shape[1:])
         round_steps //= 2
-    student = copy.deepcopy(model.unet)
+    student = copy.deepcopy(model.denoiser)
     student.load_state_dict(ckpt["student"])
     return steps, student.requires_grad_(False)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = DistillConfig()
-    p.add_argument("--teacher", default=d.teacher, help="teacher checkpoint (imuedge diffusion train)")
+    p.add_argument("--teacher", default=d.teacher,
+                   help="teacher checkpoint: the STFT teacher (imuedge diffusion train) or a latent model "
+                        "(imuedge diffusion latent)")
     p.add_argument("--out", default=d.out, help="folder for student_4.pt, student_2.pt, student_1.pt")
     p.add_argument("--start-steps", type=int, default=d.start_steps, help="DDIM steps of the first teacher")
     p.add_argument("--guidance", type=float, default=d.guidance, help="guidance weight folded into the students")

@@ -92,7 +92,7 @@ def discriminative_score(real: np.ndarray, synth: np.ndarray, seed: int = 0) -> 
 def samplers(teacher_path, students: list[str], ddpm: bool, guidance: float, latent_path=None,
              ddim=(50, 10, 4), vq_path=None):
     """name -> (function (class ids tensor, generator) -> windows, network evaluations per window)."""
-    from imuedge.train.diffusion.distill import load_student
+    from imuedge.train.diffusion.distill import load_student, student_name
     from imuedge.train.diffusion.train import load_diffusion
 
     nfe = 1 if guidance == 1.0 else 2
@@ -110,21 +110,21 @@ def samplers(teacher_path, students: list[str], ddpm: bool, guidance: float, lat
         for n in (10, 4):  # two chains (LF, then HF) of n steps
             out[f"VQ cascade DDIM {n}"] = ((lambda n: lambda c, g: vq.sample(c, "ddim", n, guidance, g))(n),
                                            2 * nfe * n)
-    if not teacher_path:
-        return out
-    teacher, _ = load_diffusion(teacher_path)
-    if ddpm:
-        T = teacher.schedule.num_train_timesteps
-        out[f"teacher DDPM {T}"] = (lambda c, g: teacher.sample(c, "ddpm", T, guidance, g), nfe * T)
-    for n in ddim:
-        out[f"teacher DDIM {n}"] = ((lambda n: lambda c, g: teacher.sample(c, "ddim", n, guidance, g))(n), nfe * n)
-    for path in students:
+    if teacher_path:
+        teacher, _ = load_diffusion(teacher_path)
+        if ddpm:
+            T = teacher.schedule.num_train_timesteps
+            out[f"teacher DDPM {T}"] = (lambda c, g: teacher.sample(c, "ddpm", T, guidance, g), nfe * T)
+        for n in ddim:
+            out[f"teacher DDIM {n}"] = ((lambda n: lambda c, g: teacher.sample(c, "ddim", n, guidance, g))(n),
+                                        nfe * n)
+    for path in students:  # the STFT teacher's ("student 4-step") or the latent model's ("latent student 4-step")
         s, ck = load_student(path)
 
         def run(c, g, s=s):
             with torch.no_grad():
                 return s(torch.randn((len(c), *s.noise_shape), generator=g), c)
-        out[f"student {ck['steps']}-step"] = (run, int(ck["steps"]))
+        out[student_name(ck)] = (run, int(ck["steps"]))
     return out
 
 

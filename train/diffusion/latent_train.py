@@ -224,6 +224,7 @@ def train_latent(cfg: LatentTrainConfig, quiet: bool = False) -> Path:
         obj = header(LATENT_KIND, "latent_diffusion", cfg.model.to_dict(), vae_ckpt["window"], names, cfg, step,
                      elapsed, data)
         obj["state_dict"] = ema.state_dict()
+        obj["windows"] = {k: tc[k] for k in ("split_seed", "subjects", "hop")}  # the VAE's, for distillation
         if with_state:
             obj["train_state"] = {"model": model.transformer.state_dict(), "optimizer": opt.state_dict(),
                                   "rng": gen.get_state(), "step": step}

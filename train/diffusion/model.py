@@ -180,11 +180,17 @@ def diffusion_model(config: dict) -> DiffusionModel:
 def model_from_checkpoint(path, kind: str, not_a: str, fits: str, load_weights,
                           build=diffusion_model) -> tuple[nn.Module, dict]:
     """The checkpoint at ``path`` and the model ``build`` makes from its config (default: a DiffusionModel),
-    weights put in by ``load_weights(model, ckpt)``. Another kind of checkpoint ("..., not {not_a}") or
-    weights of another shape ("weights do not fit {fits}") is a CheckpointError naming the file."""
+    weights put in by ``load_weights(model, ckpt)``; ``build`` may be a dict from ``ckpt["model"]["name"]`` to
+    builders. Another kind of checkpoint ("..., not {not_a}"), an unknown model name or weights of another
+    shape ("weights do not fit {fits}") is a CheckpointError naming the file."""
     ckpt = checkpoint.load(path)
     if ckpt.get("kind") != kind:
         raise checkpoint.CheckpointError(f"{path}: a {ckpt.get('kind')!r} checkpoint, not {not_a}")
+    if isinstance(build, dict):
+        name = ckpt["model"].get("name")
+        if name not in build:
+            raise checkpoint.CheckpointError(f"{path}: {not_a} of an unknown model {name!r} (known: {sorted(build)})")
+        build = build[name]
     model = build(ckpt["model"]["config"])
     try:
         load_weights(model, ckpt)

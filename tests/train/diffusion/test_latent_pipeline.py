@@ -118,3 +118,55 @@ def test_generate_and_the_commands_take_the_latent_model(trained, tmp_path, caps
     assert "not a distilled student" in capsys.readouterr().err
     assert main(["diffusion", "vae", "--out", str(tmp_path / "v"), "--steps", "0"]) == 2
     assert "must be positive" in capsys.readouterr().err
+
+
+def test_the_latent_model_distils_into_few_step_students_that_export(trained, tmp_path):
+    from imuedge.train.diffusion.distill import DistillConfig, distill, load_student, student_name
+
+    _, _, latent_path = trained
+    written = distill(DistillConfig(teacher=str(latent_path), out=str(tmp_path / "s"), start_steps=4, keep=(2, 1),
+                                    iterations=3, batch_size=8), quiet=True)
+    assert sorted(written) == [1, 2]
+    student, ck = load_student(written[1])
+    assert ck["teacher_kind"] == "latent_diffusion" and student_name(ck) == "latent student 1-step"
+    assert student.steps == 1 and student.noise_shape == (4, 32) and student.guidance is None  # guidance folded in
+    teacher, _ = load_latent(latent_path)
+    # it decodes through the teacher's frozen VAE; only the denoiser was trained, from the teacher's weights
+    assert torch.equal(student.decoder.space.decoder[-1].weight, teacher.vae.decoder[-1].weight)
+    assert torch.equal(student.denoiser.inp.weight, ck["student"]["inp.weight"])
+    assert not torch.equal(student.denoiser.inp.weight, teacher.transformer.inp.weight)
+    assert (student.denoiser.inp.weight - teacher.transformer.inp.weight).abs().max() < 0.05
+    noise, c = torch.randn(3, 4, 32, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 2, 5])
+    with torch.no_grad():
+        x = student(noise, c)
+        assert x.shape == (3, 6, 128) and torch.equal(x, student(noise, c))  # deterministic for a given noise
+
+    summary = export_student(written[1], tmp_path / "b", formats=("onnx",), log=lambda *a: None)
+    assert summary["ok"], summary
+    assert summary["results"]["onnx-fp32"]["parity"]["max_abs_error"] <= 1e-4
+    g = load_bundle(tmp_path / "b" / "onnx-fp32")
+    assert g.manifest["sampler"]["steps"] == 1 and "of the latent model" in g.manifest["sampler"]["method"]
+    assert g.manifest["sampler"]["latent"] == [4, 32]
+    np.testing.assert_allclose(g.sample("sitting", n=2, seed=4),
+                               student(torch.from_numpy(g.noise(2, 4)), torch.full((2,), 3)).detach().numpy(),
+                               atol=1e-4)
+
+
+def test_distillation_reads_the_latent_models_own_training_windows(trained, tmp_path):
+    from imuedge import checkpoint
+    from imuedge.train.diffusion.distill import DistillConfig, distill, teacher_windows
+    from imuedge.train.diffusion.latent_train import hapt_windows
+
+    _, vae_path, latent_path = trained
+    model, ck = load_latent(latent_path)
+    x, y = teacher_windows(latent_path, ck, model)
+    want_x, want_y = hapt_windows(0, (1, 3), 64)[:2]  # vae_config's subjects and hop
+    assert np.array_equal(x, want_x.numpy()) and np.array_equal(y, want_y.numpy())
+    # an older checkpoint without its windows record: they come from its VAE checkpoint, or a clear error
+    old = {k: v for k, v in checkpoint.load(latent_path).items() if k != "windows"}
+    assert np.array_equal(teacher_windows("old.pt", old, model)[0], want_x.numpy())
+    old["train"] = {**old["train"], "config": {**old["train"]["config"], "vae": str(tmp_path / "gone.pt")}}
+    with pytest.raises(ValueError, match="gone.pt, which is not there"):
+        teacher_windows("old.pt", old, model)
+    with pytest.raises(ValueError, match="distillation takes diffusion_teacher or latent_diffusion"):
+        distill(DistillConfig(teacher=str(vae_path), out=str(tmp_path / "x")), quiet=True)
