@@ -16,6 +16,11 @@
   activities), so it is shared across seeds and values; per seed it is fine-tuned
   class-conditionally on exactly the n windows per class the classifier gets, then distilled.
 
+``--generator latent`` runs both protocols with the TimeLDM-style generator instead (issue #22):
+a VAE and a latent diffusion model trained on the same windows (few_subjects), or pretrained
+without labels on the same whole recordings and fine-tuned on the n windows per class through
+the pretrained, frozen VAE (few_labels), distilled the same way; write it to its own ``--out``.
+
 Both: macro-F1 on the real test subjects (hop 64); synthetic windows per class = ``--ratios``
 x the real windows of that class the classifier has; the gain is (real + synthetic) -
 (real only) with the same classifier and seed. Nothing the classifier is not given reaches
@@ -79,6 +84,13 @@ class Budget:
     hop: int = 32  # the generator's windows (and few_subjects' classifier's)
     ratios: tuple[float, ...] = (1.0,)  # synthetic windows per class / the classifier's real ones
     classifier_epochs: int = 10
+    generator: str = "stft"  # "stft": the STFT-domain teacher; "latent": the TimeLDM-style VAE + latent model
+    vae_steps: int = 1500  # latent: VAE steps (few_labels: its unlabelled pretraining)
+    latent_steps: int = 2000  # latent: latent model steps (few_labels: its unconditional pretraining)
+    latent_finetune_steps: int = 300  # latent, few_labels: class-conditional fine-tuning on the n windows per class
+
+
+LATENT_ONLY = ("vae_steps", "latent_steps", "latent_finetune_steps")  # not in an STFT row's budget record
 
 
 @dataclass
@@ -189,17 +201,51 @@ def make_student(gen: Labelled, data: Data, budget: Budget, work: Path, seed: in
                  description: str = "") -> Path:
     """Train a teacher on ``gen`` (from ``init`` when given), distil it; the student's checkpoint."""
     from imuedge.train.diffusion.distill import DistillConfig, distill
+
+    if budget.generator == "latent":
+        teacher = latent_teacher(gen, data, budget, work, seed, init, description)
+    else:
+        teacher = stft_teacher(gen, data, budget, work, seed, steps, init, description)
+    dcfg = DistillConfig(teacher=str(teacher), out=str(work / "student"), start_steps=budget.distill_start,
+                         keep=(budget.student_steps,), guidance=budget.guidance,
+                         iterations=budget.distill_iterations, batch_size=budget.batch_size, seed=seed, threads=1)
+    return distill(dcfg, quiet=True, windows=(gen.x, gen.y))[budget.student_steps]
+
+
+def stft_teacher(gen: Labelled, data: Data, budget: Budget, work: Path, seed: int, steps: int, init: str,
+                 description: str) -> Path:
     from imuedge.train.diffusion.train import TrainConfig, train
 
     cfg = TrainConfig(out=str(work / "teacher"), steps=steps, batch_size=budget.batch_size, seed=seed,
                       hop=budget.hop, checkpoint_every=steps, threads=1, device="cpu",
                       warmup=min(200, max(1, steps // 10)))
     cfg.model.base = budget.base
-    teacher = train(cfg, quiet=True, windows=(gen.x, gen.y, data.names, data.channels, description), init=init)
-    dcfg = DistillConfig(teacher=str(teacher), out=str(work / "student"), start_steps=budget.distill_start,
-                         keep=(budget.student_steps,), guidance=budget.guidance,
-                         iterations=budget.distill_iterations, batch_size=budget.batch_size, seed=seed, threads=1)
-    return distill(dcfg, quiet=True, windows=(gen.x, gen.y))[budget.student_steps]
+    return train(cfg, quiet=True, windows=(gen.x, gen.y, data.names, data.channels, description), init=init)
+
+
+def latent_teacher(gen: Labelled, data: Data, budget: Budget, work: Path, seed: int, init: str,
+                   description: str) -> Path:
+    """A VAE and a latent model trained on ``gen``; or, with ``init`` (a pretrained latent model), that model
+    fine-tuned on ``gen`` through its own (pretrained, frozen) VAE."""
+    from imuedge.train.diffusion.latent_train import LatentTrainConfig, load_latent, train_latent
+
+    windows = (gen.x, gen.y, data.names, data.channels, description)
+    if init:
+        vae = load_latent(init)[1]["train"]["config"]["vae"]
+        steps = budget.latent_finetune_steps
+    else:
+        vae, steps = latent_vae(windows, budget, work / "vae", seed), budget.latent_steps
+    cfg = LatentTrainConfig(vae=str(vae), out=str(work / "latent"), steps=steps, batch_size=budget.batch_size,
+                            seed=seed, threads=1, checkpoint_every=steps, warmup=min(100, max(1, steps // 10)))
+    return train_latent(cfg, quiet=True, windows=windows, init=init)
+
+
+def latent_vae(windows, budget: Budget, out: Path, seed: int) -> Path:
+    from imuedge.train.diffusion.latent_train import VAETrainConfig, train_vae
+
+    cfg = VAETrainConfig(out=str(out), steps=budget.vae_steps, batch_size=budget.batch_size, seed=seed, threads=1,
+                         checkpoint_every=budget.vae_steps)
+    return train_vae(cfg, quiet=True, windows=windows)
 
 
 def pretrain(data: Data, budget: Budget, work: Path) -> Path:
@@ -210,17 +256,26 @@ def pretrain(data: Data, budget: Budget, work: Path) -> Path:
     from imuedge.data.recording import UNLABELLED
     from imuedge.train.diffusion.train import TrainConfig, train
 
-    out = work / f"pretrain_recordings_s{budget.pretrain_steps}_b{budget.batch_size}_w{budget.base}_h{budget.hop}"
-    if (out / "teacher.pt").exists():
-        return out / "teacher.pt"
+    if budget.generator == "latent":
+        out = work / (f"pretrain_latent_v{budget.vae_steps}_s{budget.latent_steps}_b{budget.batch_size}"
+                      f"_h{budget.hop}")
+        done = out / "latent" / "latent.pt"
+    else:
+        out = work / f"pretrain_recordings_s{budget.pretrain_steps}_b{budget.batch_size}_w{budget.base}_h{budget.hop}"
+        done = out / "teacher.pt"
+    if done.exists():
+        return done
     ws = data.unlabelled
     none = Labelled.of(data.train_64.subset(np.array([], np.int64)))
     check_no_leak(none, none, data.withheld, unlabelled_y=ws.y, unlabelled_subjects=ws.subject, null_class=UNLABELLED)
     null = np.full(len(ws), len(data.names), np.int64)
+    desc = f"UCI HAPT training subjects' whole recordings (split seed 0), {len(ws)} windows, no labels"
+    if budget.generator == "latent":  # the VAE and the unconditional latent model, on the same unlabelled windows
+        return latent_teacher(Labelled(ws.x, null, np.asarray(ws.subject, np.int64), np.array([])), data, budget,
+                              out, 0, "", desc)
     cfg = TrainConfig(out=str(out), steps=budget.pretrain_steps, batch_size=budget.batch_size, seed=0,
                       hop=budget.hop, checkpoint_every=500, threads=1, device="cpu")
     cfg.model.base = budget.base
-    desc = f"UCI HAPT training subjects' whole recordings (split seed 0), {len(ws)} windows, no labels"
     return train(cfg, quiet=True, windows=(ws.x, null, data.names, data.channels, desc))
 
 
@@ -284,7 +339,11 @@ def run_seed(protocol: str, value: int, seed: int, data: Data, budget: Budget, w
 
 
 def budget_dict(b: Budget) -> dict:
-    return {**asdict(b), "ratios": list(b.ratios)}
+    d = {**asdict(b), "ratios": list(b.ratios)}
+    if b.generator == "stft":  # as the rows written before the latent generator record it
+        for k in ("generator", *LATENT_ONLY):
+            d.pop(k)
+    return d
 
 
 @functools.lru_cache(maxsize=None)
@@ -426,6 +485,8 @@ def main(argv=None) -> int:
         p.error("give --protocol (or --summarize)")
     budget = Budget(**{f.name: getattr(a, f.name) for f in fields(Budget) if f.name != "ratios"},
                     ratios=tuple(float(r) for r in a.ratios.split(",")))
+    if budget.generator not in ("stft", "latent"):
+        p.error(f"--generator {budget.generator}: one of stft, latent")
     values = [int(v) for v in a.values.split(",")] if a.values else list(PROTOCOLS[a.protocol])
     seeds = [int(s) for s in a.seeds.split(",")]
     git_rev()

@@ -141,3 +141,64 @@ def test_a_protocol_that_would_leak_a_label_is_refused_before_any_training(data,
     with pytest.raises(ab.LabelLeakError, match="not given"):
         ab.main(tiny("few_labels", 2, tmp_path / "out", tmp_path / "work"))
     assert spy.calls == [] and not (tmp_path / "out" / "raw" / "few_labels_n2.jsonl").exists()
+
+
+class LatentSpy:
+    """Records the windows every train_vae(), train_latent() and distill() call is given, then runs it."""
+
+    def __init__(self, monkeypatch):
+        from imuedge.train.diffusion import distill, latent_train
+
+        self.calls = []
+        real_vae, real_latent, real_distill = latent_train.train_vae, latent_train.train_latent, distill.distill
+
+        def spy_vae(cfg, quiet=False, windows=None):
+            self.calls.append(("vae", windows[0], windows[1], ""))
+            return real_vae(cfg, quiet, windows)
+
+        def spy_latent(cfg, quiet=False, windows=None, init=""):
+            self.calls.append(("latent", windows[0], windows[1], init))
+            return real_latent(cfg, quiet, windows, init)
+
+        def spy_distill(cfg, quiet=False, windows=None):
+            self.calls.append(("distill", windows[0], windows[1], cfg.teacher))
+            return real_distill(cfg, quiet, windows)
+
+        monkeypatch.setattr(latent_train, "train_vae", spy_vae)
+        monkeypatch.setattr(latent_train, "train_latent", spy_latent)
+        monkeypatch.setattr(distill, "distill", spy_distill)
+
+
+def tiny_latent(protocol, value, out, work):
+    return tiny(protocol, value, out, work) + ["--generator", "latent", "--vae-steps", "2", "--latent-steps", "2",
+                                               "--latent-finetune-steps", "2"]
+
+
+def test_the_latent_generator_pretrains_its_vae_and_prior_without_labels_for_few_labels(data, tmp_path, monkeypatch):
+    spy = LatentSpy(monkeypatch)
+    monkeypatch.setattr(ab, "load_data", lambda hop: data)
+    assert ab.main(tiny_latent("few_labels", 2, tmp_path / "out", tmp_path / "work")) == 0
+    (vae, vx, _, _), (pre, px, py, pinit), (fine, fx, fy, init), (dist, dx, dy, teacher) = spy.calls
+    assert (vae, pre, fine, dist) == ("vae", "latent", "latent", "distill")
+    assert np.array_equal(vx, data.unlabelled.x) and np.array_equal(px, data.unlabelled.x)  # whole recordings
+    assert np.all(py == 6) and pinit == ""  # the prior's pretraining: every window the null class
+    assert init.endswith("latent.pt") and "pretrain_latent" in init  # fine-tuned from it, its VAE kept
+    clf = ab.few_labels_sets(data.train_64, 2, 0, 6)[1]
+    for x, y in ((fx, fy), (dx, dy)):
+        assert np.array_equal(x, clf.x) and np.array_equal(y, clf.y)
+    row = json.loads((tmp_path / "out" / "raw" / "few_labels_n2.jsonl").read_text())
+    assert row["budget"]["generator"] == "latent" and row["budget"]["latent_finetune_steps"] == 2
+
+
+def test_the_latent_generator_trains_on_the_classifiers_subjects_only(data, tmp_path, monkeypatch):
+    spy = LatentSpy(monkeypatch)
+    monkeypatch.setattr(ab, "load_data", lambda hop: data)
+    assert ab.main(tiny_latent("few_subjects", 2, tmp_path / "out", tmp_path / "work")) == 0
+    clf = ab.few_subjects_sets(data.train_64, 2, 0, [0])[1]
+    (vae, vx, _, _), (lat, lx, ly, init), (_, dx, dy, _) = spy.calls
+    assert (vae, lat, init) == ("vae", "latent", "")
+    for x in (vx, lx, dx):
+        assert np.array_equal(x, clf.x)
+    assert np.array_equal(ly, clf.y) and np.array_equal(dy, clf.y)
+    with pytest.raises(SystemExit):  # argparse's one-line error, exit status 2
+        ab.main(tiny("few_subjects", 2, tmp_path / "o2", tmp_path / "w2") + ["--generator", "gan"])

@@ -219,6 +219,9 @@ def teacher_windows(path, ckpt: dict, model) -> tuple[np.ndarray, np.ndarray]:
         tc = ckpt["train"]["config"]
         return training_windows(TrainConfig(split_seed=tc["split_seed"], subjects=tuple(tc["subjects"]),
                                             hop=tc["hop"], model=model.config))[:2]
+    if "windows" in ckpt and ckpt["windows"] is None:
+        raise ValueError(f"{path}: trained on windows given in code, not a HAPT split; distil it on the same "
+                         f"windows (distill(cfg, windows=(x, y)))")
     tc = ckpt.get("windows")
     if tc is None:
         vae = Path(ckpt["train"]["config"]["vae"])

@@ -137,12 +137,23 @@ def load_vae(path) -> tuple[WindowVAE, dict]:
     return vae.eval(), ckpt
 
 
-def train_vae(cfg: VAETrainConfig, quiet: bool = False) -> Path:
+def given_windows(windows):
+    """``(x, y, class names, channels, description)`` given in code (numpy or torch) as the stages take them."""
+    x, y, names, channels, data = windows
+    return (torch.as_tensor(np.asarray(x, np.float32)), torch.as_tensor(np.asarray(y, np.int64)), tuple(names),
+            tuple(channels), data)
+
+
+def train_vae(cfg: VAETrainConfig, quiet: bool = False, windows=None) -> Path:
+    """Train (or resume) the VAE; OUT/vae.pt. ``windows``: (x, y, class names, channels, description) to train
+    on instead of the HAPT training subjects' windows (``y`` is not used: the VAE needs no label)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    xs, _, names, channels, data = hapt_windows(cfg.split_seed, cfg.subjects, cfg.hop)
+    xs, _, names, channels, data = given_windows(windows) if windows else hapt_windows(cfg.split_seed, cfg.subjects,
+                                                                                      cfg.hop)
+    source = None if windows else {"split_seed": cfg.split_seed, "subjects": list(cfg.subjects), "hop": cfg.hop}
     cfg.vae.channels, cfg.vae.samples = len(channels), xs.shape[-1]
     torch.manual_seed(cfg.seed)
     vae = WindowVAE(cfg.vae)
@@ -159,6 +170,7 @@ def train_vae(cfg: VAETrainConfig, quiet: bool = False) -> Path:
     def save(path, with_state: bool, elapsed: float, step: int):
         obj = header(VAE_KIND, "window_vae", asdict(cfg.vae), window, names, cfg, step, elapsed, data)
         obj["state_dict"] = vae.state_dict()
+        obj["windows"] = source  # the HAPT windows it trained on (None: windows given in code)
         obj["beta"] = beta.state_dict()
         if with_state:
             obj["train_state"] = {"model": vae.state_dict(), "optimizer": opt.state_dict(), "rng": gen.get_state(),
@@ -198,17 +210,33 @@ def load_latent(path) -> tuple[LatentDiffusion, dict]:
     return model.eval(), ckpt
 
 
-def train_latent(cfg: LatentTrainConfig, quiet: bool = False) -> Path:
+def train_latent(cfg: LatentTrainConfig, quiet: bool = False, windows=None, init: str = "") -> Path:
+    """Train (or resume) the latent diffusion model on the VAE's latents; OUT/latent.pt. ``windows``: (x, y, class
+    names, channels, description) to train on instead of the VAE's own HAPT windows (a y of ``len(names)``, the
+    null class, is a window without a label); ``init``: a latent checkpoint (of the same VAE) to start from."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     vae, vae_ckpt = load_vae(cfg.vae)
     tc = vae_ckpt["train"]["config"]
-    xs, ys, names, channels, data = hapt_windows(tc["split_seed"], tuple(tc["subjects"]), tc["hop"])
+    if windows:
+        xs, ys, names, channels, data = given_windows(windows)
+        source = None
+    else:
+        source = vae_ckpt.get("windows", {k: tc[k] for k in ("split_seed", "subjects", "hop")})
+        if source is None:
+            raise ValueError(f"{cfg.vae}: a VAE trained on windows given in code; train the latent model on "
+                             f"windows given the same way")
+        xs, ys, names, channels, data = hapt_windows(source["split_seed"], tuple(source["subjects"]), source["hop"])
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg.model.class_names, cfg.model.channels, cfg.model.vae = names, channels, vae.config
     torch.manual_seed(cfg.seed)
     model = LatentDiffusion(cfg.model, vae)
+    if init:
+        start, _ = load_latent(init)
+        if not torch.equal(start.vae.decoder[-1].weight, vae.decoder[-1].weight):
+            raise ValueError(f"--init {init}: a latent model of another VAE than {cfg.vae}")
+        model.transformer.load_state_dict(start.transformer.state_dict())
     ema = deepcopy(model).eval()
     opt = torch.optim.AdamW(model.transformer.parameters(), lr=cfg.lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -224,7 +252,7 @@ def train_latent(cfg: LatentTrainConfig, quiet: bool = False) -> Path:
         obj = header(LATENT_KIND, "latent_diffusion", cfg.model.to_dict(), vae_ckpt["window"], names, cfg, step,
                      elapsed, data)
         obj["state_dict"] = ema.state_dict()
-        obj["windows"] = {k: tc[k] for k in ("split_seed", "subjects", "hop")}  # the VAE's, for distillation
+        obj["windows"] = source  # the HAPT windows it trained on, for distillation (None: given in code)
         if with_state:
             obj["train_state"] = {"model": model.transformer.state_dict(), "optimizer": opt.state_dict(),
                                   "rng": gen.get_state(), "step": step}
