@@ -4,10 +4,12 @@ students, and the student's sampling loop unrolled into one exportable graph.
     imuedge diffusion distill --teacher runs/teacher/teacher.pt --out runs/student     # the STFT teacher
     imuedge diffusion distill --teacher runs/ldm/latent.pt --out runs/ldm-student      # the latent model
 
-The teacher is any ``ConditionalDiffusion`` with a v-prediction denoiser (``TEACHERS``): the
-STFT-domain teacher (its UNet over the STFT planes) or the latent model (its transformer over
-the VAE's latents; the student decodes through the same frozen VAE). The VQ cascade is not
-distilled: its two chains (LF, then HF given LF) would need a student per chain.
+The teacher is any of ``TEACHERS``: the STFT-domain teacher (its UNet over the STFT planes),
+the latent model (its transformer over the VAE's latents; the student decodes through the same
+frozen VAE) or the VQ cascade (``Chain``: its LF prior and its HF prior are distilled side by
+side, round by round, each into a student of the same steps; the HF one learns on the real LF
+tokens it is conditioned on, as its teacher did; guidance with rescaling is folded into both;
+the students run from t = 1, without the teacher's optional halt).
 
 Round by round, a student with N/2 steps learns to do in one deterministic DDIM step
 what its teacher does in two: from z_t, the teacher steps t -> t' -> t''; the
@@ -79,8 +81,10 @@ def draw_batch(gen: torch.Generator, n: int, steps: int, batch_size: int, plane_
 
 
 def distill_round(teacher_v, student: nn.Module, schedule: NoiseSchedule, z0_all: torch.Tensor, y_all: torch.Tensor,
-                  steps: int, cfg: DistillConfig, gen: torch.Generator, quiet: bool = False) -> nn.Module:
-    """Train ``student`` (N/2 = ``steps`` // 2 steps) to match two DDIM steps of ``teacher_v(z, t, y)``."""
+                  steps: int, cfg: DistillConfig, gen: torch.Generator, quiet: bool = False,
+                  cond_all: torch.Tensor | None = None) -> nn.Module:
+    """Train ``student`` (N/2 = ``steps`` // 2 steps) to match two DDIM steps of ``teacher_v(z, t, y, cond)``;
+    ``cond_all``: the clean conditioning sequence of each training window, for a denoiser that reads one."""
     T = schedule.num_train_timesteps
     teacher_ts = torch.tensor(trailing_timesteps(T, steps) + [-1])
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=0.0)
@@ -89,16 +93,17 @@ def distill_round(teacher_v, student: nn.Module, schedule: NoiseSchedule, z0_all
     for _ in bar:
         idx, i, noise = draw_batch(gen, len(z0_all), steps, cfg.batch_size, z0_all.shape[1:])
         z0, y = z0_all[idx], y_all[idx]
+        cond = None if cond_all is None else cond_all[idx]
         t, t_mid, t_next = teacher_ts[2 * i], teacher_ts[2 * i + 1], teacher_ts[2 * i + 2]
         alpha, sigma = schedule.alpha_sigma(t, z0)
         zt = alpha * z0 + sigma * noise
         with torch.no_grad():
-            z_mid = ddim_step(teacher_v(zt, t, y), zt, schedule, t, t_mid)
-            z_next = ddim_step(teacher_v(z_mid, t_mid, y), z_mid, schedule, t_mid, t_next)
+            z_mid = ddim_step(teacher_v(zt, t, y, cond), zt, schedule, t, t_mid)
+            z_next = ddim_step(teacher_v(z_mid, t_mid, y, cond), z_mid, schedule, t_mid, t_next)
             alpha_n, sigma_n = schedule.alpha_sigma(t_next, z0)
             ratio = sigma_n / sigma
             x_target = (z_next - ratio * zt) / (alpha_n - ratio * alpha)
-        x_pred = alpha * zt - sigma * student(zt, t, y)
+        x_pred = alpha * zt - sigma * call(student, zt, t, y, cond)
         weight = (alpha ** 2 / sigma ** 2).clamp_min(1.0)
         loss = (weight * (x_pred - x_target) ** 2).mean()
         opt.zero_grad(set_to_none=True)
@@ -107,6 +112,33 @@ def distill_round(teacher_v, student: nn.Module, schedule: NoiseSchedule, z0_all
         opt.step()
         bar.set_postfix(loss=f"{loss.item():.4f}")
     return student.eval()
+
+
+def call(net: nn.Module, z, t, y, cond=None):
+    """A denoiser's v-prediction, with its conditioning sequence when it reads one."""
+    return net(z, t, y) if cond is None else net(z, t, y, cond)
+
+
+def as_teacher(net: nn.Module):
+    """A (frozen) student as the next round's teacher: ``teacher_v(z, t, y, cond)``."""
+    return lambda z, t, y, cond=None: call(net, z, t, y, cond)
+
+
+@dataclass
+class Chain:
+    """One sampling chain to distil: the diffusion model whose schedule, guidance and denoiser it has, its
+    training latents, and the clean sequence they are conditioned on (the VQ cascade's HF chain: the LF tokens)."""
+    model: nn.Module
+    z0: torch.Tensor
+    cond: torch.Tensor | None = None
+
+
+def chains(model, z0: torch.Tensor) -> list[Chain]:
+    """The chains of a teacher: one (STFT, latent), or the VQ cascade's LF and HF priors."""
+    if hasattr(model, "lf") and hasattr(model, "hf"):
+        z_lf, z_hf = model.split(z0)
+        return [Chain(model.lf, z_lf), Chain(model.hf, z_hf, z_lf)]
+    return [Chain(model, z0)]
 
 
 class WindowDecoder(nn.Module):
@@ -204,10 +236,24 @@ def build_stft(config: dict):
     return diffusion_model(config)
 
 
+def load_vq_teacher(path):
+    from imuedge.train.diffusion.vq_train import load_vq
+
+    return load_vq(path)
+
+
+def build_vq(config: dict):
+    from imuedge.train.diffusion.vq_prior import VQDiffusion, VQPriorConfig
+
+    return VQDiffusion(VQPriorConfig.from_dict(config))
+
+
 # teacher kind -> (loader of the teacher, builder of its model from ``ckpt["model"]["config"]``, row name prefix)
 TEACHERS = {"diffusion_teacher": (load_stft_teacher, build_stft, ""),
-            "latent_diffusion": (load_latent_teacher, build_latent, "latent ")}
-BUILDERS = {"diffusion": build_stft, "latent_diffusion": build_latent}  # ckpt["model"]["name"] -> builder
+            "latent_diffusion": (load_latent_teacher, build_latent, "latent "),
+            "vq_diffusion": (load_vq_teacher, build_vq, "VQ ")}
+BUILDERS = {"diffusion": build_stft, "latent_diffusion": build_latent,  # ckpt["model"]["name"] -> builder
+            "vq_diffusion": build_vq}
 
 
 def teacher_windows(path, ckpt: dict, model) -> tuple[np.ndarray, np.ndarray]:
@@ -224,10 +270,10 @@ def teacher_windows(path, ckpt: dict, model) -> tuple[np.ndarray, np.ndarray]:
                          f"windows (distill(cfg, windows=(x, y)))")
     tc = ckpt.get("windows")
     if tc is None:
-        vae = Path(ckpt["train"]["config"]["vae"])
+        vae = Path(ckpt["train"]["config"].get("vae") or ckpt["train"]["config"]["vqvae"])
         if not vae.is_file():
-            raise ValueError(f"{path}: its training windows are recorded only in its VAE checkpoint {vae}, "
-                             f"which is not there; run from the folder it was trained in")
+            raise ValueError(f"{path}: its training windows are recorded only in its first stage's checkpoint "
+                             f"{vae}, which is not there; run from the folder it was trained in")
         tc = checkpoint.load(vae)["train"]["config"]
     x, y = training_windows(TrainConfig(split_seed=tc["split_seed"], subjects=tuple(tc["subjects"]),
                                         hop=tc["hop"]))[:2]
@@ -242,9 +288,11 @@ def encode_windows(model, x: np.ndarray, batch: int | None = None) -> torch.Tens
         return torch.cat([model.space.encode(torch.from_numpy(x[i:i + batch])) for i in range(0, len(x), batch)])
 
 
-def save_student(path, model, student: nn.Module, steps: int, cfg: DistillConfig, teacher_ckpt: dict,
+def save_student(path, model, students: list[nn.Module], steps: int, cfg: DistillConfig, teacher_ckpt: dict,
                  seconds: float) -> Path:
-    """The student's weights beside its teacher's space (the STFT framing, or the frozen VAE) and model spec."""
+    """The students' weights (one per chain: the VQ cascade's as ``lf.*`` and ``hf.*``) beside the teacher's
+    space (the STFT framing, the frozen VAE or VQ-VAE) and model spec."""
+    student = students[0] if len(students) == 1 else nn.ModuleDict({"lf": students[0], "hf": students[1]})
     return checkpoint.save({
         "kind": KIND, "model": {"name": teacher_ckpt["model"]["name"], "config": model.config.to_dict()},
         "teacher_kind": teacher_ckpt["kind"],
@@ -256,18 +304,26 @@ def save_student(path, model, student: nn.Module, steps: int, cfg: DistillConfig
         path)
 
 
-def load_student(path) -> tuple[UnrolledSampler, dict]:
-    """The unrolled student of a checkpoint (eval mode) and the checkpoint."""
+def load_student(path) -> tuple[nn.Module, dict]:
+    """The unrolled student of a checkpoint (eval mode; the VQ cascade's two chains as a ``CascadeSampler``)
+    and the checkpoint."""
     def load_weights(model, ckpt):
         model.space.load_state_dict(ckpt["state_dict"])
-        model.denoiser.load_state_dict(ckpt["student"])
+        if ckpt.get("teacher_kind") == "vq_diffusion":
+            nn.ModuleDict({"lf": model.lf.denoiser, "hf": model.hf.denoiser}).load_state_dict(ckpt["student"])
+        else:
+            model.denoiser.load_state_dict(ckpt["student"])
 
     model, ckpt = model_from_checkpoint(path, KIND, "a distilled student", "the student", load_weights, BUILDERS)
+    if ckpt.get("teacher_kind") == "vq_diffusion":
+        from imuedge.train.diffusion.vq_prior import CascadeSampler
+
+        return CascadeSampler(model, int(ckpt["steps"]), guidance=None, rescale=0.0, halt=1.0).eval(), ckpt
     return UnrolledSampler(model, model.denoiser, int(ckpt["steps"])).eval(), ckpt
 
 
 def student_name(ckpt: dict) -> str:
-    """The student's row name in reports: "student 4-step" (STFT), "latent student 4-step"."""
+    """The student's row name in reports: "student 4-step" (STFT), "latent student 4-step", "VQ student 4-step"."""
     prefix = TEACHERS.get(ckpt.get("teacher_kind", "diffusion_teacher"), (None, None, ""))[2]
     return f"{prefix}student {int(ckpt['steps'])}-step"
 
@@ -298,9 +354,7 @@ def load_sampler(path, steps: int | None = None, guidance: float | None = None) 
         steps, guidance = steps or 10, 1.5 if guidance is None else guidance
         sampler = CascadeSampler(model, steps, guidance).eval()
         return sampler, ckpt, {"steps": sampler.steps, "guidance": float(guidance), "method": VQ_METHOD,
-                               "rescale": model.config.rescale, "halt": model.config.halt,
-                               "latent": list(model.noise_shape), "vqvae": ckpt["model"]["config"]["vqvae"],
-                               "noise_layout": "(batch, LF token dims then HF token dims, token positions)"}
+                               "rescale": model.config.rescale, "halt": model.config.halt, **space_info(ckpt)}
     if kind in TEACHERS:
         steps, guidance = steps or 10, 1.5 if guidance is None else guidance
         model, ckpt = TEACHERS[kind][0](path)
@@ -311,7 +365,9 @@ def load_sampler(path, steps: int | None = None, guidance: float | None = None) 
         raise ValueError(f"{path}: a distilled student has its own steps and guidance; --steps and --guidance "
                          f"are for a teacher or latent diffusion checkpoint")
     sampler, ckpt = load_student(path)
-    teacher = "the latent model" if ckpt.get("teacher_kind") == "latent_diffusion" else "the STFT teacher"
+    teacher = {"latent_diffusion": "the latent model",
+               "vq_diffusion": "the VQ cascade (LF and HF chains, rescaled guidance folded in)"}.get(
+        ckpt.get("teacher_kind"), "the STFT teacher")
     return sampler, ckpt, {"steps": int(ckpt["steps"]), "guidance": float(ckpt["guidance"]),
                            "method": f"{STUDENT_METHOD}, of {teacher}", **space_info(ckpt)}
 
@@ -319,6 +375,11 @@ def load_sampler(path, steps: int | None = None, guidance: float | None = None) 
 def space_info(ckpt: dict) -> dict:
     """The manifest's description of a generator's noise space (the STFT planes, or the VAE's latents)."""
     config = ckpt["model"]["config"]
+    if "vqvae" in config:
+        from imuedge.train.diffusion.vqvae import VQVAE, VQVAEConfig
+
+        return {"latent": list(VQVAE(VQVAEConfig(**config["vqvae"])).latent_shape), "vqvae": config["vqvae"],
+                "noise_layout": "(batch, LF token dims then HF token dims, token positions)"}
     if "vae" in config:
         from imuedge.train.diffusion.vae import VAEConfig, WindowVAE
 
@@ -338,29 +399,31 @@ def distill(cfg: DistillConfig, quiet: bool = False, windows=None) -> dict[int, 
     kind = checkpoint.load(cfg.teacher).get("kind")
     if kind not in TEACHERS:
         raise ValueError(f"--teacher {cfg.teacher}: a {kind!r} checkpoint; distillation takes "
-                         f"{' or '.join(sorted(TEACHERS))} (the VQ cascade is not distilled)")
+                         f"{', '.join(sorted(TEACHERS))}")
     model, ckpt = TEACHERS[kind][0](cfg.teacher)
     x, y = windows or teacher_windows(cfg.teacher, ckpt, model)
     z0 = encode_windows(model, x, None if kind == "diffusion_teacher" else 512)
     ys = torch.from_numpy(np.asarray(y, np.int64))
+    todo = chains(model, z0)
+    if cfg.resume and len(todo) > 1:
+        raise ValueError(f"--resume {cfg.resume}: the VQ cascade's distillation does not resume; run it again")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-
-    def teacher_v(z, t, c):
-        return model.guided(z, t, c, cfg.guidance)
-
-    steps, current, written, t0 = cfg.start_steps, model.denoiser, {}, time.time()
+    rescale = getattr(model.config, "rescale", 0.0)  # the VQ cascade's guidance rescaling, folded in too
+    teachers = [(lambda m: lambda z, t, c, cond=None: m.guided(z, t, c, cfg.guidance, cond, rescale))(ch.model)
+                for ch in todo]
+    steps, current, written, t0 = cfg.start_steps, [ch.model.denoiser for ch in todo], {}, time.time()
     if cfg.resume:
-        steps, current = resume_from(cfg, model, z0, gen)
-        teacher_v = (lambda net: (lambda z, t, c: net(z, t, c)))(current)
+        steps, resumed = resume_from(cfg, model, z0, gen)
+        current, teachers = [resumed], [as_teacher(resumed)]
     while steps > min(cfg.keep):
-        student = copy.deepcopy(current).requires_grad_(True)
-        student = distill_round(teacher_v, student, model.schedule, z0, ys, steps, cfg, gen, quiet)
+        current = [distill_round(teacher_v, copy.deepcopy(net).requires_grad_(True), ch.model.schedule, ch.z0, ys,
+                                 steps, cfg, gen, quiet, ch.cond).requires_grad_(False)
+                   for ch, teacher_v, net in zip(todo, teachers, current)]
+        teachers = [as_teacher(net) for net in current]
         steps //= 2
-        current = student.requires_grad_(False)
-        teacher_v = (lambda net: (lambda z, t, c: net(z, t, c)))(current)
         if steps in cfg.keep:
             written[steps] = save_student(out / f"student_{steps}.pt", model, current, steps, cfg, ckpt,
                                           time.time() - t0)

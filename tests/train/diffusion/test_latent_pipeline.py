@@ -168,5 +168,5 @@ def test_distillation_reads_the_latent_models_own_training_windows(trained, tmp_
     old["train"] = {**old["train"], "config": {**old["train"]["config"], "vae": str(tmp_path / "gone.pt")}}
     with pytest.raises(ValueError, match="gone.pt, which is not there"):
         teacher_windows("old.pt", old, model)
-    with pytest.raises(ValueError, match="distillation takes diffusion_teacher or latent_diffusion"):
+    with pytest.raises(ValueError, match="distillation takes diffusion_teacher, latent_diffusion, vq_diffusion"):
         distill(DistillConfig(teacher=str(vae_path), out=str(tmp_path / "x")), quiet=True)

@@ -132,3 +132,50 @@ def test_vq_cascade_exports_with_fp32_parity_in_all_three_formats(trained, tmp_p
         got[fmt] = load_bundle(tmp_path / "b" / f"{fmt}-fp32").sample("laying", n=2, seed=1)
     np.testing.assert_allclose(got["onnx"], got["tflite"], atol=1e-4)
     np.testing.assert_allclose(got["onnx"], got["pte"], atol=1e-4)
+
+
+def test_the_cascade_distils_both_chains_the_hf_one_on_the_real_lf_tokens(trained, tmp_path, monkeypatch):
+    from imuedge.train.diffusion import distill as d
+    from imuedge.train.diffusion.latent_train import hapt_windows
+
+    _, _, vq_path = trained
+    seen, real_round = [], d.distill_round
+
+    def spy(teacher_v, student, schedule, z0_all, y_all, steps, cfg, gen, quiet=False, cond_all=None):
+        seen.append((steps, z0_all, cond_all))
+        return real_round(teacher_v, student, schedule, z0_all, y_all, steps, cfg, gen, quiet, cond_all)
+
+    monkeypatch.setattr(d, "distill_round", spy)
+    written = d.distill(d.DistillConfig(teacher=str(vq_path), out=str(tmp_path / "s"), start_steps=4, keep=(2, 1),
+                                        iterations=2, batch_size=8), quiet=True)
+    teacher, _ = load_vq(vq_path)
+    with torch.no_grad():
+        z_lf, z_hf = teacher.split(teacher.space.encode(hapt_windows(0, (1, 3), 64)[0]))
+    # per round the LF chain (no condition), then the HF chain conditioned on the real LF tokens of its windows
+    assert [(s, c is None) for s, _, c in seen] == [(4, True), (4, False), (2, True), (2, False)]
+    assert torch.equal(seen[0][1], z_lf) and torch.equal(seen[1][1], z_hf) and torch.equal(seen[1][2], z_lf)
+
+    student, ck = d.load_student(written[1])
+    assert d.student_name(ck) == "VQ student 1-step" and student.steps == 1
+    assert student.lf.guidance is None and student.hf.guidance is None  # guidance (rescaled) folded in
+    assert torch.equal(student.hf.denoiser.inp.weight, ck["student"]["hf.inp.weight"])
+    assert not torch.equal(student.hf.denoiser.inp.weight, teacher.hf.denoiser.inp.weight)
+    noise, c = torch.randn(2, 8, 32, generator=torch.Generator().manual_seed(1)), torch.tensor([1, 4])
+    other = noise.clone()
+    other[:, :4] += 1.0  # another LF noise: the HF chain reads the LF chain's result
+    with torch.no_grad():
+        x = student(noise, c)
+        assert torch.equal(x, student(noise, c)) and x.shape == (2, 6, 128)
+        assert not torch.equal(student.hf.run(noise[:, 4:], c, cond=student.lf.run(other[:, :4], c)),
+                               student.hf.run(noise[:, 4:], c, cond=student.lf.run(noise[:, :4], c)))
+
+    summary = export_student(written[1], tmp_path / "b", formats=("onnx",), log=lambda *a: None)
+    assert summary["ok"], summary
+    assert summary["results"]["onnx-fp32"]["parity"]["max_abs_error"] <= 1e-4
+    g = load_bundle(tmp_path / "b" / "onnx-fp32")
+    assert "VQ cascade" in g.manifest["sampler"]["method"] and g.manifest["sampler"]["latent"] == [8, 32]
+    np.testing.assert_allclose(g.sample("walking", n=2, seed=3),
+                               student(torch.from_numpy(g.noise(2, 3)), torch.zeros(2, dtype=torch.int64))
+                               .detach().numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match="does not resume"):
+        d.distill(d.DistillConfig(teacher=str(vq_path), out=str(tmp_path / "s"), resume=str(written[2])), quiet=True)
