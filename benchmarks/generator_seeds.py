@@ -1,0 +1,96 @@
+"""The generator report over seeds: every sampler's numbers from several ``evaluate`` runs, side by side.
+
+    python -m benchmarks.generator_seeds benchmarks/results/latent_generator/seeds
+
+reads ``FOLDER/seed*/results.json`` (one ``python -m imuedge.train.diffusion.evaluate --seed S`` run each)
+and writes ``FOLDER/seeds.json`` and ``FOLDER/seeds.md``: per sampler and metric the mean, the sample
+standard deviation (ddof 1), the median and every seed's value, and TRTR the same way. A sampler missing
+from a seed's report is reported with the seeds it has.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from imuedge.atomic import atomic_write
+
+METRICS = ("TSTR_macro_f1", "TSTR_over_TRTR", "discriminative_score", "frechet_distance",
+           "samples_per_second_1_thread")
+
+
+def stats(values: list[float]) -> dict:
+    v = np.asarray(values, np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            "median": float(np.median(v)), "values": [float(x) for x in v]}
+
+
+def summarize(folder: Path) -> dict:
+    runs = {}
+    for path in sorted(folder.glob("seed*/results.json")):
+        runs[int(path.parent.name[4:])] = json.loads(path.read_text())
+    if not runs:
+        raise FileNotFoundError(f"{folder}: no seed*/results.json (write them with evaluate --seed S --out "
+                                f"{folder}/seedS)")
+    seeds = sorted(runs)
+    samplers = list(dict.fromkeys(name for s in seeds for name in runs[s]["samplers"]))
+    out = {"folder": str(folder), "seeds": seeds, "machine": sorted({runs[s]["machine"] for s in seeds}),
+           "per_class": sorted({runs[s]["per_class"] for s in seeds}),
+           "TRTR_macro_f1": stats([runs[s]["TRTR_macro_f1"] for s in seeds]), "samplers": {}}
+    for name in samplers:
+        have = [s for s in seeds if name in runs[s]["samplers"]]
+        row = {"seeds": have}
+        for m in METRICS:
+            vals = [runs[s]["samplers"][name].get(m) for s in have]
+            if all(v is not None for v in vals):
+                row[m] = stats(vals)
+        out["samplers"][name] = row
+    return out
+
+
+def markdown(r: dict) -> str:
+    def cell(row, m, digits=3):
+        if m not in row:
+            return "-"
+        s = row[m]
+        return f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f} (median {s['median']:.{digits}f})"
+
+    t = r["TRTR_macro_f1"]
+    lines = [f"# The generator report over seeds {', '.join(map(str, r['seeds']))}", "",
+             f"From `{r['folder']}/seed*/results.json` by `python -m benchmarks.generator_seeds {r['folder']}`. "
+             f"Machine: {'; '.join(r['machine'])}. Windows per class: {', '.join(map(str, r['per_class']))}. "
+             f"TRTR macro-F1 (1D CNN on real training windows) {t['mean']:.3f} ± {t['std']:.3f} "
+             f"({', '.join(f'{v:.3f}' for v in t['values'])}). Mean ± sample std (ddof 1) over seeds, then the median.",
+             "", "| sampler | seeds | TSTR macro-F1 | TSTR/TRTR | discriminative (lower is better) | Frechet | "
+             "samples/s (1 thread) | TSTR per seed |", "|---|---|---|---|---|---|---|---|"]
+    for name, row in r["samplers"].items():
+        per_seed = ", ".join(f"{v:.3f}" for v in row["TSTR_macro_f1"]["values"]) if "TSTR_macro_f1" in row else "-"
+        lines.append(f"| {name} | {len(row['seeds'])} | {cell(row, 'TSTR_macro_f1')} | {cell(row, 'TSTR_over_TRTR', 2)} "
+                     f"| {cell(row, 'discriminative_score')} | {cell(row, 'frechet_distance', 1)} "
+                     f"| {cell(row, 'samples_per_second_1_thread', 0)} | {per_seed} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.generator_seeds", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folder", help="a folder of seed*/results.json")
+    a = p.parse_args(argv)
+    folder = Path(a.folder)
+    try:
+        r = summarize(folder)
+    except (FileNotFoundError, json.JSONDecodeError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    atomic_write(folder / "seeds.json", lambda f: f.write(json.dumps(r, indent=2) + "\n"))
+    text = markdown(r)
+    atomic_write(folder / "seeds.md", lambda f: f.write(text))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

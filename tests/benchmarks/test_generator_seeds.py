@@ -1,0 +1,35 @@
+"""benchmarks/generator_seeds.py: the evaluation reports of several seeds summarised per sampler."""
+import json
+
+import pytest
+
+from benchmarks import generator_seeds as gs
+
+
+def report(folder, seed, trtr, rows):
+    (folder / f"seed{seed}").mkdir(parents=True)
+    samplers = {name: {"TSTR_macro_f1": f1, "TSTR_over_TRTR": f1 / trtr, "discriminative_score": d,
+                       "frechet_distance": 50.0, "samples_per_second_1_thread": 100.0 * (seed + 1)}
+                for name, (f1, d) in rows.items()}
+    (folder / f"seed{seed}" / "results.json").write_text(json.dumps(
+        {"machine": "m", "per_class": 50, "TRTR_macro_f1": trtr, "samplers": samplers}))
+
+
+def test_each_samplers_metrics_are_summarised_over_the_seeds_it_has(tmp_path):
+    report(tmp_path, 0, 0.8, {"a": (0.6, 0.3), "b": (0.5, 0.4)})
+    report(tmp_path, 1, 0.7, {"a": (0.7, 0.2)})
+    report(tmp_path, 2, 0.9, {"a": (0.8, 0.1)})
+    assert gs.main([str(tmp_path)]) == 0
+    r = json.loads((tmp_path / "seeds.json").read_text())
+    assert r["seeds"] == [0, 1, 2] and r["TRTR_macro_f1"]["mean"] == pytest.approx(0.8)
+    a = r["samplers"]["a"]
+    assert a["TSTR_macro_f1"]["values"] == [0.6, 0.7, 0.8] and a["TSTR_macro_f1"]["mean"] == pytest.approx(0.7)
+    assert a["TSTR_macro_f1"]["std"] == pytest.approx(0.1) and a["discriminative_score"]["median"] == 0.2
+    assert r["samplers"]["b"]["seeds"] == [0] and r["samplers"]["b"]["TSTR_macro_f1"]["std"] == 0.0
+    md = (tmp_path / "seeds.md").read_text()
+    assert "| a | 3 | 0.700 ± 0.100 (median 0.700)" in md and "| b | 1 |" in md
+
+
+def test_a_folder_without_reports_is_one_line_of_error(tmp_path, capsys):
+    assert gs.main([str(tmp_path)]) == 2
+    assert "no seed*/results.json" in capsys.readouterr().err
