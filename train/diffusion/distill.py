@@ -3,6 +3,7 @@ students, and the student's sampling loop unrolled into one exportable graph.
 
     imuedge diffusion distill --teacher runs/teacher/teacher.pt --out runs/student     # the STFT teacher
     imuedge diffusion distill --teacher runs/ldm/latent.pt --out runs/ldm-student      # the latent model
+    imuedge diffusion distill --teacher runs/vq/vq.pt --out runs/vq-student            # the VQ cascade
 
 The teacher is any of ``TEACHERS``: the STFT-domain teacher (its UNet over the STFT planes),
 the latent model (its transformer over the VAE's latents; the student decodes through the same
@@ -465,8 +466,8 @@ def resume_from(cfg: DistillConfig, model, z0: torch.Tensor, gen: torch.Generato
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = DistillConfig()
     p.add_argument("--teacher", default=d.teacher,
-                   help="teacher checkpoint: the STFT teacher (imuedge diffusion train) or a latent model "
-                        "(imuedge diffusion latent)")
+                   help="teacher checkpoint: the STFT teacher (imuedge diffusion train), a latent model "
+                        "(imuedge diffusion latent) or a VQ cascade (imuedge diffusion vqprior)")
     p.add_argument("--out", default=d.out, help="folder for student_4.pt, student_2.pt, student_1.pt")
     p.add_argument("--start-steps", type=int, default=d.start_steps, help="DDIM steps of the first teacher")
     p.add_argument("--guidance", type=float, default=d.guidance, help="guidance weight folded into the students")
