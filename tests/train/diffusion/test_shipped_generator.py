@@ -1,6 +1,7 @@
-"""The shipped diffusion teacher and its 4-, 2- and 1-step students (train/weights/diffusion_*.pt): each small,
-loads without running pickled code, is the file SHA256SUMS records, was made by the command the weights'
-README gives (the recorded command, parsed, builds the recorded configuration), and samples windows."""
+"""The shipped generators -- the STFT diffusion teacher and its 4-, 2- and 1-step students (train/weights/diffusion_*.pt),
+the latent model and its students (train/weights/latent_*.pt): each small, loads without running pickled code, is the
+file SHA256SUMS records, was made by the command the weights' README gives (the recorded command, parsed, builds the
+recorded configuration), and samples windows."""
 import argparse
 import hashlib
 import json
@@ -16,13 +17,16 @@ from imuedge.train.models import WEIGHTS
 TEACHER = "diffusion_teacher.pt"
 STUDENTS = {4: "diffusion_student_4.pt", 2: "diffusion_student_2.pt", 1: "diffusion_student_1.pt"}
 SECTION = "\n## Diffusion generator: "
+LATENT = "latent_generator.pt"
+LATENT_STUDENTS = {4: "latent_student_4.pt", 2: "latent_student_2.pt", 1: "latent_student_1.pt"}
+LATENT_SECTION = "\n## Latent diffusion generator: "
 
 
-def readme_commands() -> list[str]:
-    """Every command (continuation lines joined) in the bash blocks of the weights README's generator section."""
+def readme_commands(heading: str = SECTION) -> list[str]:
+    """Every command (continuation lines joined) in the bash blocks of the weights README's section ``heading``."""
     text = (WEIGHTS / "README.md").read_text()
-    assert SECTION in text, "train/weights/README.md has no section on the diffusion generator"
-    section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
+    assert heading in text, f"train/weights/README.md has no section {heading.strip()!r}"
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
     commands = []
     for block in section.split("```bash\n")[1:]:
         joined = block.split("```", 1)[0].replace("\\\n", " ")
@@ -74,11 +78,40 @@ def test_shipped_generator_file_is_small_safe_recorded_and_made_by_its_documente
         assert ckpt["distill"]["teacher_sha256"] == recorded_sum(TEACHER), "distilled from another teacher"
 
 
-@pytest.mark.parametrize("steps", sorted(STUDENTS))
-def test_shipped_student_samples_windows_of_every_class(steps):
+@pytest.mark.parametrize("name", [LATENT, *LATENT_STUDENTS.values()])
+def test_shipped_latent_generator_file_is_small_safe_recorded_and_made_by_its_documented_command(name):
+    path = WEIGHTS / name
+    assert path.is_file(), f"{path} is missing"
+    assert path.stat().st_size <= 5 * 2**20
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == recorded_sum(name), f"{name} is not the recorded file"
+    ckpt = checkpoint.load(path)  # weights_only=True
+    command = ckpt["provenance"]["command"]
+    assert command in readme_commands(LATENT_SECTION), f"the README does not give the command that made {name}"
+    if name == LATENT:
+        from imuedge.train.diffusion.latent_train import add_latent_arguments, latent_config_from_args
+
+        assert ckpt["kind"] == "latent_diffusion" and command.startswith("imuedge diffusion latent ")
+        made = parsed(command, add_latent_arguments, latent_config_from_args, 3)
+        recorded = json.loads(json.dumps(ckpt["train"]["config"]))
+        for filled in ("class_names", "channels", "vae"):  # filled in from the data and the VAE while training
+            made["model"].pop(filled), recorded["model"].pop(filled)
+        assert made == recorded
+        assert ckpt["windows"] == {"split_seed": 0, "subjects": [], "hop": 16}
+    else:
+        from imuedge.train.diffusion.distill import add_arguments, config_from_args
+
+        assert ckpt["kind"] == "diffusion_student" and ckpt["teacher_kind"] == "latent_diffusion"
+        made, recorded = parsed(command, add_arguments, config_from_args, 3), ckpt["distill"]["config"]
+        assert made == json.loads(json.dumps(recorded))
+        assert ckpt["distill"]["teacher_sha256"] == recorded_sum(LATENT), "distilled from another latent model"
+
+
+@pytest.mark.parametrize("name", [*STUDENTS.values(), *LATENT_STUDENTS.values()])
+def test_shipped_student_samples_windows_of_every_class(name):
     from imuedge.train.diffusion.distill import load_student
 
-    sampler, ckpt = load_student(WEIGHTS / STUDENTS[steps])
+    steps = int(name.split("_")[-1][:-3])
+    sampler, ckpt = load_student(WEIGHTS / name)
     assert ckpt["steps"] == steps == sampler.steps
     z = torch.randn(6, *sampler.noise_shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
