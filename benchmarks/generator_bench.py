@@ -8,9 +8,11 @@ Samplers: the teacher's full ancestral DDPM chain (T steps), DDIM at 50 / 10 / 4
 (guidance 1.5: two network evaluations per step), and each distilled student (one
 evaluation per step, guidance folded in), each on the same batch of ``--batch``
 windows, with 1 torch thread and with all threads; the median of ``--repeats``
-timed runs after one warm-up (the DDPM chain: one timed run). The exported student
-bundles in ``--bundles`` (``imuedge diffusion export``) are timed per window in their
-runtimes (fp32 and int8 alike). Writes generator_bench.json (raw) and generator_bench.md.
+timed runs after one warm-up (the DDPM chain: one timed run). ``--latent`` / ``--vq`` add the
+latent and VQ models' DDIM 10 / 4 samplers, and ``--students`` takes any distilled student
+(STFT, latent or VQ). The exported generator bundles in ``--bundles`` (``imuedge diffusion
+export`` folders, comma-separated) are timed per window in their runtimes (fp32 and int8
+alike). Writes generator_bench.json (raw) and generator_bench.md.
 """
 from __future__ import annotations
 
@@ -39,21 +41,25 @@ def timed(fn, repeats: int) -> list[float]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--teacher", required=True)
+    p.add_argument("--teacher", default="", help="the STFT teacher (its DDPM and DDIM samplers)")
+    p.add_argument("--latent", default="", help="a latent diffusion checkpoint (its DDIM 10 / 4 samplers)")
+    p.add_argument("--vq", default="", help="a VQ diffusion checkpoint (its DDIM 10 / 4 cascades)")
     p.add_argument("--students", default="")
-    p.add_argument("--bundles", default="")
+    p.add_argument("--bundles", default="", help="comma-separated folders of generator bundles")
     p.add_argument("--out", default="benchmarks/results/generator")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--guidance", type=float, default=1.5)
     p.add_argument("--skip-ddpm", action="store_true")
+    p.add_argument("--note", default="", help="a line added to the machine line (e.g. what else ran)")
     a = p.parse_args(argv)
     from imuedge.train.diffusion.evaluate import samplers
 
-    runs = samplers(a.teacher, [s for s in a.students.split(",") if s], not a.skip_ddpm, a.guidance)
+    runs = samplers(a.teacher, [s for s in a.students.split(",") if s], not a.skip_ddpm, a.guidance,
+                    latent_path=a.latent or None, vq_path=a.vq or None)
     classes = torch.arange(a.batch) % 6
     all_threads = os.cpu_count() or 1
-    res = {"machine": f"{describe()} (shared with other jobs while measured)",
+    res = {"machine": describe() + (f"; {a.note}" if a.note else ""),
            "batch": a.batch, "guidance": a.guidance, "command": "python -m benchmarks.generator_bench " +
            " ".join(argv if argv is not None else sys.argv[1:]), "samplers": {}, "bundles": {}}
     for threads in (1, all_threads):
@@ -77,15 +83,18 @@ def main(argv=None) -> int:
     if a.bundles:
         from imuedge.bundle import load_bundle
 
-        for folder in sorted(f for f in Path(a.bundles).iterdir() if (f / "imuedge.json").is_file()):
+        folders = [f for b in a.bundles.split(",") if b for f in sorted(Path(b).iterdir())
+                   if (f / "imuedge.json").is_file()]
+        for folder in folders:
+            name = f"{folder.parent.name}/{folder.name}" if len(a.bundles.split(",")) > 1 else folder.name
             g = load_bundle(folder, threads=1)
             z, c = g.noise(a.batch, 0), np.arange(a.batch) % len(g.class_names)
             g.generate(z, c)
             secs = timed(lambda: g.generate(z, c), a.repeats)
-            res["bundles"][folder.name] = {"ms_per_window_1_thread": round(1000 * statistics.median(secs) / a.batch, 3),
-                                           "seconds": secs, "steps": g.manifest["sampler"]["steps"],
-                                           "precision": g.manifest["precision"]}
-            print(f"[generator bench] bundle {folder.name}: {res['bundles'][folder.name]['ms_per_window_1_thread']} "
+            res["bundles"][name] = {"ms_per_window_1_thread": round(1000 * statistics.median(secs) / a.batch, 3),
+                                    "seconds": secs, "steps": g.manifest["sampler"]["steps"],
+                                    "precision": g.manifest["precision"], "method": g.manifest["sampler"]["method"]}
+            print(f"[generator bench] bundle {name}: {res['bundles'][name]['ms_per_window_1_thread']} "
                   f"ms/window", flush=True)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
