@@ -397,7 +397,9 @@ def summarize(out: Path, commands: list[str] | None = None) -> dict:
     summary = {"what": "macro-F1 of the 1D CNN on the HAPT test subjects (split seed 0), real only vs real + "
                        "student-synthetic; std = sample std over seeds (ddof 1)",
                "acceptance_3": acceptance(cells), "cells": cells,
-               "machines": sorted({r["machine"] for r in rows}), "code": sorted({r["code"] for r in rows}),
+               "machines": sorted({r["machine"].split("; load average")[0] for r in rows}),  # load: its own field
+               "code": sorted({r["code"] for r in rows}),
+               "generators": sorted({r["budget"].get("generator", "stft") for r in rows}),
                "load_average_range": [min((r["load_average"]["start"][0] for r in rows), default=None),
                                       max((r["load_average"]["end"][0] for r in rows), default=None)],
                "commands": commands or []}
@@ -428,7 +430,7 @@ def fmt(s: dict | None, signed: bool = False) -> str:
 
 def markdown(summary: dict) -> str:
     lines = ["# Augmentation protocols: real only vs real + student-synthetic (HAPT, 1D CNN, test subjects)", "",
-             f"{summary['what']}. Machines: {'; '.join(summary['machines']) or '-'}. Code: "
+             f"{summary['what']}. Generator: {', '.join(summary.get('generators', [])) or '-'}. Machines: {'; '.join(summary['machines']) or '-'}. Code: "
              f"{', '.join(summary['code']) or '-'}. Load average (1 min) between {summary['load_average_range'][0]} "
              f"and {summary['load_average_range'][1]}.", "",
              "| protocol | k / n | seeds | real windows | real only | synthetic per class | real + synthetic | "
