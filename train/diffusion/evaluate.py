@@ -124,7 +124,8 @@ def samplers(teacher_path, students: list[str], ddpm: bool, guidance: float, lat
         def run(c, g, s=s):
             with torch.no_grad():
                 return s(torch.randn((len(c), *s.noise_shape), generator=g), c)
-        out[student_name(ck)] = (run, int(ck["steps"]))
+        chains = 2 if ck.get("teacher_kind") == "vq_diffusion" else 1  # the VQ cascade: an LF and an HF step
+        out[student_name(ck)] = (run, chains * int(ck["steps"]))
     return out
 
 

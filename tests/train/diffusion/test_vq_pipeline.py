@@ -157,6 +157,9 @@ def test_the_cascade_distils_both_chains_the_hf_one_on_the_real_lf_tokens(traine
 
     student, ck = d.load_student(written[1])
     assert d.student_name(ck) == "VQ student 1-step" and student.steps == 1
+    from imuedge.train.diffusion.evaluate import samplers
+
+    assert samplers("", [str(written[1])], False, 1.5)["VQ student 1-step"][1] == 2  # an LF and an HF evaluation
     assert student.lf.guidance is None and student.hf.guidance is None  # guidance (rescaled) folded in
     assert torch.equal(student.hf.denoiser.inp.weight, ck["student"]["hf.inp.weight"])
     assert not torch.equal(student.hf.denoiser.inp.weight, teacher.hf.denoiser.inp.weight)
