@@ -37,7 +37,10 @@ def summarize(folder: Path) -> dict:
                                 f"{folder}/seedS)")
     seeds = sorted(runs)
     samplers = list(dict.fromkeys(name for s in seeds for name in runs[s]["samplers"]))
-    out = {"folder": str(folder), "seeds": seeds, "machine": sorted({runs[s]["machine"] for s in seeds}),
+    out = {"folder": str(folder), "seeds": seeds,
+           "machine": sorted({runs[s]["machine"].split("; load average")[0] for s in seeds}),  # loads: below
+           "load_average_at_start": [runs[s]["machine"].split("load average at start ")[-1].split(",")[0]
+                                     for s in seeds if "load average at start " in runs[s]["machine"]],
            "per_class": sorted({runs[s]["per_class"] for s in seeds}),
            "TRTR_macro_f1": stats([runs[s]["TRTR_macro_f1"] for s in seeds]), "samplers": {}}
     for name in samplers:
@@ -61,7 +64,8 @@ def markdown(r: dict) -> str:
     t = r["TRTR_macro_f1"]
     lines = [f"# The generator report over seeds {', '.join(map(str, r['seeds']))}", "",
              f"From `{r['folder']}/seed*/results.json` by `python -m benchmarks.generator_seeds {r['folder']}`. "
-             f"Machine: {'; '.join(r['machine'])}. Windows per class: {', '.join(map(str, r['per_class']))}. "
+             f"Machine: {'; '.join(r['machine'])} (1-minute load average at each seed's start: "
+             f"{', '.join(r['load_average_at_start']) or '-'}). Windows per class: {', '.join(map(str, r['per_class']))}. "
              f"TRTR macro-F1 (1D CNN on real training windows) {t['mean']:.3f} ± {t['std']:.3f} "
              f"({', '.join(f'{v:.3f}' for v in t['values'])}). Mean ± sample std (ddof 1) over seeds, then the median.",
              "", "| sampler | seeds | TSTR macro-F1 | TSTR/TRTR | discriminative (lower is better) | Frechet | "
