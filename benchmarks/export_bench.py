@@ -449,7 +449,8 @@ def _f(v, fmt="{:.2f}"):
 def markdown(r: dict, note: str = "") -> str:
     m, th = r["machine"], r["threads"]["all"]
     lines = ["# Export benchmark", "",
-             f"Machine: {m['cpu']}, {m['cores']} logical cores ({m['usable_cores']} usable); "
+             f"Machine: {m['cpu']}{' (' + ', '.join(m['cpu_flags']) + ')' if m.get('cpu_flags') else ''}, "
+             f"{m['cores']} logical cores ({m['usable_cores']} usable); "
              f"{m['platform']}, Python {m['python']}. {r['date']}.",
              f"Latency: {r['statistic']} (batch 1, one window = 128 samples x channels), in one process; "
              f"numbers are MEDIANS (p99 beside). 1t = one thread, {th}t = all usable threads.",
