@@ -86,7 +86,7 @@ def main(argv=None) -> int:
         folders = [f for b in a.bundles.split(",") if b for f in sorted(Path(b).iterdir())
                    if (f / "imuedge.json").is_file()]
         for folder in folders:
-            name = f"{folder.parent.name}/{folder.name}" if len(a.bundles.split(",")) > 1 else folder.name
+            name = str(folder) if len(a.bundles.split(",")) > 1 else folder.name
             g = load_bundle(folder, threads=1)
             z, c = g.noise(a.batch, 0), np.arange(a.batch) % len(g.class_names)
             g.generate(z, c)
