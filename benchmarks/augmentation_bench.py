@@ -227,11 +227,12 @@ def latent_teacher(gen: Labelled, data: Data, budget: Budget, work: Path, seed: 
                    description: str) -> Path:
     """A VAE and a latent model trained on ``gen``; or, with ``init`` (a pretrained latent model), that model
     fine-tuned on ``gen`` through its own (pretrained, frozen) VAE."""
-    from imuedge.train.diffusion.latent_train import LatentTrainConfig, load_latent, train_latent
+    from imuedge import checkpoint
+    from imuedge.train.diffusion.latent_train import LatentTrainConfig, train_latent
 
     windows = (gen.x, gen.y, data.names, data.channels, description)
     if init:
-        vae = load_latent(init)[1]["train"]["config"]["vae"]
+        vae = checkpoint.load(init)["train"]["config"]["vae"]  # the pretrained model's VAE (train_latent loads both)
         steps = budget.latent_finetune_steps
     else:
         vae, steps = latent_vae(windows, budget, work / "vae", seed), budget.latent_steps

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -46,8 +47,10 @@ from tqdm import tqdm
 
 from imuedge import checkpoint
 from imuedge.digest import sha256
-from imuedge.train.diffusion.model import check_guidance, mix_guidance, model_from_checkpoint
+from imuedge.train.diffusion.latent import latent_model
+from imuedge.train.diffusion.model import check_guidance, diffusion_model, mix_guidance, model_from_checkpoint
 from imuedge.train.diffusion.schedulers import NoiseSchedule, predict_x0_eps, sampling_timesteps, trailing_timesteps
+
 KIND = "diffusion_student"
 
 
@@ -213,48 +216,27 @@ class UnrolledSampler(nn.Module):
         return mix_guidance(v[:n], v[n:], self.guidance, self.rescale)
 
 
-def load_stft_teacher(path):
-    from imuedge.train.diffusion.train import load_diffusion
-
-    return load_diffusion(path)
-
-
-def load_latent_teacher(path):
-    from imuedge.train.diffusion.latent_train import load_latent
-
-    return load_latent(path)
+# teacher kind -> (module and function that load it, row name prefix in reports); imported when used:
+# vq_train imports this module through vq_prior.
+TEACHERS = {"diffusion_teacher": ("imuedge.train.diffusion.train", "load_diffusion", ""),
+            "latent_diffusion": ("imuedge.train.diffusion.latent_train", "load_latent", "latent "),
+            "vq_diffusion": ("imuedge.train.diffusion.vq_train", "load_vq", "VQ ")}
 
 
-def build_latent(config: dict):
-    from imuedge.train.diffusion.latent import LatentConfig, LatentDiffusion
-
-    return LatentDiffusion(LatentConfig.from_dict(config))
-
-
-def build_stft(config: dict):
-    from imuedge.train.diffusion.model import diffusion_model
-
-    return diffusion_model(config)
-
-
-def load_vq_teacher(path):
-    from imuedge.train.diffusion.vq_train import load_vq
-
-    return load_vq(path)
+def load_teacher(kind: str, path):
+    """(model, checkpoint) of a teacher of kind ``kind`` (one of ``TEACHERS``), by its own loader."""
+    module, name, _ = TEACHERS[kind]
+    return getattr(importlib.import_module(module), name)(path)
 
 
 def build_vq(config: dict):
-    from imuedge.train.diffusion.vq_prior import VQDiffusion, VQPriorConfig
+    from imuedge.train.diffusion.vq_prior import vq_model  # imports this module: not at the top
 
-    return VQDiffusion(VQPriorConfig.from_dict(config))
+    return vq_model(config)
 
 
-# teacher kind -> (loader of the teacher, builder of its model from ``ckpt["model"]["config"]``, row name prefix)
-TEACHERS = {"diffusion_teacher": (load_stft_teacher, build_stft, ""),
-            "latent_diffusion": (load_latent_teacher, build_latent, "latent "),
-            "vq_diffusion": (load_vq_teacher, build_vq, "VQ ")}
-BUILDERS = {"diffusion": build_stft, "latent_diffusion": build_latent,  # ckpt["model"]["name"] -> builder
-            "vq_diffusion": build_vq}
+# a student checkpoint's ckpt["model"]["name"] -> the builder of its teacher's model
+BUILDERS = {"diffusion": diffusion_model, "latent_diffusion": latent_model, "vq_diffusion": build_vq}
 
 
 def teacher_windows(path, ckpt: dict, model) -> tuple[np.ndarray, np.ndarray]:
@@ -347,21 +329,19 @@ def load_sampler(path, steps: int | None = None, guidance: float | None = None) 
     latent diffusion model or STFT teacher (DDIM with ``steps`` (default 10), guidance ``guidance``
     (default 1.5) in the graph), or a VQ diffusion model (the same, as a cascade, with its own rescale and halt)."""
     kind = checkpoint.load(path).get("kind")
-    if kind == "vq_diffusion":
-        from imuedge.train.diffusion.vq_prior import CascadeSampler
-        from imuedge.train.diffusion.vq_train import load_vq
-
-        model, ckpt = load_vq(path)
-        steps, guidance = steps or 10, 1.5 if guidance is None else guidance
-        sampler = CascadeSampler(model, steps, guidance).eval()
-        return sampler, ckpt, {"steps": sampler.steps, "guidance": float(guidance), "method": VQ_METHOD,
-                               "rescale": model.config.rescale, "halt": model.config.halt, **space_info(ckpt)}
     if kind in TEACHERS:
         steps, guidance = steps or 10, 1.5 if guidance is None else guidance
-        model, ckpt = TEACHERS[kind][0](path)
-        method = TEACHER_METHOD if kind == "diffusion_teacher" else LATENT_METHOD
-        sampler = UnrolledSampler(model, model.denoiser, steps, guidance).eval()
-        return sampler, ckpt, {"steps": steps, "guidance": float(guidance), "method": method, **space_info(ckpt)}
+        model, ckpt = load_teacher(kind, path)
+        if kind == "vq_diffusion":
+            from imuedge.train.diffusion.vq_prior import CascadeSampler
+
+            sampler = CascadeSampler(model, steps, guidance).eval()
+            how = {"method": VQ_METHOD, "rescale": model.config.rescale, "halt": model.config.halt}
+        else:
+            sampler = UnrolledSampler(model, model.denoiser, steps, guidance).eval()
+            how = {"method": TEACHER_METHOD if kind == "diffusion_teacher" else LATENT_METHOD}
+        return sampler, ckpt, {"steps": sampler.steps, "guidance": float(guidance), **how,
+                               **space_info(ckpt, sampler.noise_shape)}
     if steps is not None or guidance is not None:
         raise ValueError(f"{path}: a distilled student has its own steps and guidance; --steps and --guidance "
                          f"are for a teacher or latent diffusion checkpoint")
@@ -370,21 +350,18 @@ def load_sampler(path, steps: int | None = None, guidance: float | None = None) 
                "vq_diffusion": "the VQ cascade (LF and HF chains, rescaled guidance folded in)"}.get(
         ckpt.get("teacher_kind"), "the STFT teacher")
     return sampler, ckpt, {"steps": int(ckpt["steps"]), "guidance": float(ckpt["guidance"]),
-                           "method": f"{STUDENT_METHOD}, of {teacher}", **space_info(ckpt)}
+                           "method": f"{STUDENT_METHOD}, of {teacher}", **space_info(ckpt, sampler.noise_shape)}
 
 
-def space_info(ckpt: dict) -> dict:
-    """The manifest's description of a generator's noise space (the STFT planes, or the VAE's latents)."""
+def space_info(ckpt: dict, noise_shape) -> dict:
+    """The manifest's description of a generator's noise space (the STFT planes, or the (VQ-)VAE's latents of
+    the sampler's ``noise_shape``)."""
     config = ckpt["model"]["config"]
     if "vqvae" in config:
-        from imuedge.train.diffusion.vqvae import VQVAE, VQVAEConfig
-
-        return {"latent": list(VQVAE(VQVAEConfig(**config["vqvae"])).latent_shape), "vqvae": config["vqvae"],
+        return {"latent": list(noise_shape), "vqvae": config["vqvae"],
                 "noise_layout": "(batch, LF token dims then HF token dims, token positions)"}
     if "vae" in config:
-        from imuedge.train.diffusion.vae import VAEConfig, WindowVAE
-
-        return {"latent": list(WindowVAE(VAEConfig(**config["vae"])).latent_shape), "vae": config["vae"],
+        return {"latent": list(noise_shape), "vae": config["vae"],
                 "noise_layout": "(batch, latent channels, latent positions)"}
     return {"framing": config["framing"], "noise_layout": "(batch, 2 x channels [real, imaginary], STFT bins, frames)"}
 
@@ -401,8 +378,9 @@ def distill(cfg: DistillConfig, quiet: bool = False, windows=None) -> dict[int, 
     if kind not in TEACHERS:
         raise ValueError(f"--teacher {cfg.teacher}: a {kind!r} checkpoint; distillation takes "
                          f"{', '.join(sorted(TEACHERS))}")
-    model, ckpt = TEACHERS[kind][0](cfg.teacher)
+    model, ckpt = load_teacher(kind, cfg.teacher)
     x, y = windows or teacher_windows(cfg.teacher, ckpt, model)
+    # the STFT planes in one call, as the shipped students were distilled; a (VQ-)VAE's latents in batches
     z0 = encode_windows(model, x, None if kind == "diffusion_teacher" else 512)
     ys = torch.from_numpy(np.asarray(y, np.int64))
     todo = chains(model, z0)

@@ -78,3 +78,8 @@ class LatentDiffusion(ConditionalDiffusion):
         super().train(mode)
         self.vae.eval()  # frozen: stage 1's weights and statistics
         return self
+
+
+def latent_model(config: dict) -> LatentDiffusion:
+    """The model a checkpoint's ``model.config`` describes (untrained: the loader puts the weights in)."""
+    return LatentDiffusion(LatentConfig.from_dict(config))

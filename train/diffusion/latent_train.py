@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from imuedge import checkpoint
 from imuedge.train.diffusion.adaptive_beta import AdaptiveBeta, AdaptiveBetaConfig
-from imuedge.train.diffusion.latent import LatentConfig, LatentDiffusion
+from imuedge.train.diffusion.latent import LatentConfig, LatentDiffusion, latent_model
 from imuedge.train.diffusion.model import ema_update, model_from_checkpoint
 from imuedge.train.diffusion.train import TrainConfig, lr_at, training_windows
 from imuedge.train.diffusion.vae import VAEConfig, WindowVAE
@@ -206,7 +206,7 @@ def load_latent(path) -> tuple[LatentDiffusion, dict]:
     """The EMA latent diffusion model of a checkpoint (eval mode) and the checkpoint."""
     model, ckpt = model_from_checkpoint(path, LATENT_KIND, "a latent diffusion model (imuedge diffusion latent)",
                                         "the latent diffusion model", load_state,
-                                        build=lambda config: LatentDiffusion(LatentConfig.from_dict(config)))
+                                        build=latent_model)
     return model.eval(), ckpt
 
 

@@ -157,6 +157,11 @@ class VQDiffusion(nn.Module):
         return self
 
 
+def vq_model(config: dict) -> VQDiffusion:
+    """The model a checkpoint's ``model.config`` describes (untrained: the loader puts the weights in)."""
+    return VQDiffusion(VQPriorConfig.from_dict(config))
+
+
 class CascadeSampler(nn.Module):
     """The cascade as one graph: noise (B, 2d, L) + class id (B,) -> window (B, C, T) in m/s^2 and rad/s.
     Two unrolled guided DDIM loops (``UnrolledSampler.run``), the HF one reading the LF one's result, then

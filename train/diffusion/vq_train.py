@@ -30,7 +30,7 @@ from imuedge.train.diffusion.latent_train import (RunConfig, WindowsRunConfig, _
                                                   add_run_arguments, hapt_windows, header, load_state, optimise,
                                                   resume)
 from imuedge.train.diffusion.model import ema_update, model_from_checkpoint
-from imuedge.train.diffusion.vq_prior import VQDiffusion, VQPriorConfig
+from imuedge.train.diffusion.vq_prior import VQDiffusion, VQPriorConfig, vq_model
 from imuedge.train.diffusion.vqvae import BANDS, VQVAE, VQVAEConfig
 
 VQVAE_KIND, VQ_KIND = "vq_vae", "vq_diffusion"
@@ -134,7 +134,7 @@ def load_vq(path) -> tuple[VQDiffusion, dict]:
     """The EMA VQ diffusion model (both priors and the VQ-VAE) of a checkpoint (eval mode) and the checkpoint."""
     model, ckpt = model_from_checkpoint(path, VQ_KIND, "a VQ diffusion model (imuedge diffusion vqprior)",
                                         "the VQ diffusion model", load_state,
-                                        build=lambda config: VQDiffusion(VQPriorConfig.from_dict(config)))
+                                        build=vq_model)
     return model.eval(), ckpt
 
 
