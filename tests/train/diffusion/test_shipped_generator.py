@@ -47,15 +47,23 @@ def parsed(command: str, add_arguments, config_from_args, program_words: int) ->
     return json.loads(json.dumps(asdict(config_from_args(p.parse_args(shlex.split(command)[program_words:])))))
 
 
-@pytest.mark.parametrize("name", [TEACHER, *STUDENTS.values()])
-def test_shipped_generator_file_is_small_safe_recorded_and_made_by_its_documented_command(name):
+def shipped(name: str, heading: str) -> tuple[dict, str]:
+    """The shipped file ``name`` checked as every shipped generator is -- present, at most 5 MB, the file
+    SHA256SUMS records, loading with ``weights_only`` -- and made by a command of the README's section
+    ``heading``: its checkpoint and that command."""
     path = WEIGHTS / name
     assert path.is_file(), f"{path} is missing"
     assert path.stat().st_size <= 5 * 2**20
     assert hashlib.sha256(path.read_bytes()).hexdigest() == recorded_sum(name), f"{name} is not the recorded file"
     ckpt = checkpoint.load(path)  # weights_only=True
     command = ckpt["provenance"]["command"]
-    assert command in readme_commands(), f"the README does not give the command that made {name}: {command}"
+    assert command in readme_commands(heading), f"the README does not give the command that made {name}: {command}"
+    return ckpt, command
+
+
+@pytest.mark.parametrize("name", [TEACHER, *STUDENTS.values()])
+def test_shipped_generator_file_is_small_safe_recorded_and_made_by_its_documented_command(name):
+    ckpt, command = shipped(name, SECTION)
     if name == TEACHER:
         from imuedge.train.diffusion.train import add_arguments, config_from_args
 
@@ -80,13 +88,7 @@ def test_shipped_generator_file_is_small_safe_recorded_and_made_by_its_documente
 
 @pytest.mark.parametrize("name", [LATENT, *LATENT_STUDENTS.values()])
 def test_shipped_latent_generator_file_is_small_safe_recorded_and_made_by_its_documented_command(name):
-    path = WEIGHTS / name
-    assert path.is_file(), f"{path} is missing"
-    assert path.stat().st_size <= 5 * 2**20
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == recorded_sum(name), f"{name} is not the recorded file"
-    ckpt = checkpoint.load(path)  # weights_only=True
-    command = ckpt["provenance"]["command"]
-    assert command in readme_commands(LATENT_SECTION), f"the README does not give the command that made {name}"
+    ckpt, command = shipped(name, LATENT_SECTION)
     if name == LATENT:
         from imuedge.train.diffusion.latent_train import add_latent_arguments, latent_config_from_args
 
