@@ -20,6 +20,10 @@
 a VAE and a latent diffusion model trained on the same windows (few_subjects), or pretrained
 without labels on the same whole recordings and fine-tuned on the n windows per class through
 the pretrained, frozen VAE (few_labels), distilled the same way; write it to its own ``--out``.
+``--generator vq`` does the same with the TimeVQVDM-style generator: both bands' VQ-VAEs and the
+LF/HF priors trained on the same windows (few_subjects), or pretrained without labels and the
+priors fine-tuned on the n windows per class through the frozen VQ-VAE (few_labels); the
+cascade (both chains) distilled the same way.
 
 Both: macro-F1 on the real test subjects (hop 64); synthetic windows per class = ``--ratios``
 x the real windows of that class the classifier has; the gain is (real + synthetic) -
@@ -84,13 +88,20 @@ class Budget:
     hop: int = 32  # the generator's windows (and few_subjects' classifier's)
     ratios: tuple[float, ...] = (1.0,)  # synthetic windows per class / the classifier's real ones
     classifier_epochs: int = 10
-    generator: str = "stft"  # "stft": the STFT-domain teacher; "latent": the TimeLDM-style VAE + latent model
+    generator: str = "stft"  # one of GENERATORS
     vae_steps: int = 1500  # latent: VAE steps (few_labels: its unlabelled pretraining)
     latent_steps: int = 2000  # latent: latent model steps (few_labels: its unconditional pretraining)
     latent_finetune_steps: int = 300  # latent, few_labels: class-conditional fine-tuning on the n windows per class
+    vqvae_steps: int = 1000  # vq: both bands' VQ-VAE steps (few_labels: their unlabelled pretraining)
+    vqprior_steps: int = 1500  # vq: LF + HF prior steps (few_labels: their unconditional pretraining)
+    vqprior_finetune_steps: int = 300  # vq, few_labels: the priors' class-conditional fine-tuning
 
 
-LATENT_ONLY = ("vae_steps", "latent_steps", "latent_finetune_steps")  # not in an STFT row's budget record
+GENERATORS = ("stft", "latent", "vq")  # the STFT-domain teacher, the TimeLDM-style VAE + latent model, TimeVQVDM-style
+# each generator's own budget fields: a row records only its generator's (and an STFT row none, nor "generator",
+# as the rows written before the other generators record it)
+ONLY = {"latent": ("vae_steps", "latent_steps", "latent_finetune_steps"),
+        "vq": ("vqvae_steps", "vqprior_steps", "vqprior_finetune_steps")}
 
 
 @dataclass
@@ -204,6 +215,8 @@ def make_student(gen: Labelled, data: Data, budget: Budget, work: Path, seed: in
 
     if budget.generator == "latent":
         teacher = latent_teacher(gen, data, budget, work, seed, init, description)
+    elif budget.generator == "vq":
+        teacher = vq_teacher(gen, data, budget, work, seed, init, description)
     else:
         teacher = stft_teacher(gen, data, budget, work, seed, steps, init, description)
     dcfg = DistillConfig(teacher=str(teacher), out=str(work / "student"), start_steps=budget.distill_start,
@@ -249,6 +262,29 @@ def latent_vae(windows, budget: Budget, out: Path, seed: int) -> Path:
     return train_vae(cfg, quiet=True, windows=windows)
 
 
+def vq_teacher(gen: Labelled, data: Data, budget: Budget, work: Path, seed: int, init: str,
+               description: str) -> Path:
+    """Both bands' VQ-VAEs and the LF/HF priors trained on ``gen``; or, with ``init`` (a pretrained VQ model), its
+    priors fine-tuned on ``gen`` through its own (pretrained, frozen) VQ-VAE."""
+    from imuedge import checkpoint
+    from imuedge.train.diffusion import vq_train
+
+    windows = (gen.x, gen.y, data.names, data.channels, description)
+    if init:
+        vqvae = checkpoint.load(init)["train"]["config"]["vqvae"]
+        steps = budget.vqprior_finetune_steps
+    else:
+        cfg = vq_train.VQVAETrainConfig(out=str(work / "vqvae"), steps=budget.vqvae_steps,
+                                        batch_size=budget.batch_size, seed=seed, threads=1,
+                                        checkpoint_every=budget.vqvae_steps)
+        vqvae = vq_train.train_vqvae(cfg, quiet=True, windows=windows)
+        steps = budget.vqprior_steps
+    cfg = vq_train.VQPriorTrainConfig(vqvae=str(vqvae), out=str(work / "vq"), steps=steps,
+                                      batch_size=budget.batch_size, seed=seed, threads=1, checkpoint_every=steps,
+                                      warmup=min(100, max(1, steps // 10)))
+    return vq_train.train_vqprior(cfg, quiet=True, windows=windows, init=init)
+
+
 def pretrain(data: Data, budget: Budget, work: Path) -> Path:
     """The few_labels teacher pretrained without labels on the training subjects' whole recordings (windows
     that cross label changes and unlabelled stretches, as IMG2IMU's pretraining takes them; no label, not even
@@ -261,6 +297,10 @@ def pretrain(data: Data, budget: Budget, work: Path) -> Path:
         out = work / (f"pretrain_latent_v{budget.vae_steps}_s{budget.latent_steps}_b{budget.batch_size}"
                       f"_h{budget.hop}")
         done = out / "latent" / "latent.pt"
+    elif budget.generator == "vq":
+        out = work / (f"pretrain_vq_v{budget.vqvae_steps}_s{budget.vqprior_steps}_b{budget.batch_size}"
+                      f"_h{budget.hop}")
+        done = out / "vq" / "vq.pt"
     else:
         out = work / f"pretrain_recordings_s{budget.pretrain_steps}_b{budget.batch_size}_w{budget.base}_h{budget.hop}"
         done = out / "teacher.pt"
@@ -271,9 +311,10 @@ def pretrain(data: Data, budget: Budget, work: Path) -> Path:
     check_no_leak(none, none, data.withheld, unlabelled_y=ws.y, unlabelled_subjects=ws.subject, null_class=UNLABELLED)
     null = np.full(len(ws), len(data.names), np.int64)
     desc = f"UCI HAPT training subjects' whole recordings (split seed 0), {len(ws)} windows, no labels"
-    if budget.generator == "latent":  # the VAE and the unconditional latent model, on the same unlabelled windows
-        return latent_teacher(Labelled(ws.x, null, np.asarray(ws.subject, np.int64), np.array([])), data, budget,
-                              out, 0, "", desc)
+    if budget.generator in ONLY:  # the (VQ-)VAE and the unconditional prior(s), on the same unlabelled windows
+        teacher = latent_teacher if budget.generator == "latent" else vq_teacher
+        return teacher(Labelled(ws.x, null, np.asarray(ws.subject, np.int64), np.array([])), data, budget, out, 0,
+                       "", desc)
     cfg = TrainConfig(out=str(out), steps=budget.pretrain_steps, batch_size=budget.batch_size, seed=0,
                       hop=budget.hop, checkpoint_every=500, threads=1, device="cpu")
     cfg.model.base = budget.base
@@ -341,9 +382,12 @@ def run_seed(protocol: str, value: int, seed: int, data: Data, budget: Budget, w
 
 def budget_dict(b: Budget) -> dict:
     d = {**asdict(b), "ratios": list(b.ratios)}
-    if b.generator == "stft":  # as the rows written before the latent generator record it
-        for k in ("generator", *LATENT_ONLY):
-            d.pop(k)
+    for g, keys in ONLY.items():
+        if g != b.generator:
+            for k in keys:
+                d.pop(k)
+    if b.generator == "stft":
+        d.pop("generator")
     return d
 
 
@@ -488,8 +532,8 @@ def main(argv=None) -> int:
         p.error("give --protocol (or --summarize)")
     budget = Budget(**{f.name: getattr(a, f.name) for f in fields(Budget) if f.name != "ratios"},
                     ratios=tuple(float(r) for r in a.ratios.split(",")))
-    if budget.generator not in ("stft", "latent"):
-        p.error(f"--generator {budget.generator}: one of stft, latent")
+    if budget.generator not in GENERATORS:
+        p.error(f"--generator {budget.generator}: one of {', '.join(GENERATORS)}")
     values = [int(v) for v in a.values.split(",")] if a.values else list(PROTOCOLS[a.protocol])
     seeds = [int(s) for s in a.seeds.split(",")]
     git_rev()

@@ -143,30 +143,36 @@ def test_a_protocol_that_would_leak_a_label_is_refused_before_any_training(data,
     assert spy.calls == [] and not (tmp_path / "out" / "raw" / "few_labels_n2.jsonl").exists()
 
 
-class LatentSpy:
-    """Records the windows every train_vae(), train_latent() and distill() call is given, then runs it."""
+class StageSpy:
+    """Records the windows every call of a generator's stages (``stages``: tag -> function name in ``module``) and
+    of distill() is given (with its init, or the teacher it distils), then runs it."""
 
-    def __init__(self, monkeypatch):
-        from imuedge.train.diffusion import distill, latent_train
+    def __init__(self, monkeypatch, module, stages):
+        from imuedge.train.diffusion import distill
 
         self.calls = []
-        real_vae, real_latent, real_distill = latent_train.train_vae, latent_train.train_latent, distill.distill
 
-        def spy_vae(cfg, quiet=False, windows=None):
-            self.calls.append(("vae", windows[0], windows[1], ""))
-            return real_vae(cfg, quiet, windows)
+        def spy(tag, real):
+            def call(cfg, quiet=False, windows=None, **kw):
+                self.calls.append((tag, windows[0], windows[1], cfg.teacher if tag == "distill" else kw.get("init", "")))
+                return real(cfg, quiet, windows, **kw)
+            return call
 
-        def spy_latent(cfg, quiet=False, windows=None, init=""):
-            self.calls.append(("latent", windows[0], windows[1], init))
-            return real_latent(cfg, quiet, windows, init)
+        for tag, name in stages.items():
+            monkeypatch.setattr(module, name, spy(tag, getattr(module, name)))
+        monkeypatch.setattr(distill, "distill", spy("distill", distill.distill))
 
-        def spy_distill(cfg, quiet=False, windows=None):
-            self.calls.append(("distill", windows[0], windows[1], cfg.teacher))
-            return real_distill(cfg, quiet, windows)
 
-        monkeypatch.setattr(latent_train, "train_vae", spy_vae)
-        monkeypatch.setattr(latent_train, "train_latent", spy_latent)
-        monkeypatch.setattr(distill, "distill", spy_distill)
+def LatentSpy(monkeypatch):
+    from imuedge.train.diffusion import latent_train
+
+    return StageSpy(monkeypatch, latent_train, {"vae": "train_vae", "latent": "train_latent"})
+
+
+def VQSpy(monkeypatch):
+    from imuedge.train.diffusion import vq_train
+
+    return StageSpy(monkeypatch, vq_train, {"vqvae": "train_vqvae", "vq": "train_vqprior"})
 
 
 def tiny_latent(protocol, value, out, work):
@@ -202,3 +208,46 @@ def test_the_latent_generator_trains_on_the_classifiers_subjects_only(data, tmp_
     assert np.array_equal(ly, clf.y) and np.array_equal(dy, clf.y)
     with pytest.raises(SystemExit):  # argparse's one-line error, exit status 2
         ab.main(tiny("few_subjects", 2, tmp_path / "o2", tmp_path / "w2") + ["--generator", "gan"])
+
+
+def tiny_vq(protocol, value, out, work):
+    return tiny(protocol, value, out, work) + ["--generator", "vq", "--vqvae-steps", "2", "--vqprior-steps", "2",
+                                               "--vqprior-finetune-steps", "2"]
+
+
+def test_the_vq_generator_pretrains_its_vqvae_and_priors_without_labels_for_few_labels(data, tmp_path, monkeypatch):
+    spy = VQSpy(monkeypatch)
+    monkeypatch.setattr(ab, "load_data", lambda hop: data)
+    assert ab.main(tiny_vq("few_labels", 2, tmp_path / "out", tmp_path / "work")) == 0
+    (vqvae, vx, _, _), (pre, px, py, pinit), (fine, fx, fy, init), (dist, dx, dy, teacher) = spy.calls
+    assert (vqvae, pre, fine, dist) == ("vqvae", "vq", "vq", "distill")
+    assert np.array_equal(vx, data.unlabelled.x) and np.array_equal(px, data.unlabelled.x)  # whole recordings
+    assert np.all(py == 6) and pinit == ""  # the priors' pretraining: every window the null class
+    assert init.endswith("vq.pt") and "pretrain_vq" in init  # fine-tuned from it, its VQ-VAE kept
+    clf = ab.few_labels_sets(data.train_64, 2, 0, 6)[1]
+    for x, y in ((fx, fy), (dx, dy)):
+        assert np.array_equal(x, clf.x) and np.array_equal(y, clf.y)
+    row = json.loads((tmp_path / "out" / "raw" / "few_labels_n2.jsonl").read_text())
+    assert row["budget"]["generator"] == "vq" and row["budget"]["vqprior_finetune_steps"] == 2
+    assert "latent_steps" not in row["budget"]  # only its own generator's budget fields
+    assert row["synthetic"]["1"]["synthetic_per_class"] == [2] * 6
+
+
+def test_the_vq_generator_trains_on_the_classifiers_subjects_only(data, tmp_path, monkeypatch):
+    spy = VQSpy(monkeypatch)
+    monkeypatch.setattr(ab, "load_data", lambda hop: data)
+    assert ab.main(tiny_vq("few_subjects", 2, tmp_path / "out", tmp_path / "work")) == 0
+    clf = ab.few_subjects_sets(data.train_64, 2, 0, [0])[1]
+    (vqvae, vx, _, _), (vq, qx, qy, init), (_, dx, dy, _) = spy.calls
+    assert (vqvae, vq, init) == ("vqvae", "vq", "")
+    for x in (vx, qx, dx):
+        assert np.array_equal(x, clf.x)
+    assert np.array_equal(qy, clf.y) and np.array_equal(dy, clf.y)
+
+
+def test_each_row_records_only_its_own_generators_budget():
+    assert "generator" not in ab.budget_dict(ab.Budget()) and "vae_steps" not in ab.budget_dict(ab.Budget())
+    latent = ab.budget_dict(ab.Budget(generator="latent"))
+    assert latent["vae_steps"] == 1500 and "vqvae_steps" not in latent  # as the latent rows already written
+    vq = ab.budget_dict(ab.Budget(generator="vq"))
+    assert vq["vqvae_steps"] == 1000 and "vae_steps" not in vq and vq["generator"] == "vq"

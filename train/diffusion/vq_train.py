@@ -27,8 +27,8 @@ import torch
 
 from imuedge import checkpoint
 from imuedge.train.diffusion.latent_train import (RunConfig, WindowsRunConfig, _positive, _subjects,
-                                                  add_run_arguments, hapt_windows, header, load_state, optimise,
-                                                  resume)
+                                                  add_run_arguments, given_windows, hapt_windows, header, load_state,
+                                                  optimise, resume)
 from imuedge.train.diffusion.model import ema_update, model_from_checkpoint
 from imuedge.train.diffusion.vq_prior import VQDiffusion, VQPriorConfig, vq_model
 from imuedge.train.diffusion.vqvae import BANDS, VQVAE, VQVAEConfig
@@ -67,9 +67,13 @@ def load_vqvae(path) -> tuple[VQVAE, dict]:
     return vqvae.eval(), ckpt
 
 
-def train_vqvae(cfg: VQVAETrainConfig, quiet: bool = False) -> Path:
+def train_vqvae(cfg: VQVAETrainConfig, quiet: bool = False, windows=None) -> Path:
+    """Train (or resume) both bands' VQ-VAEs; OUT/vqvae.pt. ``windows``: (x, y, class names, channels,
+    description) to train on instead of the HAPT training subjects' windows (``y`` is not used)."""
     out = prepare(cfg.threads, cfg.out)
-    xs, _, names, channels, data = hapt_windows(cfg.split_seed, cfg.subjects, cfg.hop)
+    xs, _, names, channels, data = given_windows(windows) if windows else hapt_windows(cfg.split_seed, cfg.subjects,
+                                                                                      cfg.hop)
+    source = None if windows else {"split_seed": cfg.split_seed, "subjects": list(cfg.subjects), "hop": cfg.hop}
     cfg.vqvae.channels, cfg.vqvae.samples = len(channels), xs.shape[-1]
     torch.manual_seed(cfg.seed)
     vqvae = VQVAE(cfg.vqvae)
@@ -87,6 +91,7 @@ def train_vqvae(cfg: VQVAETrainConfig, quiet: bool = False) -> Path:
     def save(path, with_state: bool, elapsed: float, step: int):
         obj = header(VQVAE_KIND, "vqvae", cfg.vqvae.to_dict(), window, names, cfg, step, elapsed, data)
         obj["state_dict"] = vqvae.state_dict()
+        obj["windows"] = source  # the HAPT windows it trained on (None: windows given in code)
         obj["codes_restarted"] = dict(restarted)
         if with_state:
             obj["train_state"] = {"model": vqvae.state_dict(), "optimizer": opt.state_dict(), "rng": gen.get_state(),
@@ -138,14 +143,31 @@ def load_vq(path) -> tuple[VQDiffusion, dict]:
     return model.eval(), ckpt
 
 
-def train_vqprior(cfg: VQPriorTrainConfig, quiet: bool = False) -> Path:
+def train_vqprior(cfg: VQPriorTrainConfig, quiet: bool = False, windows=None, init: str = "") -> Path:
+    """Train (or resume) the LF and HF priors on the VQ-VAE's tokens; OUT/vq.pt. ``windows``: (x, y, class names,
+    channels, description) to train on instead of the VQ-VAE's own HAPT windows (a y of ``len(names)``, the null
+    class, is a window without a label); ``init``: a VQ checkpoint (of the same VQ-VAE) whose priors to start from."""
     vqvae, vq_ckpt = load_vqvae(cfg.vqvae)
-    tc = vq_ckpt["train"]["config"]
-    xs, ys, names, channels, data = hapt_windows(tc["split_seed"], tuple(tc["subjects"]), tc["hop"])
+    if windows:
+        xs, ys, names, channels, data = given_windows(windows)
+        source = None
+    else:
+        tc = vq_ckpt["train"]["config"]
+        source = vq_ckpt.get("windows", {k: tc[k] for k in ("split_seed", "subjects", "hop")})
+        if source is None:
+            raise ValueError(f"{cfg.vqvae}: a VQ-VAE trained on windows given in code; train the priors on "
+                             f"windows given the same way")
+        xs, ys, names, channels, data = hapt_windows(source["split_seed"], tuple(source["subjects"]), source["hop"])
     out = prepare(cfg.threads, cfg.out)
     cfg.model.class_names, cfg.model.channels, cfg.model.vqvae = names, channels, vqvae.config
     torch.manual_seed(cfg.seed)
     model = VQDiffusion(cfg.model, vqvae)
+    if init:
+        start, _ = load_vq(init)
+        if any(not torch.equal(a, b) for a, b in zip(start.vqvae.state_dict().values(), vqvae.state_dict().values())):
+            raise ValueError(f"--init {init}: a VQ model of another VQ-VAE than {cfg.vqvae}")
+        model.lf.load_state_dict(start.lf.state_dict())
+        model.hf.load_state_dict(start.hf.state_dict())
     priors = torch.nn.ModuleDict({"lf": model.lf, "hf": model.hf})
     ema = deepcopy(model).eval()
     opt = torch.optim.AdamW(priors.parameters(), lr=cfg.lr, weight_decay=0.0)
@@ -162,6 +184,7 @@ def train_vqprior(cfg: VQPriorTrainConfig, quiet: bool = False) -> Path:
         obj = header(VQ_KIND, "vq_diffusion", cfg.model.to_dict(), vq_ckpt["window"], names, cfg, step, elapsed,
                      data)
         obj["state_dict"] = ema.state_dict()
+        obj["windows"] = source  # the HAPT windows it trained on, for distillation (None: given in code)
         if with_state:
             obj["train_state"] = {"model": priors.state_dict(), "optimizer": opt.state_dict(),
                                   "rng": gen.get_state(), "step": step}

@@ -182,3 +182,34 @@ def test_the_cascade_distils_both_chains_the_hf_one_on_the_real_lf_tokens(traine
                                .detach().numpy(), atol=1e-4)
     with pytest.raises(ValueError, match="does not resume"):
         d.distill(d.DistillConfig(teacher=str(vq_path), out=str(tmp_path / "s"), resume=str(written[2])), quiet=True)
+
+
+def test_both_stages_train_on_windows_given_in_code_and_the_priors_fine_tune_from_init(trained, tmp_path):
+    from imuedge import checkpoint
+    from imuedge.train.diffusion.distill import DistillConfig, distill, teacher_windows
+    from imuedge.train.diffusion.latent_train import hapt_windows
+
+    _, vqvae_path, vq_path = trained
+    x, y, names, channels, _ = hapt_windows(0, (1, 3), 64)
+    null = torch.full_like(y, len(names))  # unlabelled: every window the null class
+    mine = train_vqvae(vqvae_config(tmp_path / "v", 2), quiet=True, windows=(x[:40], y[:40], names, channels, "mine"))
+    assert checkpoint.load(mine)["windows"] is None  # not a HAPT split: nothing to read the windows back from
+    pre = train_vqprior(prior_config(tmp_path / "p", mine, 2), quiet=True, windows=(x, null, names, channels, "u"))
+    model, ck = load_vq(pre)
+    assert ck["windows"] is None and load_vq(vq_path)[1]["windows"] == {"split_seed": 0, "subjects": [1, 3], "hop": 64}
+    with pytest.raises(ValueError, match="distil it on the same windows"):
+        teacher_windows(pre, ck, model)
+    # fine-tuning with a zero learning rate keeps the pretrained priors exactly: they are where it starts
+    cfg = prior_config(tmp_path / "f", mine, 2)
+    cfg.lr = 0.0
+    fine, _ = load_vq(train_vqprior(cfg, quiet=True, windows=(x[:12], y[:12], names, channels, "12"), init=str(pre)))
+    for prior in ("lf", "hf"):
+        for name, tensor in getattr(model, prior).state_dict().items():
+            assert torch.equal(getattr(fine, prior).state_dict()[name], tensor), name
+    with pytest.raises(ValueError, match="of another VQ-VAE"):
+        train_vqprior(prior_config(tmp_path / "g", vqvae_path, 2), quiet=True, init=str(pre))
+    with pytest.raises(ValueError, match="a VQ-VAE trained on windows given in code"):
+        train_vqprior(prior_config(tmp_path / "h", mine, 2), quiet=True)
+    students = distill(DistillConfig(teacher=str(pre), out=str(tmp_path / "s"), start_steps=2, keep=(1,),
+                                     iterations=1, batch_size=8), quiet=True, windows=(x[:12].numpy(), y[:12].numpy()))
+    assert students[1].exists()
