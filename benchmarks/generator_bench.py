@@ -104,8 +104,9 @@ def main(argv=None) -> int:
              "| sampler | NFE/window | samples/s, 1 thread | samples/s, all threads | vs DDPM (1 thread) |",
              "|---|---|---|---|---|"]
     for name, row in res["samplers"].items():
+        vs = row.get("speed_up_vs_ddpm_1_thread")  # none without the DDPM chain (--skip-ddpm)
         lines.append(f"| {name} | {row['network_evaluations_per_window']} | {row['samples_per_second_1_threads']} | "
-                     f"{row[f'samples_per_second_{all_threads}_threads']} | {row.get('speed_up_vs_ddpm_1_thread', '-')}x |")
+                     f"{row[f'samples_per_second_{all_threads}_threads']} | {'-' if vs is None else f'{vs}x'} |")
     if res["bundles"]:
         lines += ["", "| exported student | steps | ms per window, 1 thread |", "|---|---|---|"]
         lines += [f"| {k} | {v['steps']} | {v['ms_per_window_1_thread']} |" for k, v in res["bundles"].items()]

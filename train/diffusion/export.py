@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -52,13 +53,19 @@ def student_target(sampler, ckpt: dict, path):
     window = WindowSpec.from_dict(ckpt["window"])
     names = [ckpt["label_names"][str(i)] for i in range(len(ckpt["label_names"]))]
     example = (torch.zeros(1, *sampler.noise_shape), torch.zeros(1, dtype=torch.int64))
-    # int8 keeps float32: the decoder (inverse STFT, de-normalisation), the UNet's first conv (it reads the
-    # noise) and its last (it writes v), like a classifier's spectrogram, stem and head.
     return ExportTarget(sampler, "generate", window, {"class_names": names}, example_inputs=example,
-                        input_names=("noise", "class_id"), float_modules=("decoder", "denoiser.stem", "denoiser.out"),
+                        input_names=("noise", "class_id"), float_modules=float_modules(sampler),
                         float_input_layer=False, float_output_layer=False,
                         provenance={"checkpoint": str(path), "checkpoint_sha256": sha256(path),
                                     "checkpoint_provenance": ckpt.get("provenance", {})})
+
+
+def float_modules(sampler) -> tuple[str, ...]:
+    """What int8 keeps float32, like a classifier's spectrogram, stem and head: the decoder (inverse STFT or the
+    (VQ-)VAE's decoder, de-normalisation) and each denoiser's first layer (it reads the noise: the UNet's stem,
+    the transformer's ``inp``) and last (``out``: it writes v); the VQ cascade has two denoisers."""
+    return tuple(n for n, _ in sampler.named_modules()
+                 if n == "decoder" or re.fullmatch(r"(\w+\.)?denoiser\.(stem|inp|out)", n))
 
 
 def generator_manifest(fmt: str, artifact: Path, target, sampler, info: dict, batch, precision: str = "fp32") -> dict:

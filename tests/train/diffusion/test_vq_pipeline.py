@@ -213,3 +213,20 @@ def test_both_stages_train_on_windows_given_in_code_and_the_priors_fine_tune_fro
     students = distill(DistillConfig(teacher=str(pre), out=str(tmp_path / "s"), start_steps=2, keep=(1,),
                                      iterations=1, batch_size=8), quiet=True, windows=(x[:12].numpy(), y[:12].numpy()))
     assert students[1].exists()
+
+
+def test_int8_keeps_the_decoder_and_each_denoisers_first_and_last_layer_float(trained):
+    from imuedge.train.diffusion.distill import load_sampler
+    from imuedge.train.diffusion.export import float_modules
+    from imuedge.train.diffusion.vq_prior import CascadeSampler
+
+    cascade = CascadeSampler(load_vq(trained[2])[0], steps=2)
+    assert set(float_modules(cascade)) == {"decoder", "lf.denoiser.inp", "lf.denoiser.out", "hf.denoiser.inp",
+                                           "hf.denoiser.out"}
+    latent = load_sampler("train/weights/latent_student_1.pt")[0]  # a transformer: inp, out
+    stft = load_sampler("train/weights/diffusion_student_1.pt")[0]  # a UNet: stem, out (not its blocks' "out"s)
+    assert float_modules(latent) == ("decoder", "denoiser.inp", "denoiser.out")
+    assert float_modules(stft) == ("decoder", "denoiser.stem", "denoiser.out")
+    for sampler in (cascade, latent, stft):
+        for name in float_modules(sampler):
+            sampler.get_submodule(name)
