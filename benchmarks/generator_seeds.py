@@ -5,7 +5,8 @@
 reads ``FOLDER/seed*/results.json`` (one ``python -m imuedge.train.diffusion.evaluate --seed S`` run each)
 and writes ``FOLDER/seeds.json`` and ``FOLDER/seeds.md``: per sampler and metric the mean, the sample
 standard deviation (ddof 1), the median and every seed's value, and TRTR the same way. A sampler missing
-from a seed's report is reported with the seeds it has.
+from a seed's report is reported with the seeds it has. ``--seed S=DIR`` (repeatable) counts ``DIR/results.json``
+as seed S, for a seed's report written elsewhere before (its folder is recorded).
 """
 from __future__ import annotations
 
@@ -28,16 +29,21 @@ def stats(values: list[float]) -> dict:
             "median": float(np.median(v)), "values": [float(x) for x in v]}
 
 
-def summarize(folder: Path) -> dict:
+def summarize(folder: Path, elsewhere: dict[int, Path] | None = None) -> dict:
     runs = {}
     for path in sorted(folder.glob("seed*/results.json")):
         runs[int(path.parent.name[4:])] = json.loads(path.read_text())
+    for seed, other in (elsewhere or {}).items():
+        if seed in runs:
+            raise ValueError(f"seed {seed} is both {folder}/seed{seed} and {other}")
+        runs[seed] = json.loads((Path(other) / "results.json").read_text())
     if not runs:
         raise FileNotFoundError(f"{folder}: no seed*/results.json (write them with evaluate --seed S --out "
                                 f"{folder}/seedS)")
     seeds = sorted(runs)
     samplers = list(dict.fromkeys(name for s in seeds for name in runs[s]["samplers"]))
     out = {"folder": str(folder), "seeds": seeds,
+           **({"seeds_elsewhere": {str(s): str(d) for s, d in elsewhere.items()}} if elsewhere else {}),
            "machine": sorted({runs[s]["machine"].split("; load average")[0] for s in seeds}),  # loads: below
            "load_average_at_start": [runs[s]["machine"].split("load average at start ")[-1].split(",")[0]
                                      for s in seeds if "load average at start " in runs[s]["machine"]],
@@ -62,8 +68,12 @@ def markdown(r: dict) -> str:
         return f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f} (median {s['median']:.{digits}f})"
 
     t = r["TRTR_macro_f1"]
+    other = r.get("seeds_elsewhere", {})
+    elsewhere = "".join(f" and `{d}/results.json` (seed {s})" for s, d in other.items())
+    flags = "".join(f" --seed {s}={d}" for s, d in other.items())
     lines = [f"# The generator report over seeds {', '.join(map(str, r['seeds']))}", "",
-             f"From `{r['folder']}/seed*/results.json` by `python -m benchmarks.generator_seeds {r['folder']}`. "
+             f"From `{r['folder']}/seed*/results.json`{elsewhere} by `python -m benchmarks.generator_seeds "
+             f"{r['folder']}{flags}`. "
              f"Machine: {'; '.join(r['machine'])} (1-minute load average at each seed's start: "
              f"{', '.join(r['load_average_at_start']) or '-'}). Windows per class: {', '.join(map(str, r['per_class']))}. "
              f"TRTR macro-F1 (1D CNN on real training windows) {t['mean']:.3f} ± {t['std']:.3f} "
@@ -82,11 +92,19 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.generator_seeds", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", help="a folder of seed*/results.json")
+    p.add_argument("--seed", action="append", default=[], metavar="S=DIR",
+                   help="DIR/results.json is seed S's report (repeatable)")
     a = p.parse_args(argv)
     folder = Path(a.folder)
+    elsewhere = {}
+    for item in a.seed:
+        seed, sep, other = item.partition("=")
+        if not sep or not seed.isdigit() or not other:
+            p.error(f"--seed {item}: give S=DIR, for example --seed 0=benchmarks/results/vq_generator/students")
+        elsewhere[int(seed)] = Path(other)
     try:
-        r = summarize(folder)
-    except (FileNotFoundError, json.JSONDecodeError, KeyError) as e:
+        r = summarize(folder, elsewhere)
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     atomic_write(folder / "seeds.json", lambda f: f.write(json.dumps(r, indent=2) + "\n"))

@@ -33,3 +33,17 @@ def test_each_samplers_metrics_are_summarised_over_the_seeds_it_has(tmp_path):
 def test_a_folder_without_reports_is_one_line_of_error(tmp_path, capsys):
     assert gs.main([str(tmp_path)]) == 2
     assert "no seed*/results.json" in capsys.readouterr().err
+
+
+def test_a_seeds_report_written_elsewhere_counts_once_and_is_named(tmp_path, capsys):
+    report(tmp_path / "runs", 1, 0.8, {"a": (0.6, 0.3)})
+    report(tmp_path / "before", 0, 0.6, {"a": (0.8, 0.1)})
+    assert gs.main([str(tmp_path / "runs"), "--seed", f"0={tmp_path / 'before' / 'seed0'}"]) == 0
+    r = json.loads((tmp_path / "runs" / "seeds.json").read_text())
+    assert r["seeds"] == [0, 1] and r["samplers"]["a"]["TSTR_macro_f1"]["values"] == [0.8, 0.6]
+    assert r["seeds_elsewhere"] == {"0": str(tmp_path / "before" / "seed0")}
+    assert f"--seed 0={tmp_path / 'before' / 'seed0'}" in (tmp_path / "runs" / "seeds.md").read_text()
+    assert gs.main([str(tmp_path / "runs"), "--seed", f"1={tmp_path / 'before' / 'seed0'}"]) == 2  # seed 1 twice
+    assert "seed 1 is both" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        gs.main([str(tmp_path / "runs"), "--seed", "zero"])
