@@ -198,7 +198,7 @@ class Data:
 
 def load_data(hop: int) -> Data:
     from imuedge.data import load_hapt_windows
-    from imuedge.train.pretrain import hapt_train_windows
+    from imuedge.train.image_sources import hapt_train_windows
 
     s64 = load_hapt_windows(window=128, hop=64, seed=0)
     train_hop = s64["train"] if hop == 64 else load_hapt_windows(window=128, hop=hop, seed=0)["train"]

@@ -33,9 +33,11 @@ import torch
 import torch.distributed as dist
 
 from imuedge import checkpoint
+from imuedge.train.distributed import init_distributed, resolve_device
 from imuedge.train.encoder import model_spec
+from imuedge.train.image_sources import HAPT_TRAIN
 from imuedge.train.mae import MAEConfig, MaskedAutoencoder
-from imuedge.train.pretrain import HAPT_TRAIN, init_distributed, lr_at, resolve_device
+from imuedge.train.pretrain import lr_at
 from imuedge.window import WindowSpec
 
 SIZES = {"edge": MAEConfig, "large": MAEConfig.large}
@@ -72,7 +74,7 @@ class MAEPretrainConfig:
 def load_windows(source: str, window: int, hop: int) -> tuple[np.ndarray, tuple[str, ...], float]:
     """Unlabelled windows ``(N, C, T)``, their channels and sample rate, from ``--imu-windows``."""
     from imuedge.data import load_recordings, unlabelled_windows
-    from imuedge.train.pretrain import hapt_train_windows
+    from imuedge.train.image_sources import hapt_train_windows
 
     if source == HAPT_TRAIN:
         ws = hapt_train_windows(window, hop)

@@ -26,7 +26,8 @@ from imuedge.train import fewshot, report
 from imuedge.train.encoder import Classifier, IMUEncoder
 from imuedge.train.models import SHIPPED, classifier_from_probe, load_encoder, save_classifier
 from imuedge.window import WindowSpec
-from imuedge.train.pretrain import PretrainConfig, hapt_train_windows, pretrain, save_imu_windows
+from imuedge.train.image_sources import hapt_train_windows, save_imu_windows
+from imuedge.train.pretrain import PretrainConfig, pretrain
 from imuedge.train.mae import MAEEncoder
 from imuedge.train.mae_pretrain import MAEPretrainConfig, describe as mae_describe
 

@@ -15,9 +15,10 @@ from imuedge.train.images import ProceduralImages
 from imuedge.window import CHANNELS
 from imuedge.data import Dataset, Recording, unlabelled_windows
 from imuedge.spectrogram import SpectrogramConfig
-from imuedge.train.pretrain import (IMUSpectrogramImages, PrefetchedImages, PretrainConfig, RandomIndices,
-                                    build_augment, lr_at, neighbour_ranges, pretrain, resolve_device,
-                                    save_imu_windows, train)
+from imuedge.train.image_sources import (IMUSpectrogramImages, PrefetchedImages, RandomIndices, neighbour_ranges,
+                                         save_imu_windows)
+from imuedge.train.distributed import resolve_device
+from imuedge.train.pretrain import PretrainConfig, build_augment, lr_at, pretrain, train
 
 
 def tiny(out, steps):

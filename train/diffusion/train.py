@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from imuedge import checkpoint
 from imuedge.train.diffusion.model import DiffusionConfig, DiffusionModel, ema_update, model_from_checkpoint
-from imuedge.train.pretrain import init_distributed, resolve_device
+from imuedge.train.distributed import init_distributed, resolve_device
 
 KIND = "diffusion_teacher"
 
