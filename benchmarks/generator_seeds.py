@@ -51,7 +51,8 @@ def summarize(folder: Path, elsewhere: dict[int, Path] | None = None) -> dict:
            "TRTR_macro_f1": stats([runs[s]["TRTR_macro_f1"] for s in seeds]), "samplers": {}}
     for name in samplers:
         have = [s for s in seeds if name in runs[s]["samplers"]]
-        row = {"seeds": have}
+        row = {"seeds": have, "network_evaluations_per_window":
+               runs[have[0]]["samplers"][name].get("network_evaluations_per_window")}
         for m in METRICS:
             vals = [runs[s]["samplers"][name].get(m) for s in have]
             if all(v is not None for v in vals):

@@ -9,6 +9,7 @@ from benchmarks import generator_seeds as gs
 def report(folder, seed, trtr, rows):
     (folder / f"seed{seed}").mkdir(parents=True)
     samplers = {name: {"TSTR_macro_f1": f1, "TSTR_over_TRTR": f1 / trtr, "discriminative_score": d,
+                       "network_evaluations_per_window": 4,
                        "frechet_distance": 50.0, "samples_per_second_1_thread": 100.0 * (seed + 1)}
                 for name, (f1, d) in rows.items()}
     (folder / f"seed{seed}" / "results.json").write_text(json.dumps(
@@ -26,6 +27,7 @@ def test_each_samplers_metrics_are_summarised_over_the_seeds_it_has(tmp_path):
     assert a["TSTR_macro_f1"]["values"] == [0.6, 0.7, 0.8] and a["TSTR_macro_f1"]["mean"] == pytest.approx(0.7)
     assert a["TSTR_macro_f1"]["std"] == pytest.approx(0.1) and a["discriminative_score"]["median"] == 0.2
     assert r["samplers"]["b"]["seeds"] == [0] and r["samplers"]["b"]["TSTR_macro_f1"]["std"] == 0.0
+    assert a["network_evaluations_per_window"] == 4
     md = (tmp_path / "seeds.md").read_text()
     assert "| a | 3 | 0.700 ± 0.100 (median 0.700)" in md and "| b | 1 |" in md
 
