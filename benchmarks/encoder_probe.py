@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     if not a.no_random and not a.no_probe:
         report("random-init 2D", random_init)
     if a.cnn1d:
-        from imuedge.train.pipeline import RunConfig, cnn1d_config
+        from imuedge.train.main_job import RunConfig, cnn1d_config
 
         cfg = cnn1d_config(RunConfig())
         for n in (10, None):
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
 
 def finetune_config(a):
     """The main job's MAE fine-tuning settings, with the --ft-* overrides."""
-    from imuedge.train.pipeline import mae_finetuning
+    from imuedge.train.main_job import mae_finetuning
 
     cfg = mae_finetuning()
     for flag, name in (("ft_epochs", "epochs"), ("ft_lr", "lr"), ("ft_layer_decay", "layer_decay"),

@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     from imuedge.data import load_hapt_windows
     from imuedge.train import fewshot
     from imuedge.train.models import load_encoder
-    from imuedge.train.pipeline import mae_finetuning
+    from imuedge.train.main_job import mae_finetuning
 
     train = load_hapt_windows(window=128, hop=64, seed=0)["train"]
     encoder = load_encoder(a.encoder)

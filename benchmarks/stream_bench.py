@@ -97,7 +97,7 @@ def throughput(bundle: Path, csv: Path, repeats: int, threads: int = 1) -> dict:
     """Replay ``csv`` as fast as the runtime takes it, every window predicted. Per repeat: the CSV parse
     (``ReplaySource.open``) and the stream after it are timed apart; beside them, in the same process and
     alternating with the replays, ``predict`` alone on the same windows back to back (the model's own bound)."""
-    from imuedge.edge_runtime.pipeline import StreamRunner
+    from imuedge.edge_runtime.runner import StreamRunner
     from imuedge.edge_runtime.sinks import ListSink
     from imuedge.edge_runtime.sources import ReplaySource
     from imuedge.bundle import load_bundle
@@ -167,7 +167,7 @@ def bare_inference(pred, windows: np.ndarray, n: int = 2000, interval_s: float =
 
 def pty_run(pred, csv: Path, rate: float, seconds: float, work: Path, speed: float = 1.0, loops: int = 1,
             sample_rss: bool = False, hop: int | None = None) -> tuple[dict, np.ndarray, list]:
-    from imuedge.edge_runtime.pipeline import RunConfig, StreamRunner
+    from imuedge.edge_runtime.runner import RunConfig, StreamRunner
     from imuedge.machine import memory
     from imuedge.emulation.simulator import start_simulator
     from imuedge.edge_runtime.sinks import ListSink

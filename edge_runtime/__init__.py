@@ -6,7 +6,7 @@
     Windower                         windower.py    window / hop from the bundle's manifest
     Predictor                        imuedge.load_bundle(...)  any backend
     Sinks                            sinks.py       JSON lines, callback, majority vote
-    StreamRunner                     pipeline.py    reader + inference threads, bounded queue
+    StreamRunner                     runner.py      reader + inference threads, bounded queue
     Profiler                         profiler.py    stage latencies, e2e, CPU, memory, counters
 
 CLI: ``imuedge stream`` and ``imuedge record`` (cli.py). Reference: offline.offline_predictions.

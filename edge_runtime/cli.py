@@ -123,7 +123,7 @@ def run_stream(args) -> int:
     from imuedge.bundle import BundleError, load_bundle
 
     from .assembler import StreamMismatch
-    from .pipeline import RunConfig, StreamRunner, check_manifest_against_stream
+    from .runner import RunConfig, StreamRunner, check_manifest_against_stream
     from .profiler import table
     from .sinks import JsonLinesSink, MajorityVote
     from .sources import SourceError

@@ -464,7 +464,7 @@ class _Guest:
         from imuedge.bundle import load_bundle
         from imuedge.firmware_bridge.profiles import decoder_for
 
-        from imuedge.edge_runtime.pipeline import RunConfig, StreamRunner
+        from imuedge.edge_runtime.runner import RunConfig, StreamRunner
         from imuedge.edge_runtime.sinks import ListSink
         from imuedge.edge_runtime.sources import parse_source
 

@@ -99,7 +99,7 @@ def _stream_one(predictor, link: Path, proc, sinks, profiler, expect_s: float):
     """Run the runtime on the simulator's pty until the device hangs up after its last packet."""
     from imuedge.firmware_bridge.profiles import decoder_for
 
-    from imuedge.edge_runtime.pipeline import RunConfig, StreamRunner, check_manifest_against_stream
+    from imuedge.edge_runtime.runner import RunConfig, StreamRunner, check_manifest_against_stream
     from imuedge.edge_runtime.sources import SerialSource, start_command
 
     runner = StreamRunner(SerialSource(str(link), hello=start_command()), lambda: decoder_for("imuedge"),

@@ -15,7 +15,7 @@ _LAZY = {
     "ExportTarget": ".target", "ExportError": ".target", "target_from_checkpoint": ".target",
     "load_bundle": "imuedge.bundle", "read_manifest": "imuedge.bundle", "BundleError": "imuedge.bundle",
     "Predictor": "imuedge.bundle", "SCHEMA_VERSION": "imuedge.bundle", "MANIFEST": "imuedge.bundle",
-    "export_bundles": ".pipeline", "Limits": ".pipeline", "FORMATS": ".pipeline", "PRECISIONS": ".pipeline",
+    "export_bundles": ".make_bundles", "Limits": ".make_bundles", "FORMATS": ".make_bundles", "PRECISIONS": ".make_bundles",
     "parity_report": ".parity",
 }
 __all__ = sorted(_LAZY)

@@ -192,7 +192,7 @@ def folder_windows(folder: Path, window, class_names, flags):
 def run(a) -> int:
     import torch
 
-    from .pipeline import FORMATS, PRECISIONS, Limits, export_bundles
+    from .make_bundles import FORMATS, PRECISIONS, Limits, export_bundles
     from .target import target_from_checkpoint
 
     torch.set_num_threads(max(1, a.threads))

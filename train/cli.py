@@ -18,7 +18,7 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from imuedge.train.pipeline import RunConfig
+    from imuedge.train.main_job import RunConfig
     from imuedge.train.pretrain import add_arguments, add_recipe_arguments
 
     d = RunConfig()
@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_config_from_args(a: argparse.Namespace):
     """The ``RunConfig`` that `imuedge run` flags describe (no flag: the dataclass defaults)."""
-    from imuedge.train.pipeline import RunConfig
+    from imuedge.train.main_job import RunConfig
     from imuedge.train.pretrain import apply_recipe_arguments
 
     cfg = RunConfig(out=a.out, shots=tuple(int(s) for s in a.shots.split(",") if s), seeds=a.seeds,
@@ -78,7 +78,7 @@ def run_config_from_args(a: argparse.Namespace):
 
 
 def _run(a) -> int:
-    from imuedge.train.pipeline import run
+    from imuedge.train.main_job import run
 
     run(run_config_from_args(a))
     return 0

@@ -49,7 +49,7 @@ def bundles(hapt, tmp_path_factory):
 
     from imuedge import checkpoint
     from imuedge.export import export_bundles, target_from_checkpoint
-    from imuedge.export.pipeline import Limits
+    from imuedge.export.make_bundles import Limits
     from imuedge.train.encoder import model_spec
     from imuedge.window import WindowSpec
 

@@ -27,7 +27,7 @@ import json
 import pytest
 
 from imuedge.emulation import ble_qemu
-from imuedge.edge_runtime.pipeline import StreamRunner
+from imuedge.edge_runtime.runner import StreamRunner
 from imuedge.emulation.simulator import quantize
 from imuedge.edge_runtime.sinks import ListSink
 from imuedge.edge_runtime.sources import BleSource, Source, SourceDisconnected, SourceError, parse_source

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from imuedge.edge_runtime.offline import offline_predictions
-from imuedge.edge_runtime.pipeline import RunConfig, StreamRunner
+from imuedge.edge_runtime.runner import RunConfig, StreamRunner
 from imuedge.emulation.simulator import expected_stream, quantize
 from imuedge.edge_runtime.sinks import ListSink
 from imuedge.edge_runtime.sources import IMU_CONTROL_UUID, IMU_DATA_UUID, BleSource, ReplaySource, \

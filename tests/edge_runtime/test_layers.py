@@ -94,7 +94,7 @@ def test_the_walk_finds_a_known_import():
     # rigs reach the runtime
     seen = reached_from("edge_runtime")
     assert "imuedge.bundle" in seen and "imuedge.firmware_bridge.protocol" in seen and "imuedge.manifest" in seen
-    assert "imuedge.edge_runtime.pipeline" in reached_from("emulation")
+    assert "imuedge.edge_runtime.runner" in reached_from("emulation")
 
 
 def outside(folder: str, forbidden: tuple[str, ...]) -> list[str]:

@@ -17,7 +17,7 @@ import pytest
 
 from imuedge.edge_runtime.assembler import StreamMismatch
 from imuedge.edge_runtime.offline import offline_predictions
-from imuedge.edge_runtime.pipeline import RunConfig, StreamRunner, check_manifest_against_stream
+from imuedge.edge_runtime.runner import RunConfig, StreamRunner, check_manifest_against_stream
 from imuedge.emulation.simulator import expected_stream, start_simulator
 from imuedge.edge_runtime.sinks import JsonLinesSink, ListSink
 from imuedge.edge_runtime.sources import ReplaySource, SerialSource, start_command

@@ -8,7 +8,7 @@ import pytest
 
 from imuedge.edge_runtime.assembler import Assembler, StreamMismatch
 from imuedge.edge_runtime.offline import offline_predictions
-from imuedge.edge_runtime.pipeline import RunConfig, StreamRunner
+from imuedge.edge_runtime.runner import RunConfig, StreamRunner
 from imuedge.edge_runtime.profiler import Profiler, table
 from imuedge.edge_runtime.sinks import JsonLinesSink, ListSink, MajorityVote
 from imuedge.edge_runtime.sources import ReplaySource, SourceError, parse_source

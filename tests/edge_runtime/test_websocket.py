@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from imuedge.edge_runtime.offline import offline_predictions
-from imuedge.edge_runtime.pipeline import RunConfig, StreamRunner, check_manifest_against_stream
+from imuedge.edge_runtime.runner import RunConfig, StreamRunner, check_manifest_against_stream
 from imuedge.edge_runtime.sinks import ListSink
 from imuedge.edge_runtime.sources import SourceDisconnected, SourceError, WebSocketSource, parse_source
 from imuedge.firmware_bridge.profiles import decoder_for

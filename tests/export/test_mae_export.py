@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from imuedge.export.pipeline import Limits, export_bundles
+from imuedge.export.make_bundles import Limits, export_bundles
 from imuedge.export.target import target_from_checkpoint
 from imuedge.train import fewshot
 from imuedge.train.mae import MAEConfig

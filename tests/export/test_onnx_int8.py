@@ -12,7 +12,7 @@ import torch
 
 import imuedge
 from imuedge.export.onnx_export import INT8_FORM, inspect_onnx
-from imuedge.export.pipeline import export_bundles
+from imuedge.export.make_bundles import export_bundles
 from imuedge.export.target import target_from_checkpoint
 from imuedge.train import fewshot
 from imuedge.train.models import classifier_from_probe, load_encoder, save_classifier

@@ -122,20 +122,20 @@ def test_qemu_firmware_stream_into_bundle_equals_offline(replay_bundle, monkeypa
     _qemu_tests.need("make", "arm-none-eabi-gcc", "qemu-system-arm")
     pytest.importorskip("serial", reason="pyserial (imuedge[device]) not installed")
     from imuedge.cli import main as cli_main
-    from imuedge.edge_runtime import pipeline
+    from imuedge.edge_runtime import runner as runner_module
     from imuedge.edge_runtime.offline import offline_predictions
 
     _qemu_tests.make("arm")
 
     runners: list = []
 
-    class TappedRunner(pipeline.StreamRunner):
+    class TappedRunner(runner_module.StreamRunner):
         def __init__(self, source, decoder_factory, *args, **kw):
             self.blocks: list = []
             super().__init__(source, lambda: _Tap(decoder_factory(), self.blocks), *args, **kw)
             runners.append(self)
 
-    monkeypatch.setattr(pipeline, "StreamRunner", TappedRunner)  # run_stream imports it at call time
+    monkeypatch.setattr(runner_module, "StreamRunner", TappedRunner)  # run_stream imports it at call time
 
     out = tmp_path / "predictions.jsonl"
     proc, pty, tmp = qemu_e2e.start_qemu(qemu_e2e.ELF, "pty")

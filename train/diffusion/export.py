@@ -154,7 +154,7 @@ def _export_one(fmt, precision, folder: Path, target, sampler, info, noise, clas
                 calibration=None, check=None) -> dict:
     """One bundle: export, manifest, load, parity (fp32: <= MAX_ABS; int8: TSTR within MAX_TSTR_DROP)."""
     from imuedge.bundle import ARTIFACTS, load_bundle, mark_pte_checked, write_manifest
-    from imuedge.export.pipeline import _exporter
+    from imuedge.export.make_bundles import _exporter
     from imuedge.manifest import binding
     from imuedge.quiet import quiet_runtime
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from imuedge.train.models import load_model
-from imuedge.train.pipeline import RunConfig, main_job_pretraining, recipe_note, run
+from imuedge.train.main_job import RunConfig, main_job_pretraining, recipe_note, run
 from imuedge.train.pretrain import PretrainConfig
 from imuedge.train.fewshot import SupervisedConfig
 
@@ -88,6 +88,6 @@ def test_imuedge_run_flags_describe_the_run_config():
 
 
 def test_margins_give_the_mean_difference_and_the_spread_of_per_seed_differences():
-    from imuedge.train.pipeline import margins
+    from imuedge.train.main_job import margins
 
     assert margins([0.8, 0.9], [0.7, 0.95]) == "+0.025 macro-F1 (per seed +0.025 ± 0.075, from -0.050 to +0.100)"
