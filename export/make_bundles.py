@@ -37,7 +37,7 @@ PACKAGES = ("torch", "executorch", "torchao", "litert-torch", "ai-edge-litert", 
 
 @dataclass
 class Limits:
-    """What a bundle must meet to be written (checked on the parity windows); defaults = issue #3's acceptance."""
+    """What a bundle must meet to be written, checked on the parity windows (imuedge export takes most as flags)."""
 
     fp32_max_abs: float = 1e-4  # fp32 bundles: max |bundle - PyTorch| over all outputs (absolute, logits ~16)
     int8_min_agreement: float = 0.98  # int8 classifiers: top-1 agreement with PyTorch fp32
