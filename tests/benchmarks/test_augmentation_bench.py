@@ -163,86 +163,60 @@ class StageSpy:
         monkeypatch.setattr(distill, "distill", spy("distill", distill.distill))
 
 
-def LatentSpy(monkeypatch):
-    from imuedge.train.diffusion import latent_train
-
-    return StageSpy(monkeypatch, latent_train, {"vae": "train_vae", "latent": "train_latent"})
-
-
-def VQSpy(monkeypatch):
-    from imuedge.train.diffusion import vq_train
-
-    return StageSpy(monkeypatch, vq_train, {"vqvae": "train_vqvae", "vq": "train_vqprior"})
-
-
-def tiny_latent(protocol, value, out, work):
-    return tiny(protocol, value, out, work) + ["--generator", "latent", "--vae-steps", "2", "--latent-steps", "2",
-                                               "--latent-finetune-steps", "2"]
+# generator (also its checkpoint's name) -> (module, its stages (tag -> function), its steps flags, its fine-tuning
+# budget field, another generator's budget field its rows must not carry)
+TWO_STAGE = {
+    "latent": ("latent_train", {"vae": "train_vae", "latent": "train_latent"},
+               ["--vae-steps", "2", "--latent-steps", "2", "--latent-finetune-steps", "2"], "latent_finetune_steps",
+               "vqvae_steps"),
+    "vq": ("vq_train", {"vqvae": "train_vqvae", "vq": "train_vqprior"},
+           ["--vqvae-steps", "2", "--vqprior-steps", "2", "--vqprior-finetune-steps", "2"], "vqprior_finetune_steps",
+           "latent_steps"),
+}
 
 
-def test_the_latent_generator_pretrains_its_vae_and_prior_without_labels_for_few_labels(data, tmp_path, monkeypatch):
-    spy = LatentSpy(monkeypatch)
+def two_stage(generator, protocol, tmp_path, monkeypatch, data):
+    """Run one tiny cell of ``protocol`` with the latent or VQ generator, its stages and distill() spied on."""
+    import importlib
+
+    module, stages, flags, _, _ = TWO_STAGE[generator]
+    spy = StageSpy(monkeypatch, importlib.import_module(f"imuedge.train.diffusion.{module}"), stages)
     monkeypatch.setattr(ab, "load_data", lambda hop: data)
-    assert ab.main(tiny_latent("few_labels", 2, tmp_path / "out", tmp_path / "work")) == 0
-    (vae, vx, _, _), (pre, px, py, pinit), (fine, fx, fy, init), (dist, dx, dy, teacher) = spy.calls
-    assert (vae, pre, fine, dist) == ("vae", "latent", "latent", "distill")
-    assert np.array_equal(vx, data.unlabelled.x) and np.array_equal(px, data.unlabelled.x)  # whole recordings
+    argv = tiny(protocol, 2, tmp_path / "out", tmp_path / "work") + ["--generator", generator] + flags
+    assert ab.main(argv) == 0
+    return spy, list(stages)
+
+
+@pytest.mark.parametrize("generator", sorted(TWO_STAGE))
+def test_the_two_stage_generators_pretrain_both_stages_without_labels_for_few_labels(
+        generator, data, tmp_path, monkeypatch):
+    spy, (first, second) = two_stage(generator, "few_labels", tmp_path, monkeypatch, data)
+    finetune, other_field = TWO_STAGE[generator][3:]
+    (stage1, x1, _, _), (pre, px, py, pinit), (fine, fx, fy, init), (dist, dx, dy, teacher) = spy.calls
+    assert (stage1, pre, fine, dist) == (first, second, second, "distill")
+    assert np.array_equal(x1, data.unlabelled.x) and np.array_equal(px, data.unlabelled.x)  # whole recordings
     assert np.all(py == 6) and pinit == ""  # the prior's pretraining: every window the null class
-    assert init.endswith("latent.pt") and "pretrain_latent" in init  # fine-tuned from it, its VAE kept
+    assert init.endswith(f"{generator}.pt") and f"pretrain_{generator}" in init  # fine-tuned from it, its first stage kept
     clf = ab.few_labels_sets(data.train_64, 2, 0, 6)[1]
     for x, y in ((fx, fy), (dx, dy)):
         assert np.array_equal(x, clf.x) and np.array_equal(y, clf.y)
     row = json.loads((tmp_path / "out" / "raw" / "few_labels_n2.jsonl").read_text())
-    assert row["budget"]["generator"] == "latent" and row["budget"]["latent_finetune_steps"] == 2
-
-
-def test_the_latent_generator_trains_on_the_classifiers_subjects_only(data, tmp_path, monkeypatch):
-    spy = LatentSpy(monkeypatch)
-    monkeypatch.setattr(ab, "load_data", lambda hop: data)
-    assert ab.main(tiny_latent("few_subjects", 2, tmp_path / "out", tmp_path / "work")) == 0
-    clf = ab.few_subjects_sets(data.train_64, 2, 0, [0])[1]
-    (vae, vx, _, _), (lat, lx, ly, init), (_, dx, dy, _) = spy.calls
-    assert (vae, lat, init) == ("vae", "latent", "")
-    for x in (vx, lx, dx):
-        assert np.array_equal(x, clf.x)
-    assert np.array_equal(ly, clf.y) and np.array_equal(dy, clf.y)
-    with pytest.raises(SystemExit):  # argparse's one-line error, exit status 2
-        ab.main(tiny("few_subjects", 2, tmp_path / "o2", tmp_path / "w2") + ["--generator", "gan"])
-
-
-def tiny_vq(protocol, value, out, work):
-    return tiny(protocol, value, out, work) + ["--generator", "vq", "--vqvae-steps", "2", "--vqprior-steps", "2",
-                                               "--vqprior-finetune-steps", "2"]
-
-
-def test_the_vq_generator_pretrains_its_vqvae_and_priors_without_labels_for_few_labels(data, tmp_path, monkeypatch):
-    spy = VQSpy(monkeypatch)
-    monkeypatch.setattr(ab, "load_data", lambda hop: data)
-    assert ab.main(tiny_vq("few_labels", 2, tmp_path / "out", tmp_path / "work")) == 0
-    (vqvae, vx, _, _), (pre, px, py, pinit), (fine, fx, fy, init), (dist, dx, dy, teacher) = spy.calls
-    assert (vqvae, pre, fine, dist) == ("vqvae", "vq", "vq", "distill")
-    assert np.array_equal(vx, data.unlabelled.x) and np.array_equal(px, data.unlabelled.x)  # whole recordings
-    assert np.all(py == 6) and pinit == ""  # the priors' pretraining: every window the null class
-    assert init.endswith("vq.pt") and "pretrain_vq" in init  # fine-tuned from it, its VQ-VAE kept
-    clf = ab.few_labels_sets(data.train_64, 2, 0, 6)[1]
-    for x, y in ((fx, fy), (dx, dy)):
-        assert np.array_equal(x, clf.x) and np.array_equal(y, clf.y)
-    row = json.loads((tmp_path / "out" / "raw" / "few_labels_n2.jsonl").read_text())
-    assert row["budget"]["generator"] == "vq" and row["budget"]["vqprior_finetune_steps"] == 2
-    assert "latent_steps" not in row["budget"]  # only its own generator's budget fields
+    assert row["budget"]["generator"] == generator and row["budget"][finetune] == 2
+    assert other_field not in row["budget"]  # only its own generator's budget fields
     assert row["synthetic"]["1"]["synthetic_per_class"] == [2] * 6
 
 
-def test_the_vq_generator_trains_on_the_classifiers_subjects_only(data, tmp_path, monkeypatch):
-    spy = VQSpy(monkeypatch)
-    monkeypatch.setattr(ab, "load_data", lambda hop: data)
-    assert ab.main(tiny_vq("few_subjects", 2, tmp_path / "out", tmp_path / "work")) == 0
+@pytest.mark.parametrize("generator", sorted(TWO_STAGE))
+def test_the_two_stage_generators_train_on_the_classifiers_subjects_only(generator, data, tmp_path, monkeypatch):
+    spy, (first, second) = two_stage(generator, "few_subjects", tmp_path, monkeypatch, data)
     clf = ab.few_subjects_sets(data.train_64, 2, 0, [0])[1]
-    (vqvae, vx, _, _), (vq, qx, qy, init), (_, dx, dy, _) = spy.calls
-    assert (vqvae, vq, init) == ("vqvae", "vq", "")
-    for x in (vx, qx, dx):
+    (stage1, x1, _, _), (stage2, x2, y2, init), (_, dx, dy, _) = spy.calls
+    assert (stage1, stage2, init) == (first, second, "")
+    for x in (x1, x2, dx):
         assert np.array_equal(x, clf.x)
-    assert np.array_equal(qy, clf.y) and np.array_equal(dy, clf.y)
+    assert np.array_equal(y2, clf.y) and np.array_equal(dy, clf.y)
+    with pytest.raises(SystemExit):  # argparse's one-line error, exit status 2
+        ab.main(tiny("few_subjects", 2, tmp_path / "o2", tmp_path / "w2") + ["--generator", "gan"])
 
 
 def test_each_row_records_only_its_own_generators_budget():
