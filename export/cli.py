@@ -160,7 +160,7 @@ def folder_windows(folder: Path, window, class_names, flags):
     import numpy as np
 
     from imuedge.data import Dataset, make_windows, resample_dataset, unlabelled_windows
-    from imuedge.train.fewshot_cli import load_data, select_channels
+    from imuedge.train.user_data import load_data, select_channels
     from imuedge.window import MAX_ACC, MAX_GYRO
 
     say = lambda m: print(f"[export] {m}", file=sys.stderr, flush=True)  # noqa: E731

@@ -131,7 +131,7 @@ def test_eval_scores_the_held_out_subjects_by_default_and_says_which(trained, tm
 
 def test_seeds_hold_out_distinct_subject_sets():
     from imuedge.data import WindowSet
-    from imuedge.train.fewshot_cli import choose_holdout
+    from imuedge.train.user_data import choose_holdout
 
     subjects = np.repeat(np.arange(1, 6), 8)  # 5 subjects, 4 windows of each of 2 classes
     y = np.tile(np.repeat([0, 1], 4), 5)
@@ -187,7 +187,7 @@ def test_probe_windows_are_the_shots_plus_a_seeded_sample_or_every_window():
 def test_train_resamples_to_the_rate_the_encoder_records_and_says_so(trained, tmp_path, capsys):
     from imuedge import checkpoint
     from imuedge.data import load_recordings
-    from imuedge.train.fewshot_cli import at_encoder_rate
+    from imuedge.train.user_data import at_encoder_rate
     from imuedge.train.models import WEIGHTS, load_model
 
     data = write_folder(tmp_path / "d25", subjects=(1, 2), seconds=16.0, rate=25.0)
