@@ -7,13 +7,13 @@
 
 The graph's inputs are ``noise`` float32 ``(batch, *noise_shape)`` (STFT planes ``(planes, bins, frames)``
 for the STFT-domain student, a latent sequence ``(channels, positions)`` for the latent model) and ``class_id``
-int64 ``(batch,)``; its output is ``window`` float32 ``(batch, channels, samples)`` in the
-window contract's units. ``sample`` draws the noise from ``numpy.random.default_rng(seed)``
-(standard normal, float32), so a (class, n, seed) gives the same windows in every runtime.
-Bad input is refused with one line: an unknown class, a noise tensor of the wrong shape or
-not finite, a class id out of range. The guidance weight is folded into the student at
-distillation, or fixed in the latent model's graph (``manifest["sampler"]["guidance"]``), so there is no
-guidance input.
+int64 ``(batch,)`` (int32 in a .tflite, as the manifest's ``input.class_id.dtype`` says; ``generate`` takes
+any integers); its output is ``window`` float32 ``(batch, channels, samples)`` in the window contract's units.
+``sample`` draws the noise from ``numpy.random.default_rng(seed)`` (standard normal, float32), so a
+(class, n, seed) gives the same windows in every runtime. Bad input is refused with one line: an
+unknown class, a noise tensor of the wrong shape or not finite, a class id out of range. The guidance
+weight is folded into the student at distillation, or fixed in the latent model's graph
+(``manifest["sampler"]["guidance"]``), so there is no guidance input.
 
 Torch-free for .onnx and .tflite, like the classifier predictors (``bundle.py``).
 """

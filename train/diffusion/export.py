@@ -44,6 +44,9 @@ FORMATS = ("onnx", "tflite", "pte")
 PRECISIONS = ("fp32", "int8")
 CALIBRATION_PER_CLASS = 8
 MAX_TSTR_DROP = 0.03
+# The class id is int64 in the graph; litert-torch writes 64-bit model inputs as 32-bit (enable_x64=False, the
+# "downcasts 64-bit model I/O" warning it logs), so a .tflite takes int32 class ids.
+CLASS_ID_DTYPE = {"tflite": "int32"}
 
 
 def student_target(sampler, ckpt: dict, path):
@@ -78,7 +81,8 @@ def generator_manifest(fmt: str, artifact: Path, target, sampler, info: dict, ba
         "input": {"batch": batch,
                   "noise": {"dtype": "float32", "shape": [batch, *sampler.noise_shape],
                             "layout": info["noise_layout"], "distribution": "standard normal"},
-                  "class_id": {"dtype": "int64", "shape": [batch], "range": [0, sampler.num_classes - 1]}},
+                  "class_id": {"dtype": CLASS_ID_DTYPE.get(fmt, "int64"), "shape": [batch],
+                               "range": [0, sampler.num_classes - 1]}},
         "output": {"kind": "window", "class_names": target.output["class_names"], **w},
         "sampler": {k: v for k, v in info.items() if k != "noise_layout"},
         "quantization": None, "backend": {}, "parity": {},

@@ -92,6 +92,20 @@ def test_latent_sampler_exports_to_onnx_with_fp32_parity(trained, tmp_path):
     np.testing.assert_allclose(x, ref, atol=1e-4)
 
 
+def test_a_tflite_generators_manifest_names_the_class_id_dtype_the_file_takes(trained, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    _, _, latent_path = trained
+    summary = export_student(latent_path, tmp_path / "b", formats=("tflite",), steps=1, log=lambda *a: None)
+    assert summary["ok"], summary
+    g = load_bundle(tmp_path / "b" / "tflite-fp32")
+    inputs = Interpreter(model_path=str(g.artifact)).get_input_details()
+    class_input = min(inputs, key=lambda d: len(d["shape"]))  # noise is 3-D, the class id 1-D
+    # litert-torch writes the graph's int64 class id as int32: the manifest says what the file takes
+    assert g.manifest["input"]["class_id"]["dtype"] == class_input["dtype"].__name__ == "int32"
+    assert g.sample("walking", n=2, seed=5).shape == (2, 6, 128)
+
+
 @pytest.mark.slow  # ExecuTorch and LiteRT conversion: minutes on a loaded 2-core machine
 def test_latent_sampler_exports_with_fp32_parity_in_all_three_formats(trained, tmp_path):
     _, _, latent_path = trained
