@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from imuedge.data.cli import add_recording_flags
-
 from imuedge.train.user_data import (CliError, at_encoder_rate, choose_holdout, class_counts, cut_windows,
                                      held_out_subject_ids, load_data, npz_for_eval, recordings_for_eval,
                                      select_channels, subject_list)
