@@ -22,8 +22,9 @@ NOT_COPIED = (".venv", ".git", "build", "*.egg-info", "node_modules", "__pycache
 
 
 def make_device_venv(folder: str | Path, extra: str = "device") -> Path:
-    """Create ``folder`` as a venv holding ``imuedge[extra]``; returns its python."""
-    folder = Path(folder)
+    """Create ``folder`` as a venv holding ``imuedge[extra]``; returns its python (an absolute path: callers
+    run it from other folders)."""
+    folder = Path(folder).resolve()
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder / "venv")], check=True)
     python = folder / "venv" / "bin" / "python"
     src = folder / "src" / "imuedge"

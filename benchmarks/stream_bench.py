@@ -170,7 +170,6 @@ def pty_run(pred, csv: Path, rate: float, seconds: float, work: Path, speed: flo
     from imuedge.edge_runtime.runner import RunConfig, StreamRunner
     from imuedge.machine import memory
     from imuedge.emulation.simulator import start_simulator
-    from imuedge.edge_runtime.sinks import ListSink
     from imuedge.edge_runtime.sources import SerialSource, start_command
     from imuedge.firmware_bridge.profiles import decoder_for
 
@@ -336,10 +335,15 @@ def main(argv=None) -> int:
     csv_long, data = recording_csv(args.work)
     csv_short, _ = recording_csv(args.work, 120)
 
+    def save() -> None:  # after every phase: a later phase that fails does not lose the earlier ones
+        (args.out / "stream_bench.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+        (args.out / "stream_bench.md").write_text(markdown(result))
+
     if "throughput" in phases:
         print("throughput ...", flush=True)
         result["throughput"] = [throughput(b, csv_long, args.repeats, int(t)) for t in args.threads.split(",")
                                 for b in bundles]
+        save()
 
     hists = {}
     if "latency" in phases:
@@ -375,6 +379,7 @@ def main(argv=None) -> int:
                 print(f"  {b.name} {rate:g} Hz: e2e p50 {e.get('p50_ms')} p99 {e.get('p99_ms')} ms, "
                       f"overhead {row['overhead_p99_ms']:.3f} ms, lost {row['packets']['lost']}", flush=True)
         result["latency"] = lat
+        save()
 
     if "device" in phases:
         print("device install RSS ...", flush=True)
@@ -388,8 +393,9 @@ def main(argv=None) -> int:
                 "full (ExecuTorch's Python runtime imports torch: a .pte does not stream in a device install)"
             rows.append(row)
             print(f"  {b.name}: peak RSS {row.get('peak_rss_mb')} MB ({row['install']}), torch "
-                  f"{row.get('torch_imported')}", flush=True)
+                  f"{imported(row.get('torch_imported'))}", flush=True)
         result["device_rss"] = rows
+        save()
 
     if "soak" in phases:
         print(f"soak {args.soak_seconds:g} s ...", flush=True)
@@ -404,12 +410,16 @@ def main(argv=None) -> int:
                           "cpu_utilisation": rep["cpu"]["utilisation"], "trace": samples,
                           "packets": {k: rep["packets"][k] for k in ("received", "lost", "corrupt")}}
 
-    (args.out / "stream_bench.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    (args.out / "stream_bench.md").write_text(markdown(result))
+    save()
     if hists:
         histogram(hists, args.out / "latency_hist.png")
     print(markdown(result))
     return 0
+
+
+def imported(torch_modules) -> str:
+    """'no', 'yes' or '?' (not recorded) for the torch modules a streaming process imported."""
+    return "no" if torch_modules == [] else "yes" if torch_modules else "?"
 
 
 def markdown(r: dict) -> str:
@@ -460,10 +470,9 @@ def markdown(r: dict) -> str:
             out.append(f"| {x['bundle']} | {x.get('install', '')} | error: {x['error']} | | | | | |")
             continue
         verdict = "n/a" if x["pass"] is None else "PASS" if x["pass"] else "FAIL"
-        torch_mods = x["torch_imported"]
         target = "–" if x["target_mb"] is None else f"{x['target_mb']:g}"
         out.append(f"| {x['bundle']} | {x['install']} | {x['peak_rss_mb']} | {target} | {verdict} | "
-                   f"{'no' if torch_mods == [] else 'yes' if torch_mods else '?'} | {x['windows']} | {x['packets_lost']} |")
+                   f"{imported(x['torch_imported'])} | {x['windows']} | {x['packets_lost']} |")
     if "soak" not in r:
         return "\n".join(out + [""])
     return "\n".join(out + soak_markdown(r["soak"]))

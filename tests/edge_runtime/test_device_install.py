@@ -10,6 +10,7 @@ the offline predictions of the same samples, element for element.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 
@@ -50,7 +51,10 @@ sys.exit(main(argv))
 @pytest.fixture(scope="module")
 def device_python(tmp_path_factory):
     """The python of a fresh venv holding ``imuedge[device]`` and what pip resolves for it, nothing else."""
-    python = make_device_venv(tmp_path_factory.mktemp("device"))
+    folder = tmp_path_factory.mktemp("device")
+    with contextlib.chdir(folder.parent):  # a relative folder, as `stream_bench --device-venv runs/dev` gives it
+        python = make_device_venv(folder.name)
+    assert python.is_absolute()  # the tests run it from other folders
     names = set(installed(python))
     assert {"imuedge", "numpy", "scipy", "pyserial", "bleak", "onnxruntime", "ai-edge-litert"} <= names
     assert not names & set(SERVER_SIDE), sorted(names)
