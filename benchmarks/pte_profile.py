@@ -27,6 +27,7 @@ from imuedge.command_line import command_line, relative_path
 from imuedge.machine import describe, machine
 
 DEFAULT_CKPT = "reports/default/classifier.pt"
+WHOLE_CALL = ("DELEGATE_CALL", "Method::execute")  # events spanning the whole program, not one operator
 
 
 def profile_pte(path: Path, windows: np.ndarray, runs: int) -> list[dict]:
@@ -47,6 +48,11 @@ def profile_pte(path: Path, windows: np.ndarray, runs: int) -> list[dict]:
             for r in frame.itertuples()]
 
 
+def operators(ops: list[dict]) -> list[dict]:
+    """The XNNPACK operators' events, in execution order (without the whole-program ones)."""
+    return [o for o in ops if o["op"] not in WHOLE_CALL]
+
+
 def spectrogram_ops(ops: list[dict]) -> int:
     """How many leading operators are the in-graph spectrogram (through the frequency resize); 0 if none."""
     bmm = next((i for i, o in enumerate(ops) if o["op"].startswith("Batch Matrix Multiply")), None)
@@ -57,7 +63,7 @@ def spectrogram_ops(ops: list[dict]) -> int:
 
 def summary(ops: list[dict]) -> dict:
     total = next((o for o in ops if o["op"] == "Method::execute"), None)
-    layers = [o for o in ops if o["op"] not in ("DELEGATE_CALL", "Method::execute")]
+    layers = operators(ops)
     n = spectrogram_ops(layers)
     spec = sum(o["mean_us"] for o in layers[:n])
     after = layers[n] if n < len(layers) and layers[n]["op"].startswith("Transpose") else None
@@ -83,7 +89,7 @@ def markdown(result: dict) -> str:
                   + (f"{nhwc:.1f} us.\n" if nhwc is not None else "none.\n"),
                   "| # | operator | part | median (us) | mean (us) |", "|---:|---|---|---:|---:|"]
         n = s["spectrogram_operators"]
-        for i, o in enumerate(o for o in r["ops"] if o["op"] not in ("DELEGATE_CALL", "Method::execute")):
+        for i, o in enumerate(operators(r["ops"])):
             part = "spectrogram" if i < n else "image layout" if i == n and o["op"].startswith("Transpose") else ""
             lines.append(f"| {i} | {o['op']} | {part} | {o['median_us']:.0f} | {o['mean_us']:.2f} |")
         lines.append("")
