@@ -129,18 +129,6 @@ def test_eval_scores_the_held_out_subjects_by_default_and_says_which(trained, tm
     assert "scored 10 windows: every window, subjects 5\n" in capsys.readouterr().out
 
 
-def test_seeds_hold_out_distinct_subject_sets():
-    from imuedge.data import WindowSet
-    from imuedge.train.user_data import choose_holdout
-
-    subjects = np.repeat(np.arange(1, 6), 8)  # 5 subjects, 4 windows of each of 2 classes
-    y = np.tile(np.repeat([0, 1], 4), 5)
-    ws = WindowSet(np.zeros((40, 6, 8), np.float32), y, subjects, subjects.astype(str).astype(object),
-                   np.zeros(40, np.int64), CHANNELS, RATE)
-    held = [tuple(sorted(set(ws.subject[choose_holdout(ws, "subject", seed, 2)[0]].tolist()))) for seed in range(5)]
-    assert len(set(held)) == 5, held  # five seeds, five different held-out subjects
-
-
 def test_train_embeds_the_probes_windows_and_the_held_out_ones_once(tmp_path, capsys, monkeypatch):
     from imuedge.train import fewshot, fewshot_cli
     from imuedge.train.models import load_model
@@ -187,8 +175,8 @@ def test_probe_windows_are_the_shots_plus_a_seeded_sample_or_every_window():
 def test_train_resamples_to_the_rate_the_encoder_records_and_says_so(trained, tmp_path, capsys):
     from imuedge import checkpoint
     from imuedge.data import load_recordings
-    from imuedge.train.user_data import at_encoder_rate
     from imuedge.train.models import WEIGHTS, load_model
+    from imuedge.train.user_data import at_encoder_rate
 
     data = write_folder(tmp_path / "d25", subjects=(1, 2), seconds=16.0, rate=25.0)
     out = tmp_path / "c.pt"
