@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imuedge.bundle import set_pte_threads
 from imuedge.command_line import relative_path
 from imuedge.machine import machine, peak_rss_mb
 
@@ -169,7 +170,6 @@ def without_spectrogram(target, window: np.ndarray):
 def spectrogram_share(target, calibration: np.ndarray, x: np.ndarray, rounds: int, warmup: int,
                       workdir: Path) -> dict:
     """The model with and without its spectrogram, .pte fp32 and int8, 1 thread, each pair timed alternating (paired)."""
-    from executorch.extension.pybindings import portable_lib
     from executorch.runtime import Runtime
     import torch
 
@@ -178,8 +178,7 @@ def spectrogram_share(target, calibration: np.ndarray, x: np.ndarray, rounds: in
 
     if getattr(getattr(target.module, "encoder", None), "spectrogram", None) is None:
         return {"note": "model has no encoder.spectrogram"}
-    if portable_lib._threadpool_get_thread_count() != 1:
-        portable_lib._unsafe_reset_threadpool(1)
+    set_pte_threads(1)
     methods = {}
     for variant, t in (("with", target), ("without", without_spectrogram(target, x[0]))):
         for precision in ("fp32", "int8"):
@@ -237,7 +236,6 @@ def spectrogram_cost(target, x: np.ndarray, runs: int, warmup: int, workdir: Pat
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
-    from executorch.extension.pybindings import portable_lib
     from executorch.runtime import Runtime
 
     from imuedge.quiet import quiet_runtime
@@ -271,8 +269,7 @@ def spectrogram_cost(target, x: np.ndarray, runs: int, warmup: int, workdir: Pat
     parts = {"spectrogram": (spec, xt), "spectrogram_in_graph": (InGraph(spec), xt),
              "backbone_head": (Rest(module), images), "full": (module, xt)}
     torch.set_num_threads(1)
-    if portable_lib._threadpool_get_thread_count() != 1:
-        portable_lib._unsafe_reset_threadpool(1)
+    set_pte_threads(1)
     out: dict = {"threads": 1}
     for name, (mod, inp) in parts.items():
         with torch.no_grad():

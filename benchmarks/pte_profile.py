@@ -36,8 +36,9 @@ def profile_pte(path: Path, windows: np.ndarray, runs: int) -> list[dict]:
     from executorch.devtools import Inspector
     from executorch.extension.pybindings import portable_lib
 
-    if portable_lib._threadpool_get_thread_count() != 1:
-        portable_lib._unsafe_reset_threadpool(1)
+    from imuedge.bundle import set_pte_threads
+
+    set_pte_threads(1)
     module = portable_lib._load_for_executorch(str(path), enable_etdump=True, debug_buffer_size=0)
     for i in range(runs):
         module.forward((torch.from_numpy(np.ascontiguousarray(windows[i % len(windows)][None])),))

@@ -214,7 +214,6 @@ class PtePredictor(Predictor):
     def _load(self):
         try:
             import torch
-            from executorch.extension.pybindings import portable_lib
             from executorch.runtime import Runtime
         except ImportError as e:
             raise BundleError(f"{self.artifact}: .pte bundles run in ExecuTorch's Python runtime, which imports "
@@ -222,8 +221,8 @@ class PtePredictor(Predictor):
                               f"'imuedge[pte]', or use the bundle's .onnx or .tflite sibling") from None
         probe_pte(self.artifact)
         self._torch = torch
-        if self.threads > 0 and portable_lib._threadpool_get_thread_count() != self.threads:
-            portable_lib._unsafe_reset_threadpool(self.threads)
+        if self.threads > 0:
+            set_pte_threads(self.threads)
         self._program = Runtime.get().load_program(self.artifact)
         self._method = self._program.load_method("forward")
 
@@ -411,6 +410,14 @@ def probe_pte(artifact: Path) -> None:
         raise BundleError(f"{artifact}: not a loadable ExecuTorch program (a trial load in a child process ended "
                           f"with {why}: {last[:200]})")
     mark_pte_checked(digest)
+
+
+def set_pte_threads(threads: int) -> None:
+    """ExecuTorch's thread pool (one per process, shared by every loaded .pte) set to ``threads`` when it differs."""
+    from executorch.extension.pybindings import portable_lib
+
+    if portable_lib._threadpool_get_thread_count() != threads:
+        portable_lib._unsafe_reset_threadpool(threads)
 
 
 def mark_pte_checked(digest: str) -> None:

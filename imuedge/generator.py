@@ -79,18 +79,17 @@ class GeneratorBundle:
 
     def _load_pte(self):
         import torch
-        from executorch.extension.pybindings import portable_lib
         from executorch.runtime import Runtime
 
-        from imuedge.bundle import _checked_here, PTE_CHECKED
+        from imuedge.bundle import _checked_here, PTE_CHECKED, set_pte_threads
         from imuedge.digest import sha256
 
         digest = sha256(self.artifact)
         if digest not in _checked_here and not (PTE_CHECKED / digest).is_file():
             raise BundleError(f"{self.artifact}: this .pte generator was not written by this machine's exporter; "
                               f"load its .onnx or .tflite sibling (a foreign .pte can abort the process)")
-        if self.threads > 0 and portable_lib._threadpool_get_thread_count() != self.threads:
-            portable_lib._unsafe_reset_threadpool(self.threads)
+        if self.threads > 0:
+            set_pte_threads(self.threads)
         method = Runtime.get().load_program(self.artifact).load_method("forward")
         return lambda z, c: method.execute((torch.from_numpy(z), torch.from_numpy(c)))[0].numpy()
 
