@@ -6,12 +6,20 @@
 The folder is UCI HAPT written out as CSV recordings (61 files, the documented format), so the
 command reads it as it reads a user's folder; with hop 16 its six basic activities give 40,383
 windows of 128 samples (all twelve labelled classes, as the folder is read: a few hundred more).
-Both versions run in this one process, one after the other, on the same
-folder, encoder, seed and flags: the baseline is ``train/fewshot_cli.py`` as it was at commit
-``BASELINE`` (read with ``git show``), which embedded every training window and the held-out ones
-twice; the current one embeds the probe's windows, at most ``STATS_WINDOWS`` more for the feature
-statistics, and the held-out ones once. Writes ``results/fewshot_train/bench.json`` (raw) and
-``bench.md``. Wall time of each whole command (loading, windowing, embedding, probe, scoring).
+Four runs in this one process, one after the other, on the same folder, encoder, seed and flags:
+
+* the baseline: ``train/fewshot_cli.py`` as it was at commit ``BASELINE`` (read with ``git show``),
+  with that commit's ``embed`` and ``predict``: it embedded every training window, for the probe's
+  feature statistics, and the held-out ones twice;
+* the current code: the probe's windows, at most ``STATS_WINDOWS`` more for the feature statistics,
+  and the held-out ones once, embedded channels-last (``fewshot.channels_last``);
+* the current code with the statistics of every training window, as the baseline took them;
+* the same with the baseline's embedding arithmetic: what identical scores take.
+
+Writes ``results/fewshot_train/bench.json`` (raw) and ``bench.md``: wall and CPU time of each whole
+command (loading, windowing, embedding, probe, scoring), scores, and whether each row's confusion
+matrix is the baseline's; and the embedding's ms per window, contiguous (the baseline's) against
+channels-last, on the same windows.
 
 ``--at-rate HZ``: does resampling to the encoder's rate help? HAPT resampled (anti-aliased) to HZ and
 written as CSV recordings (the six basic activities labelled), as a folder recorded at HZ would arrive; ``imuedge train --shots 10`` on it per
@@ -28,6 +36,7 @@ import subprocess
 import sys
 import time
 import types
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from imuedge.command_line import relative_path
@@ -38,13 +47,46 @@ BASELINE = "31f7e84"  # main before the change to `imuedge train` (issue #23)
 OUT = ROOT / "benchmarks" / "results" / "fewshot_train"
 
 
-def baseline_module(commit: str = BASELINE) -> types.ModuleType:
-    """``train/fewshot_cli.py`` as it was at ``commit``, as a module."""
-    src = subprocess.run(["git", "show", f"{commit}:train/fewshot_cli.py"], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
-    mod = types.ModuleType(f"fewshot_cli_{commit}")
-    exec(compile(src, f"{commit}:train/fewshot_cli.py", "exec"), mod.__dict__)
+def module_at(path: str, commit: str = BASELINE) -> types.ModuleType:
+    """``path`` (a file of this repository) as it was at ``commit``, as a module."""
+    src = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    mod = types.ModuleType(f"{Path(path).stem}_{commit}")
+    sys.modules[mod.__name__] = mod  # dataclasses look their module up there
+    exec(compile(src, f"{commit}:{path}", "exec"), mod.__dict__)
     return mod
+
+
+@contextmanager
+def baseline_embedding(commit: str = BASELINE):
+    """``embed`` and ``predict`` of ``train/fewshot.py`` at ``commit`` stand in for today's while the block runs:
+    their arithmetic (contiguous weights, batches of 64), so a run reproduces that code's features bit for bit.
+    A ``progress`` callback is taken and not called."""
+    from imuedge.train import fewshot
+
+    old = module_at("train/fewshot.py", commit)
+    saved = {name: getattr(fewshot, name) for name in ("embed", "predict")}
+    fewshot.embed = lambda model, x, batch_size=64, progress=None: old.embed(model, x, batch_size)
+    fewshot.predict = lambda model, x, batch_size=64, progress=None: old.predict(model, x, batch_size)
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(fewshot, name, fn)
+
+
+@contextmanager
+def statistics_of_every_window():
+    """The current ``run_train`` with the probe's feature statistics taken over every training window, as the
+    baseline took them (``STATS_WINDOWS`` raised past the folder's size): what identical statistics cost."""
+    from imuedge.train import fewshot_cli
+
+    saved = fewshot_cli.STATS_WINDOWS
+    fewshot_cli.STATS_WINDOWS = 10 ** 9
+    try:
+        yield
+    finally:
+        fewshot_cli.STATS_WINDOWS = saved
 
 
 def hapt_folder(folder: Path) -> Path:
@@ -122,38 +164,86 @@ def main(argv=None) -> int:
               "--seed", str(a.seed)]
     load = [os.getloadavg()]
     runs = {}
-    for name, fn in (("baseline", baseline_module().run_train), ("current", fewshot_cli.run_train)):
+    cases = {"baseline": (module_at("train/fewshot_cli.py").run_train, [baseline_embedding]),
+             "current": (fewshot_cli.run_train, []),
+             "current, statistics of every training window": (fewshot_cli.run_train, [statistics_of_every_window]),
+             "current, statistics of every training window, the baseline's embedding arithmetic": (
+                 fewshot_cli.run_train, [statistics_of_every_window, baseline_embedding])}
+    for name, (run_train, patches) in cases.items():
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
-        runs[name] = timed_train(fn, common + ["--out", str(a.work / f"{name}.pt")])
+        with ExitStack() as stack:
+            for patch in patches:
+                stack.enter_context(patch())
+            runs[name] = timed_train(run_train, common + ["--out", str(a.work / "bench.pt")])
         load.append(os.getloadavg())
         print(f"[bench] {name}: {runs[name]['wall_s']} s, macro-F1 {runs[name]['macro_f1']:.4f}", file=sys.stderr)
-    b, c = runs["baseline"], runs["current"]
+    b = runs["baseline"]
+    for r in runs.values():
+        r.update(speedup_wall=round(b["wall_s"] / r["wall_s"], 2), speedup_cpu=round(b["cpu_s"] / r["cpu_s"], 2),
+                 identical_scores=r["confusion"] == b["confusion"], same_scored_windows=r["scored_windows"] == b[
+                     "scored_windows"], macro_f1_difference=round(r["macro_f1"] - b["macro_f1"], 4))
     result = {
         "command": "python -m benchmarks.fewshot_train_bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {**machine(), "load_average_1_5_15_before_and_after_each": load,
-                    "note": "shared 2-core CPU, other jobs running (see the load averages)"},
-        "baseline_commit": BASELINE, "train_argv": [relative_path(arg) for arg in common], "labelled_windows": windows, "stats_windows": fewshot_cli.STATS_WINDOWS,
-        "runs": runs, "speedup_wall": round(b["wall_s"] / c["wall_s"], 2),
-        "speedup_cpu": round(b["cpu_s"] / c["cpu_s"], 2),
-        "same_scored_windows": b["scored_windows"] == c["scored_windows"],
-        "identical_scores": b["confusion"] == c["confusion"],
-        "macro_f1_difference": round(c["macro_f1"] - b["macro_f1"], 4),
+        "machine": {**machine(), "load_average_1_5_15_before_and_after_each": load},
+        "baseline_commit": BASELINE, "train_argv": [relative_path(arg) for arg in common], "labelled_windows": windows,
+        "stats_windows": fewshot_cli.STATS_WINDOWS, "runs": runs, "embedding_layout": embedding_layout(a.encoder),
     }
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
-    md = [f"# `imuedge train --shots {a.shots}` on HAPT as 61 CSV recordings: {windows} windows (hop {a.hop})", "",
-          f"Machine: {result['machine']['note']}; {os.cpu_count()} CPUs. One run each, in one process "
-          f"(`{result['command'].strip()}`).", "",
-          "| code | wall s | CPU s | macro-F1 | accuracy | windows scored |", "|---|---|---|---|---|---|"]
-    for name, r in runs.items():
-        md.append(f"| {name} | {r['wall_s']} | {r['cpu_s']} | {r['macro_f1']:.4f} | {r['accuracy']:.4f} | "
-                  f"{r['scored_windows']} |")
-    md += ["", f"Speed-up (wall): {result['speedup_wall']}x; (CPU): {result['speedup_cpu']}x. Identical scores: "
-           f"{result['identical_scores']} (macro-F1 difference {result['macro_f1_difference']:+.4f}).", ""]
-    (a.out / "bench.md").write_text("\n".join(md))
-    print(json.dumps({k: result[k] for k in ("speedup_wall", "speedup_cpu", "identical_scores",
-                                             "macro_f1_difference")}))
+    (a.out / "bench.md").write_text(markdown(result, a))
+    print(json.dumps({name: {k: r[k] for k in ("wall_s", "speedup_wall", "speedup_cpu", "identical_scores")}
+                      for name, r in runs.items()}))
     return 0
+
+
+def embedding_layout(encoder: str, n: int = 1024, repeats: int = 3) -> dict:
+    """ms per window embedding the same ``n`` HAPT windows with the encoder's weights as they load (contiguous,
+    batches of 64: the baseline's ``embed``) and as ``fewshot.embed`` runs them now (channels-last, batches of
+    ``fewshot.BATCH``), best of ``repeats``, alternated; and the largest difference between the two's features."""
+    import numpy as np
+    import torch
+
+    from imuedge.data import load_hapt, make_windows
+    from imuedge.train import fewshot
+    from imuedge.train.models import load_encoder
+
+    enc = load_encoder(encoder).eval()
+    x = make_windows(load_hapt(), enc.window, 64).x[:n].astype(np.float32)
+
+    @torch.no_grad()
+    def contiguous(x):
+        return torch.cat([enc(torch.from_numpy(np.ascontiguousarray(x[i:i + 64]))) for i in range(0, len(x), 64)])
+
+    ways = {"contiguous, batches of 64": lambda: contiguous(x).numpy(), "channels-last, batches of "
+            f"{fewshot.BATCH} (fewshot.embed)": lambda: fewshot.embed(enc, x)}
+    best, feats = {k: float("inf") for k in ways}, {}
+    for _ in range(repeats):
+        for k, fn in ways.items():
+            t0 = time.perf_counter()
+            feats[k] = fn()
+            best[k] = min(best[k], time.perf_counter() - t0)
+    a, b = feats.values()
+    return {"windows": len(x), "ms_per_window_best_of": repeats,
+            **{k: round(v / len(x) * 1e3, 3) for k, v in best.items()},
+            "max_feature_difference": float(np.abs(a - b).max())}
+
+
+def markdown(r: dict, a) -> str:
+    runs, lay = r["runs"], r["embedding_layout"]
+    md = [f"# `imuedge train --shots {a.shots}` on HAPT as 61 CSV recordings: {r['labelled_windows']} windows "
+          f"(hop {a.hop})", "", f"`{r['command'].strip()}`. Machine: {r['machine']['cpu']}, "
+          f"{r['machine']['cores']} CPUs; load averages before and after each run in `bench.json`. One run each, "
+          "one after the other in one process.", "",
+          "| code | wall s | CPU s | speed-up wall | speed-up CPU | macro-F1 | accuracy | identical scores |",
+          "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for name, x in runs.items():
+        md.append(f"| {name} | {x['wall_s']} | {x['cpu_s']} | {x['speedup_wall']}x | {x['speedup_cpu']}x | "
+                  f"{x['macro_f1']:.4f} | {x['accuracy']:.4f} | "
+                  + ("(the baseline)" if x is runs['baseline'] else 'yes' if x['identical_scores'] else 'no') + " |")
+    md += ["", f"Embedding {lay['windows']} windows (ms per window, best of {lay['ms_per_window_best_of']}): "
+           + "; ".join(f"{k} {v}" for k, v in lay.items() if k.startswith(("contiguous", "channels")))
+           + f"; features differ by at most {lay['max_feature_difference']:.1e}.", ""]
+    return "\n".join(md)
 
 
 def rate_study(a, argv) -> int:
@@ -182,8 +272,7 @@ def rate_study(a, argv) -> int:
                       "seeds": len(rs)} for case, rs in runs.items()}
     result = {"command": "python -m benchmarks.fewshot_train_bench "
                          + " ".join(argv if argv is not None else sys.argv[1:]),
-              "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                          "python": platform.python_version(), "load_average_1_5_15_before_and_after_each": load},
+              "machine": {**machine(), "load_average_1_5_15_before_and_after_each": load},
               "encoder": relative_path(a.encoder), "summary": summary, "runs": runs}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "rate.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,16 +23,33 @@ from imuedge.data.splits import few_shot_indices
 from imuedge.train.metrics import confusion_matrix, macro_f1
 
 
+BATCH = 32  # windows per forward pass in embed and predict (see channels_last)
+
+
+@contextmanager
+def channels_last(model: nn.Module):
+    """``model`` in eval mode with its 4-D weights in channels-last order for the block, back in the usual
+    order after it (so a checkpoint or an export sees no difference). oneDNN's convolutions run faster so:
+    the shipped encoder on a 2-core Xeon embeds a window in 0.56 ms in batches of 32, against 0.99 ms
+    contiguous in batches of 64; features within 2e-5 (``python -m benchmarks.fewshot_train_bench``)."""
+    model.eval()
+    model.to(memory_format=torch.channels_last)
+    try:
+        yield model
+    finally:
+        model.to(memory_format=torch.contiguous_format)
+
+
 @torch.no_grad()
-def embed(encoder: nn.Module, x: np.ndarray, batch_size: int = 64, progress=None) -> np.ndarray:
-    """Features of every window in ``x`` (N, C, T) from a frozen encoder (batches of 64: ~1.5x faster
-    on a 2-core CPU than 256, which spills the cache). ``progress(done, total)`` is called after each batch."""
-    encoder.eval()
+def embed(encoder: nn.Module, x: np.ndarray, batch_size: int = BATCH, progress=None) -> np.ndarray:
+    """Features of every window in ``x`` (N, C, T) from a frozen encoder, ``batch_size`` windows at a time
+    (larger batches spill a 2-core CPU's cache). ``progress(done, total)`` is called after each batch."""
     out = []
-    for i in range(0, len(x), batch_size):
-        out.append(encoder(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))).float())
-        if progress is not None:
-            progress(min(i + batch_size, len(x)), len(x))
+    with channels_last(encoder):
+        for i in range(0, len(x), batch_size):
+            out.append(encoder(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))).float())
+            if progress is not None:
+                progress(min(i + batch_size, len(x)), len(x))
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
 
@@ -198,14 +216,14 @@ def finetune(encoder: nn.Module, x: np.ndarray, y: np.ndarray, seed: int, num_cl
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray, batch_size: int = 64, progress=None) -> np.ndarray:
+def predict(model: nn.Module, x: np.ndarray, batch_size: int = BATCH, progress=None) -> np.ndarray:
     """Class index of every window; ``progress(done, total)`` after each batch."""
-    model.eval()
     out = []
-    for i in range(0, len(x), batch_size):
-        out.append(model(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))).argmax(1).numpy())
-        if progress is not None:
-            progress(min(i + batch_size, len(x)), len(x))
+    with channels_last(model):
+        for i in range(0, len(x), batch_size):
+            out.append(model(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))).argmax(1).numpy())
+            if progress is not None:
+                progress(min(i + batch_size, len(x)), len(x))
     return np.concatenate(out)
 
 

@@ -161,10 +161,6 @@ def _encoder(a, channels, window):
     return load_encoder(a.encoder), f"{a.encoder}"  # an encoder, classifier or MAE checkpoint
 
 
-
-
-
-
 def run_train(a) -> int:
     import torch
 

@@ -41,6 +41,23 @@ def test_probe_folds_into_an_exportable_classifier():
     assert (fewshot.predict(model, x) == r.y_pred).all()
 
 
+def test_embedding_runs_channels_last_and_leaves_the_weights_as_they_were():
+    torch.manual_seed(0)
+    enc = IMUEncoder(channels=("acc_x", "acc_y", "acc_z")).eval()
+    x = np.random.default_rng(0).normal(size=(40, 3, 128)).astype(np.float32)
+    convs = [m.weight for m in enc.modules() if isinstance(m, torch.nn.Conv2d)]
+    seen = []
+    hook = enc.register_forward_pre_hook(lambda m, a: seen.append(convs[0].is_contiguous(
+        memory_format=torch.channels_last) and not convs[0].is_contiguous()))
+    feats = fewshot.embed(enc, x)
+    hook.remove()
+    assert seen and all(seen)  # every batch ran channels-last
+    assert all(w.is_contiguous() for w in convs)  # and the weights are back: a checkpoint or an export sees no change
+    with torch.no_grad():
+        plain = enc(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(feats, plain, atol=1e-4)  # the same features, up to float summation order
+
+
 def test_supervised_training_learns_a_simple_task():
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
