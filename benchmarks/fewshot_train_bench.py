@@ -197,11 +197,10 @@ def main(argv=None) -> int:
 
 
 def embedding_layout(encoder: str, n: int = 1024, repeats: int = 3) -> dict:
-    """ms per window embedding the same ``n`` HAPT windows with the encoder's weights as they load (contiguous,
-    batches of 64: the baseline's ``embed``) and as ``fewshot.embed`` runs them now (channels-last, batches of
-    ``fewshot.BATCH``), best of ``repeats``, alternated; and the largest difference between the two's features."""
+    """ms per window embedding the same ``n`` HAPT windows with the baseline's ``embed`` (the encoder's weights
+    as they load, contiguous, batches of 64) and with today's (channels-last, batches of ``fewshot.BATCH``), best
+    of ``repeats``, alternated; and the largest difference between the two's features."""
     import numpy as np
-    import torch
 
     from imuedge.data import load_hapt, make_windows
     from imuedge.train import fewshot
@@ -209,13 +208,9 @@ def embedding_layout(encoder: str, n: int = 1024, repeats: int = 3) -> dict:
 
     enc = load_encoder(encoder).eval()
     x = make_windows(load_hapt(), enc.window, 64).x[:n].astype(np.float32)
-
-    @torch.no_grad()
-    def contiguous(x):
-        return torch.cat([enc(torch.from_numpy(np.ascontiguousarray(x[i:i + 64]))) for i in range(0, len(x), 64)])
-
-    ways = {"contiguous, batches of 64": lambda: contiguous(x).numpy(), "channels-last, batches of "
-            f"{fewshot.BATCH} (fewshot.embed)": lambda: fewshot.embed(enc, x)}
+    old = module_at("train/fewshot.py")
+    ways = {f"contiguous, batches of 64 ({BASELINE})": lambda: old.embed(enc, x),
+            f"channels-last, batches of {fewshot.BATCH} (now)": lambda: fewshot.embed(enc, x)}
     best, feats = {k: float("inf") for k in ways}, {}
     for _ in range(repeats):
         for k, fn in ways.items():

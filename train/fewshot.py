@@ -30,8 +30,8 @@ BATCH = 32  # windows per forward pass in embed and predict (see channels_last)
 def channels_last(model: nn.Module):
     """``model`` in eval mode with its 4-D weights in channels-last order for the block, back in the usual
     order after it (so a checkpoint or an export sees no difference). oneDNN's convolutions run faster so:
-    the shipped encoder on a 2-core Xeon embeds a window in 0.56 ms in batches of 32, against 0.99 ms
-    contiguous in batches of 64; features within 2e-5 (``python -m benchmarks.fewshot_train_bench``)."""
+    the shipped encoder on a 2-core Xeon embeds a window in 0.56-0.70 ms in batches of 32, against 0.99-1.12
+    ms contiguous in batches of 64 (two runs); features within 2e-5 (``python -m benchmarks.fewshot_train_bench``)."""
     model.eval()
     model.to(memory_format=torch.channels_last)
     try:
