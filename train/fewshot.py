@@ -40,16 +40,19 @@ def channels_last(model: nn.Module):
         model.to(memory_format=torch.contiguous_format)
 
 
-@torch.no_grad()
-def embed(encoder: nn.Module, x: np.ndarray, batch_size: int = BATCH, progress=None) -> np.ndarray:
-    """Features of every window in ``x`` (N, C, T) from a frozen encoder, ``batch_size`` windows at a time
-    (larger batches spill a 2-core CPU's cache). ``progress(done, total)`` is called after each batch."""
-    out = []
-    with channels_last(encoder):
+def forward_batches(model: nn.Module, x: np.ndarray, batch_size: int = BATCH, progress=None):
+    """``model``'s output for ``x`` (N, C, T), ``batch_size`` windows at a time (larger batches spill a 2-core
+    CPU's cache), channels-last and without gradients; ``progress(done, total)`` is called after each batch."""
+    with torch.no_grad(), channels_last(model):
         for i in range(0, len(x), batch_size):
-            out.append(encoder(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))).float())
+            yield model(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size])))
             if progress is not None:
                 progress(min(i + batch_size, len(x)), len(x))
+
+
+def embed(encoder: nn.Module, x: np.ndarray, batch_size: int = BATCH, progress=None) -> np.ndarray:
+    """Features of every window in ``x`` (N, C, T) from a frozen encoder (see ``forward_batches``)."""
+    out = [f.float() for f in forward_batches(encoder, x, batch_size, progress)]
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
 
@@ -215,16 +218,9 @@ def finetune(encoder: nn.Module, x: np.ndarray, y: np.ndarray, seed: int, num_cl
     return train_supervised(Classifier(copy.deepcopy(encoder), num_classes), x, y, seed, cfg, progress)
 
 
-@torch.no_grad()
 def predict(model: nn.Module, x: np.ndarray, batch_size: int = BATCH, progress=None) -> np.ndarray:
-    """Class index of every window; ``progress(done, total)`` after each batch."""
-    out = []
-    with channels_last(model):
-        for i in range(0, len(x), batch_size):
-            out.append(model(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))).argmax(1).numpy())
-            if progress is not None:
-                progress(min(i + batch_size, len(x)), len(x))
-    return np.concatenate(out)
+    """Class index of every window (see ``forward_batches``)."""
+    return np.concatenate([logits.argmax(1).numpy() for logits in forward_batches(model, x, batch_size, progress)])
 
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> tuple[float, np.ndarray]:
