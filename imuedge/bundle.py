@@ -221,8 +221,7 @@ class PtePredictor(Predictor):
                               f"'imuedge[pte]', or use the bundle's .onnx or .tflite sibling") from None
         probe_pte(self.artifact)
         self._torch = torch
-        if self.threads > 0:
-            set_pte_threads(self.threads)
+        set_pte_threads(self.threads)
         self._program = Runtime.get().load_program(self.artifact)
         self._method = self._program.load_method("forward")
 
@@ -413,10 +412,11 @@ def probe_pte(artifact: Path) -> None:
 
 
 def set_pte_threads(threads: int) -> None:
-    """ExecuTorch's thread pool (one per process, shared by every loaded .pte) set to ``threads`` when it differs."""
+    """ExecuTorch's thread pool (one per process, shared by every loaded .pte) set to ``threads`` when it differs;
+    ``threads`` <= 0 leaves it as it is (ExecuTorch's choice)."""
     from executorch.extension.pybindings import portable_lib
 
-    if portable_lib._threadpool_get_thread_count() != threads:
+    if threads > 0 and portable_lib._threadpool_get_thread_count() != threads:
         portable_lib._unsafe_reset_threadpool(threads)
 
 

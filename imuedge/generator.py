@@ -88,8 +88,7 @@ class GeneratorBundle:
         if digest not in _checked_here and not (PTE_CHECKED / digest).is_file():
             raise BundleError(f"{self.artifact}: this .pte generator was not written by this machine's exporter; "
                               f"load its .onnx or .tflite sibling (a foreign .pte can abort the process)")
-        if self.threads > 0:
-            set_pte_threads(self.threads)
+        set_pte_threads(self.threads)
         method = Runtime.get().load_program(self.artifact).load_method("forward")
         return lambda z, c: method.execute((torch.from_numpy(z), torch.from_numpy(c)))[0].numpy()
 
