@@ -32,13 +32,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 import types
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from benchmarks import baseline
 from imuedge.command_line import relative_path
 from imuedge.machine import machine
 
@@ -49,12 +49,7 @@ OUT = ROOT / "benchmarks" / "results" / "fewshot_train"
 
 def module_at(path: str, commit: str = BASELINE) -> types.ModuleType:
     """``path`` (a file of this repository) as it was at ``commit``, as a module."""
-    src = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
-    mod = types.ModuleType(f"{Path(path).stem}_{commit}")
-    sys.modules[mod.__name__] = mod  # dataclasses look their module up there
-    exec(compile(src, f"{commit}:{path}", "exec"), mod.__dict__)
-    return mod
+    return baseline.module_at(path, commit)
 
 
 @contextmanager

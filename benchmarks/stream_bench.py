@@ -147,26 +147,33 @@ def replay_verdict(precision: str | None, med: dict) -> dict:
     return {"replay_verdict": "FAIL"}
 
 
-def bare_inference(pred, windows: np.ndarray, n: int = 2000, interval_s: float = 0.0) -> dict:
+def bare_inference(pred, windows: np.ndarray, n: int = 2000, interval_s: float = 0.0, spin: bool = False) -> dict:
     """``predict`` on the same windows in a loop: back to back, or once every ``interval_s``
-    (sleeping between, as a stream calls it -- "paced"). On this VM a model called after an idle
-    gap runs ~1 ms slower than back to back (caches, clocks): the model's cost at that cadence,
-    not the runtime's."""
+    (sleeping between, as a stream calls it -- "paced"; with ``spin``, busy-waiting instead, so the
+    core never idles). On this VM a model called after an idle gap runs ~1 ms slower than back to
+    back (caches, clocks): the model's cost at that cadence, not the runtime's."""
     ts = []
     for i in range(n):
         w = windows[i % len(windows)]
         t0 = time.perf_counter()
         pred.predict(w)
         ts.append(time.perf_counter() - t0)
-        if interval_s:
+        if interval_s and spin:
+            until = time.perf_counter() + interval_s
+            while time.perf_counter() < until:
+                pass
+        elif interval_s:
             time.sleep(interval_s)
     v = np.array(ts[10:] if interval_s else ts) * 1e3  # paced: the first calls follow the back-to-back loop
-    return {"count": len(v), "interval_s": interval_s, "p50_ms": float(np.percentile(v, 50)),
+    return {"count": len(v), "interval_s": interval_s, "spin": spin, "p50_ms": float(np.percentile(v, 50)),
             "p99_ms": float(np.percentile(v, 99)), "max_ms": float(v.max())}
 
 
 def pty_run(pred, csv: Path, rate: float, seconds: float, work: Path, speed: float = 1.0, loops: int = 1,
-            sample_rss: bool = False, hop: int | None = None) -> tuple[dict, np.ndarray, list]:
+            sample_rss: bool = False, hop: int | None = None, decoder=None) -> tuple[dict, np.ndarray, list]:
+    """The simulator writes ``csv`` at ``rate`` Hz to a pty that the runtime streams from; ``decoder`` makes
+    the stream's decoder (default: the imuedge profile's). Returns the runtime's final profile, every e2e latency
+    (ms) and, with ``sample_rss``, one RSS/CPU row a second."""
     from imuedge.edge_runtime.runner import RunConfig, StreamRunner
     from imuedge.machine import memory
     from imuedge.emulation.simulator import start_simulator
@@ -189,7 +196,8 @@ def pty_run(pred, csv: Path, rate: float, seconds: float, work: Path, speed: flo
 
         def close(self):
             pass
-    runner = StreamRunner(SerialSource(str(link), hello=start_command()), lambda: decoder_for("imuedge"), pred,
+    decoder = decoder or (lambda: decoder_for("imuedge"))
+    runner = StreamRunner(SerialSource(str(link), hello=start_command()), decoder, pred,
                           [Counter()], config=RunConfig(backoff=0.05, duration=seconds + 3 if loops != 1 else None),
                           log=lambda m: None, hop=hop)
     out = []
@@ -355,11 +363,13 @@ def main(argv=None) -> int:
             bare = bare_inference(pred, windows)
             model_rate = float(pred.manifest["input"]["sample_rate_hz"])
             paced = bare_inference(pred, windows, n=250, interval_s=args.hop / model_rate)
+            paced_spin = bare_inference(pred, windows, n=250, interval_s=args.hop / model_rate, spin=True)
             for rate in [float(r) for r in args.rates.split(",")]:
                 rep, e2e, _ = pty_run(pred, csv_long, rate, args.seconds, args.work, hop=args.hop)
                 e = rep["latency"]["e2e"]
                 row = {"bundle": b.name, "rate_hz": rate, "windows": rep["counters"]["windows_predicted"],
                        "e2e": e, "bare_inference": bare, "paced_inference": paced,
+                       "paced_spinning_inference": paced_spin,
                        "overhead_p99_vs_paced_ms": e.get("p99_ms", float("nan")) - paced["p99_ms"],
                        "overhead_p99_ms": (e.get("p99_ms", float("nan")) - bare["p99_ms"]),
                        "overhead_p50_ms": (e.get("p50_ms", float("nan")) - bare["p50_ms"]),
@@ -461,6 +471,7 @@ def markdown(r: dict) -> str:
                    f"{x.get('overhead_p99_vs_in_stream_predict_ms', float('nan')):.3f} | "
                    f"{x.get('p99_rank_from_top', '')} | "
                    f"{x['packets']['lost']} / {x['packets']['received']} | {x['windows_dropped']} |")
+    out += cadence_markdown(r.get("latency", []))
     if "device_rss" in r:
         out += ["", "## Peak RSS while streaming at 100 Hz over the pty (`imuedge stream`'s own profile)", "",
                 "| bundle | install | peak RSS MB | target MB | verdict | torch imported | windows | packets lost |",
@@ -476,6 +487,29 @@ def markdown(r: dict) -> str:
     if "soak" not in r:
         return "\n".join(out + [""])
     return "\n".join(out + soak_markdown(r["soak"]))
+
+
+def cadence_markdown(latency: list[dict]) -> list[str]:
+    """The model alone at the stream's cadence: back to back, paced (sleeping) and paced (spinning), one row
+    per bundle (measured once per bundle: its first latency row)."""
+    firsts = {}
+    for x in latency:
+        if "paced_spinning_inference" in x:
+            firsts.setdefault(x["bundle"], x)
+    if not firsts:
+        return []
+    out = ["", "## The model alone at the stream's cadence (ms per `predict`, same windows, 1 thread)", "",
+           "Back to back; then once per window interval (hop / model rate) as the stream calls it, sleeping "
+           "between calls (paced) or busy-waiting so that the core never idles (paced, spinning). Where the "
+           "spinning column is as slow as the paced one, the slowdown comes with the time between calls "
+           "(caches refilled by other work on the host), not with the CPU idling.", "",
+           "| bundle | interval ms | back to back p50 / p99 | paced p50 / p99 | paced, spinning p50 / p99 |",
+           "|---|---:|---:|---:|---:|"]
+    for name, x in firsts.items():
+        b, p, q = x["bare_inference"], x["paced_inference"], x["paced_spinning_inference"]
+        out.append(f"| {name} | {p['interval_s'] * 1e3:g} | {b['p50_ms']:.3f} / {b['p99_ms']:.3f} | "
+                   f"{p['p50_ms']:.3f} / {p['p99_ms']:.3f} | {q['p50_ms']:.3f} / {q['p99_ms']:.3f} |")
+    return out
 
 
 def soak_markdown(s: dict) -> list[str]:

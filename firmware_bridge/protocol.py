@@ -155,6 +155,10 @@ def cobs_encode(data: bytes) -> bytes:
 def cobs_decode(data: bytes) -> bytes:
     """Inverse of cobs_encode (without the 0x00 delimiter); raises COBSError."""
     data = bytes(data)
+    if data and 0 not in data:  # the usual frame: no delimiter inside, every code byte < 0xFF
+        out = _cobs_decode_short(data)
+        if out is not None:
+            return out
     out = bytearray()
     i, n = 0, len(data)
     while i < n:
@@ -172,6 +176,22 @@ def cobs_decode(data: bytes) -> bytes:
         if code != 0xFF and i < n:
             out.append(0)
     return bytes(out)
+
+
+def _cobs_decode_short(data: bytes) -> bytes | None:
+    """cobs_decode of a non-empty frame without 0x00 whose code bytes are all < 0xFF (every packet up to 253
+    bytes): each code byte after the first becomes the 0x00 it stands for, in place. None when a code is 0xFF
+    or runs past the end (cobs_decode's general loop then decodes it or names the error)."""
+    out = bytearray(data)
+    n, i = len(data), 0
+    while True:
+        code = data[i]
+        if code == 0xFF:
+            return None
+        i += code
+        if i >= n:
+            return bytes(out[1:]) if i == n else None
+        out[i] = 0
 
 
 def frame(packet: bytes) -> bytes:

@@ -39,6 +39,8 @@ class _ImuedgePackets:
         self.gaps = P.GapTracker()
         self.clock = P.TimestampUnwrapper()
         self._pending_lost = 0
+        self._layout_key = None  # (channel mask, acc scale, gyro scale) of the last DATA packet, and its layout
+        self._layout: tuple = ()
         self.stats = {"packets": 0, "data_packets": 0, "control_packets": 0, "samples": 0, "corrupt": 0,
                       "errors": Counter(), "lost": 0, "out_of_order": 0, "overflow": 0, "skipped": 0,
                       "last_error": None}
@@ -63,21 +65,36 @@ class _ImuedgePackets:
             if self.on_control is not None:
                 self.on_control(p)
             return None
-        with np.errstate(over="ignore", invalid="ignore"):
-            data = p.to_array()
-        if not np.isfinite(data).all():  # a scale field that is NaN/inf or overflows float32
-            self._error("NonFiniteError", f"DATA seq {p.seq}: scales {p.acc_scale!r}/{p.gyro_scale!r} "
-                                          "give non-finite samples")
-            self._pending_lost += 1
-            return None
+        channels, scales, always_finite = self._data_layout(p)
+        if always_finite:
+            data = p.samples.T.astype(np.float32) * scales  # = p.to_array(), finite whatever the counts
+        else:  # a scale field that is NaN/inf, or so large that some counts overflow float32
+            with np.errstate(over="ignore", invalid="ignore"):
+                data = p.to_array()
+            if not np.isfinite(data).all():
+                self._error("NonFiniteError", f"DATA seq {p.seq}: scales {p.acc_scale!r}/{p.gyro_scale!r} "
+                                              "give non-finite samples")
+                self._pending_lost += 1
+                return None
         st["data_packets"] += 1
         st["samples"] += p.n_samples
         st["overflow"] += p.overflow_count
-        block = SampleBlock(data=data, channels=p.channels, device_time_us=self.clock.update(p.timestamp_us),
+        block = SampleBlock(data=data, channels=channels, device_time_us=self.clock.update(p.timestamp_us),
                             period_us=float(p.sample_period_us) if p.sample_period_us else None, seq=p.seq,
                             lost_packets=self._pending_lost, overflow=p.overflow_count)
         self._pending_lost = 0
         return block
+
+    def _data_layout(self, p: P.DataPacket) -> tuple[tuple[str, ...], np.ndarray, bool]:
+        """The packet's channels, its float32 ``(channels, 1)`` scales and whether every int16 count times
+        them is finite; computed when the mask or a scale changes, not per packet (a device keeps them)."""
+        key = (p.channel_mask, p.acc_scale, p.gyro_scale)
+        if key != self._layout_key:
+            scales = p.scales()[:, None]
+            with np.errstate(over="ignore", invalid="ignore"):
+                always_finite = bool(np.isfinite(scales * np.float32(-32768)).all())
+            self._layout_key, self._layout = key, (p.channels, scales, always_finite)
+        return self._layout
 
 
 class ImuedgeSerialDecoder(_ImuedgePackets):
@@ -86,13 +103,15 @@ class ImuedgeSerialDecoder(_ImuedgePackets):
     def __init__(self, on_control=None, keep_control: int = 1000):
         super().__init__(on_control, keep_control)
         self.frames = P.FrameDecoder()
+        self._frame_errors: Counter = Counter()  # the frame decoder's errors already counted in stats
 
     def feed(self, chunk: bytes) -> list[SampleBlock]:
-        corrupt, errors = self.frames.corrupt, Counter(self.frames.errors)
+        corrupt = self.frames.corrupt
         packets = self.frames.feed(chunk)
         if self.frames.corrupt != corrupt:
             self.stats["corrupt"] += self.frames.corrupt - corrupt
-            self.stats["errors"].update(self.frames.errors - errors)
+            self.stats["errors"].update(self.frames.errors - self._frame_errors)
+            self._frame_errors = Counter(self.frames.errors)
             self.stats["last_error"] = str(self.frames.last_error)
         return [b for b in map(self._packet, packets) if b is not None]
 

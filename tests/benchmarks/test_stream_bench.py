@@ -59,3 +59,31 @@ def test_int8_replay_is_judged_against_1000x_and_says_when_the_model_alone_is_sl
     table = markdown({"machine": {"cpu": "x", "cores": 2, "platform": "p", "python": "3"}, "throughput": rows})
     assert "| pte-int8 | 1 | 29,900 | 598 | 478 | 683 | 88% | 1.00 | 0.20 | model-bound: predict alone reaches 683x" in table
     assert "| onnx-fp32 | 1 | 33,200 | 664 | 531 | 537 | 124% | 1.00 | 0.20 | – |" in table
+
+
+def test_paced_inference_sleeps_or_spins_between_calls_and_the_table_sets_them_side_by_side(monkeypatch):
+    """The model at the stream's cadence: once per interval, the core idle (sleep) or busy (spin) in between;
+    the cadence table gives one row per bundle, from its first latency row."""
+    import time
+
+    import numpy as np
+
+    from benchmarks import stream_bench as sb
+
+    calls = []
+    pred = type("Pred", (), {"predict": lambda self, w: calls.append(time.perf_counter())})()
+    windows = np.zeros((3, 6, 128), np.float32)
+    monkeypatch.setattr(sb.time, "sleep", lambda s: (_ for _ in ()).throw(AssertionError("slept while spinning")))
+    spun = sb.bare_inference(pred, windows, n=15, interval_s=0.002, spin=True)
+    assert spun["spin"] and spun["count"] == 5 and min(np.diff(calls)) >= 0.002
+    slept = []
+    monkeypatch.setattr(sb.time, "sleep", slept.append)
+    assert not sb.bare_inference(pred, windows, n=12, interval_s=0.004)["spin"] and slept == [0.004] * 12
+    stats = lambda p50, p99: {"p50_ms": p50, "p99_ms": p99, "interval_s": 0.04}  # noqa: E731
+    row = lambda b, rate, paced: {"bundle": b, "rate_hz": rate, "bare_inference": stats(0.4, 0.5),  # noqa: E731
+                                  "paced_inference": stats(paced, 1.4), "paced_spinning_inference": stats(0.8, 1.2)}
+    lines = [line for line in sb.cadence_markdown([row("pte-int8", 50, 0.9), row("pte-int8", 100, 0.7),
+                                                   row("onnx-int8", 50, 0.6)]) if line.startswith("| ")]
+    assert lines[1:] == ["| pte-int8 | 40 | 0.400 / 0.500 | 0.900 / 1.400 | 0.800 / 1.200 |",
+                         "| onnx-int8 | 40 | 0.400 / 0.500 | 0.600 / 1.400 | 0.800 / 1.200 |"]
+    assert sb.cadence_markdown([{"bundle": "older run, no spinning row"}]) == []

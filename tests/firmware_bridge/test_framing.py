@@ -1,5 +1,6 @@
 """Serial framing under corruption: counted and skipped, never losing a good packet; fuzzed."""
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -75,6 +76,30 @@ def test_fuzz_frame_decoder_never_crashes(b):
 def test_fuzz_cobs_round_trip(b):
     e = P.cobs_encode(b)
     assert 0 not in e and P.cobs_decode(e) == b
+
+
+def cobs_well_formed(b: bytes) -> bool:
+    """COBS framing rules on their own: no 0x00, and the chain of code bytes (each the offset of the next)
+    ends exactly at the end of the frame."""
+    i = 0
+    while i < len(b) and b[i]:
+        i += b[i]
+    return 0 not in b and i == len(b)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from([0, 1, 2, 3, 5, 0x49, 0xFE, 0xFF]), max_size=40))
+def test_fuzz_cobs_decode_of_any_bytes_is_the_inverse_or_a_cobs_error(codes):
+    """Byte soup rich in code-like values: cobs_decode (a short path for the usual frame, the general loop for
+    the rest) decodes exactly the well-formed frames, to the bytes whose encoding they are, and names every
+    other one as a COBSError."""
+    b = bytes(codes)
+    if not cobs_well_formed(b):
+        with pytest.raises(P.COBSError):
+            P.cobs_decode(b)
+        return
+    raw = P.cobs_decode(b)
+    assert P.cobs_encode(raw) in (b, b + b"\x01")  # a 254-byte run may end the frame without its final 0x01
 
 
 @settings(max_examples=500, deadline=None)

@@ -288,6 +288,26 @@ def test_non_finite_values_never_reach_a_block():
     assert t.feed(b"1,2,3\n1e300,2,3\n4,5,6\n")[1].lost_packets == 1 and t.stats["corrupt"] == 1
 
 
+def test_imuedge_scales_and_channels_follow_the_device_packet_by_packet():
+    """The decoder keeps the last packet's channels and scales rather than recomputing them per packet: a device
+    that changes its range (scale) or its channels mid-stream is followed from that packet on, and a scale so
+    large that only some counts overflow float32 is still checked count by count."""
+    def pkt(seq, mask, acc, gyro, counts):
+        s = np.full((2, bin(mask).count("1")), counts, np.int16)
+        return P.frame(P.encode_data(P.DataPacket(seq, seq * 20000, 10000, mask, acc, gyro, s)))
+    dec = PR.decoder_for("imuedge")
+    huge = 1e35  # 1 count is finite, 30000 counts are not
+    blocks = dec.feed(pkt(0, 0x3F, 0.01, 0.001, 3) + pkt(1, 0x3F, 0.02, 0.001, 3) + pkt(2, 0x07, 0.02, 0.001, 3)
+                      + pkt(3, 0x38, 0.02, 0.5, 3) + pkt(4, 0x38, 0.02, huge, 1) + pkt(5, 0x38, 0.02, huge, 30000)
+                      + pkt(6, 0x38, 0.02, huge, 1))
+    assert [b.seq for b in blocks] == [0, 1, 2, 3, 4, 6]
+    assert [b.channels for b in blocks] == [P.CHANNELS] * 2 + [P.CHANNELS[:3]] + [P.CHANNELS[3:]] * 3
+    assert [float(b.data[0, 0]) for b in blocks] == [np.float32(0.01) * 3, np.float32(0.02) * 3,
+                                                     np.float32(0.02) * 3, np.float32(0.5) * 3,
+                                                     np.float32(huge), np.float32(huge)]
+    assert dec.stats["errors"] == {"NonFiniteError": 1} and blocks[-1].lost_packets == 1
+
+
 def test_imuedge_serial_counts_frame_and_nonfinite_errors_together():
     bad_scale = P.encode_data(P.DataPacket(1, 0, 1000, 0x3F, float("nan"), 0.001, np.ones((1, 6), np.int16)))
     crc = bytearray(data_pkt(2, 0))
