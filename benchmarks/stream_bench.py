@@ -19,7 +19,9 @@ What is measured (every number comes from the runtime's own profiler):
   overhead = e2e - bare inference, at p50 and at p99. Paced inference = ``predict`` on the same windows
   once every window interval of the stream (hop / model rate), sleeping between calls: on a VM
   a model called after an idle gap runs ~1 ms slower than back to back (caches, clocks), so
-  "overhead vs paced" is what the runtime adds at the stream's own cadence. Also reported: overhead against the predict
+  "overhead vs paced" is what the runtime adds at the stream's own cadence; the same with the core busy-waiting
+  between calls (paced, spinning) tells a slowdown that comes with the gap (caches refilled by other work on the
+  host) from one that comes with the CPU idling. Also reported: overhead against the predict
   stage timed inside the same stream (the model at the stream's cadence, with colder caches
   than in the back-to-back loop; what is left is decode + assemble + window + queue + sink).
 * loss: packets lost / corrupt on the 400 Hz x 6 channel pty run.
