@@ -123,27 +123,16 @@ def throughput(repeats: int, baseline: dict, commit: str | None) -> list[dict]:
 
 
 def in_stream(bundle: Path, runs: int, baseline: dict, commit: str, seconds: float, work: Path) -> list[dict]:
-    """The runtime's own part of e2e with each decoder, alternating runs on one pty stream setup."""
-    from benchmarks.stream_bench import pty_run, recording_csv
+    """The runtime's own part of e2e with each decoder, alternating runs (``stream_bench.alternating``)."""
+    from benchmarks.stream_bench import alternating, recording_csv
     from imuedge.bundle import load_bundle
 
     work.mkdir(parents=True, exist_ok=True)
     csv, _ = recording_csv(work)
-    pred = load_bundle(bundle, threads=1)
-    codes = {f"baseline {commit}": baseline["imuedge"], "today": lambda: decoder_for("imuedge")}
-    per = {code: [] for code in codes}
-    for _ in range(runs):
-        for code, make in codes.items():
-            rep, _, _ = pty_run(pred, csv, 100.0, seconds, work, hop=2, decoder=make)
-            lat = rep["latency"]
-            per[code].append({"decode_p50_ms": lat["decode"]["p50_ms"], "predict_p50_ms": lat["predict"]["p50_ms"],
-                              "e2e_p50_ms": lat["e2e"]["p50_ms"], "e2e_p99_ms": lat["e2e"]["p99_ms"],
-                              "runtime_p50_ms": lat["e2e"]["p50_ms"] - lat["predict"]["p50_ms"],
-                              "runtime_p99_ms": lat["e2e"]["p99_ms"] - lat["predict"]["p99_ms"],
-                              "windows": rep["counters"]["windows_predicted"], "lost": rep["packets"]["lost"]})
-    return [{"code": code, "bundle": str(bundle), "runs": v,
-             **{f"median_{k}": statistics.median(r[k] for r in v) for k in v[0] if k.endswith("_ms")}}
-            for code, v in per.items()]
+    variants = {f"baseline {commit}": {"decoder": baseline["imuedge"]},
+                "today": {"decoder": lambda: decoder_for("imuedge")}}
+    rows = alternating(load_bundle(bundle, threads=1), csv, variants, runs, seconds, work)
+    return [{"code": row.pop("variant"), "bundle": str(bundle), **row} for row in rows]
 
 
 def main(argv=None) -> int:

@@ -172,10 +172,12 @@ def bare_inference(pred, windows: np.ndarray, n: int = 2000, interval_s: float =
 
 
 def pty_run(pred, csv: Path, rate: float, seconds: float, work: Path, speed: float = 1.0, loops: int = 1,
-            sample_rss: bool = False, hop: int | None = None, decoder=None) -> tuple[dict, np.ndarray, list]:
+            sample_rss: bool = False, hop: int | None = None, decoder=None,
+            cpu: int | None = None) -> tuple[dict, np.ndarray, list]:
     """The simulator writes ``csv`` at ``rate`` Hz to a pty that the runtime streams from; ``decoder`` makes
-    the stream's decoder (default: the imuedge profile's). Returns the runtime's final profile, every e2e latency
-    (ms) and, with ``sample_rss``, one RSS/CPU row a second."""
+    the stream's decoder (default: the imuedge profile's), ``cpu`` pins its predicting thread (``RunConfig.cpu``).
+    Returns the runtime's final profile, every e2e latency (ms) and, with ``sample_rss``, one RSS/CPU row a
+    second."""
     from imuedge.edge_runtime.runner import RunConfig, StreamRunner
     from imuedge.machine import memory
     from imuedge.emulation.simulator import start_simulator
@@ -200,7 +202,8 @@ def pty_run(pred, csv: Path, rate: float, seconds: float, work: Path, speed: flo
             pass
     decoder = decoder or (lambda: decoder_for("imuedge"))
     runner = StreamRunner(SerialSource(str(link), hello=start_command()), decoder, pred,
-                          [Counter()], config=RunConfig(backoff=0.05, duration=seconds + 3 if loops != 1 else None),
+                          [Counter()], config=RunConfig(backoff=0.05, duration=seconds + 3 if loops != 1 else None,
+                                                   cpu=cpu),
                           log=lambda m: None, hop=hop)
     out = []
     # The RSS/CPU trace is preallocated (one row a second) so that recording it does not
@@ -231,6 +234,38 @@ def pty_run(pred, csv: Path, rate: float, seconds: float, work: Path, speed: flo
     samples = [{"t_s": round(t, 2), "cpu_s": round(c, 3), "rss_mb": r, "peak_rss_mb": pk}
                for t, c, r, pk in trace[:rows].tolist()]
     return out[0], e2e, samples
+
+
+def alternating(pred, csv: Path, variants: dict[str, dict], runs: int, seconds: float, work: Path) -> list[dict]:
+    """Each variant (keyword arguments of ``pty_run``) streamed ``runs`` times at 100 Hz with hop 2, the
+    variants alternating run by run, so that a drift of the host reaches all of them alike. Per variant: each
+    run's decode and predict p50, e2e p50/p99 and the runtime's part (e2e minus the in-stream predict), and the
+    medians over the runs."""
+    per = {name: [] for name in variants}
+    for _ in range(runs):
+        for name, kw in variants.items():
+            rep, _, _ = pty_run(pred, csv, 100.0, seconds, work, hop=2, **kw)
+            lat = rep["latency"]
+            per[name].append({"decode_p50_ms": lat["decode"]["p50_ms"], "predict_p50_ms": lat["predict"]["p50_ms"],
+                              "e2e_p50_ms": lat["e2e"]["p50_ms"], "e2e_p99_ms": lat["e2e"]["p99_ms"],
+                              "runtime_p50_ms": lat["e2e"]["p50_ms"] - lat["predict"]["p50_ms"],
+                              "runtime_p99_ms": lat["e2e"]["p99_ms"] - lat["predict"]["p99_ms"],
+                              "windows": rep["counters"]["windows_predicted"], "lost": rep["packets"]["lost"]})
+    return [{"variant": name, "runs": v,
+             **{f"median_{k}": statistics.median(r[k] for r in v) for k in v[0] if k.endswith("_ms")}}
+            for name, v in per.items()]
+
+
+def alternating_markdown(title: str, rows: list[dict]) -> list[str]:
+    out = ["", f"## {title}: {len(rows[0]['runs'])} runs per variant, alternating; medians over the runs", "",
+           "| variant | decode p50 ms | e2e p50 / p99 ms | in-stream predict p50 ms | e2e - predict p50 / p99 ms | "
+           "runtime p50 per run |", "|---|---:|---:|---:|---:|---|"]
+    for x in rows:
+        per_run = ", ".join(f"{r['runtime_p50_ms']:.3f}" for r in x["runs"])
+        out.append(f"| {x['variant']} | {x['median_decode_p50_ms']:.3f} | {x['median_e2e_p50_ms']:.3f} / "
+                   f"{x['median_e2e_p99_ms']:.3f} | {x['median_predict_p50_ms']:.3f} | "
+                   f"{x['median_runtime_p50_ms']:.3f} / {x['median_runtime_p99_ms']:.3f} | {per_run} |")
+    return out
 
 
 RSS_TARGET_MB = {"tflite": 80.0, "onnx": 100.0}
@@ -328,7 +363,11 @@ def main(argv=None) -> int:
     ap.add_argument("--device-venv", type=Path, help="device install for the RSS rows (default WORK/device; made once)")
     ap.add_argument("--device-seconds", type=float, default=30.0, help="seconds per device RSS run at 100 Hz")
     ap.add_argument("--phases", default="throughput,latency,device,soak",
-                    help="which parts to run, comma-separated (e.g. 'soak' for a long soak on its own)")
+                    help="which parts to run, comma-separated (e.g. 'soak' for a long soak on its own); 'pin' "
+                         "(not in the default): each bundle at 100 Hz with the predicting thread free and pinned "
+                         "to one CPU (--cpu), --pin-runs alternating runs of --pin-seconds each")
+    ap.add_argument("--pin-runs", type=int, default=5, help="pin phase: runs per variant (alternating)")
+    ap.add_argument("--pin-seconds", type=float, default=20.0, help="pin phase: seconds per run")
     ap.add_argument("--note", default="", help="a line printed under the machine line (e.g. what else ran)")
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -409,6 +448,14 @@ def main(argv=None) -> int:
         result["device_rss"] = rows
         save()
 
+    if "pin" in phases:
+        cpu = max(os.sched_getaffinity(0))
+        print(f"pin: free against pinned to CPU {cpu} ...", flush=True)
+        result["pin"] = [{"bundle": b.name, "cpu": cpu, "rows": alternating(
+            load_bundle(b, threads=1), csv_long, {"free": {}, f"pinned to CPU {cpu}": {"cpu": cpu}},
+            args.pin_runs, args.pin_seconds, args.work)} for b in bundles]
+        save()
+
     if "soak" in phases:
         print(f"soak {args.soak_seconds:g} s ...", flush=True)
         pred = load_bundle(bundles[0], threads=1)
@@ -486,6 +533,9 @@ def markdown(r: dict) -> str:
         target = "–" if x["target_mb"] is None else f"{x['target_mb']:g}"
         out.append(f"| {x['bundle']} | {x['install']} | {x['peak_rss_mb']} | {target} | {verdict} | "
                    f"{imported(x['torch_imported'])} | {x['windows']} | {x['packets_lost']} |")
+    for x in r.get("pin", []):
+        out += alternating_markdown(f"{x['bundle']} at 100 Hz (hop 2), the predicting thread free or pinned "
+                                    f"(`imuedge stream --cpu {x['cpu']}`)", x["rows"])
     if "soak" not in r:
         return "\n".join(out + [""])
     return "\n".join(out + soak_markdown(r["soak"]))

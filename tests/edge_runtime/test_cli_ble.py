@@ -65,6 +65,32 @@ def test_cli_stream_refuses_mismatch_naming_both(tmp_path, pte_bundle, capsys):
     assert rc == 2 and "imuedge.json" in capsys.readouterr().err
 
 
+def test_cli_stream_cpu_pins_the_predicting_thread_and_bad_flags_truncate_nothing(tmp_path, recording_csv,
+                                                                                   pte_bundle, capsys):
+    """``--cpu N`` lands in the profile and the stream's predictions are unchanged; a CPU this process may not
+    use, a hop of 0 or an --out that cannot be written is one line and exit 2, before --out is opened (an
+    earlier run's predictions there survive)."""
+    import os
+
+    from imuedge.cli import main
+
+    csv = recording_csv(400)
+    cpu = max(os.sched_getaffinity(0))
+    out, prof = tmp_path / "p.jsonl", tmp_path / "profile.json"
+    assert main(["stream", "--model", str(pte_bundle), "--source", f"replay:{csv}?speed=max", "--out", str(out),
+                 "--profile", str(prof), "--cpu", str(cpu), "--quiet"]) == 0
+    assert json.loads(prof.read_text())["cpu"] == cpu and len(out.read_text().splitlines()) == (400 - 128) // 64 + 1
+    kept = out.read_text()
+    for flags, said in ((["--cpu", "4096"], "--cpu 4096: this process may run on CPU"),
+                        (["--hop", "0"], "--hop must be a positive number of samples, got 0"),
+                        (["--out", str(tmp_path / "no" / "such" / "dir.jsonl")], "No such file or directory")):
+        argv = ["stream", "--model", str(pte_bundle), "--source", f"replay:{csv}?speed=max", "--out", str(out)]
+        assert main(argv + flags) == 2
+        err = capsys.readouterr().err.strip()
+        assert said in err and len(err.splitlines()) == 1 and "Traceback" not in err
+        assert out.read_text() == kept
+
+
 def test_cli_bad_source_is_named(pte_bundle, capsys):
     from imuedge.cli import main
 

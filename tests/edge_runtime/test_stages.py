@@ -269,6 +269,51 @@ def test_runner_threaded_layout_predicts_the_same_windows(recording_csv):
     assert out[True] == out[False] and len(out[True]) == (400 - 32) // 8 + 1
 
 
+class AffinityPredictor(FakePredictor):
+    """Records the CPUs the predicting thread may run on at each call."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.seen = set()
+
+    def predict(self, w):
+        import os
+        self.seen.add(frozenset(os.sched_getaffinity(0)))  # 0: the calling thread
+        return super().predict(w)
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_runner_pins_the_predicting_thread_to_the_cpu_asked_and_only_that_thread(recording_csv, inline):
+    import os
+
+    from imuedge.edge_runtime.runner import check_cpu
+
+    csv = recording_csv(200)
+    allowed = frozenset(os.sched_getaffinity(0))
+    cpu = max(allowed)
+    pred = AffinityPredictor(window=32, hop=8)
+    rep = StreamRunner(ReplaySource(csv, None), None, pred, [ListSink()],
+                       config=RunConfig(inline=inline, cpu=cpu)).run()
+    assert pred.seen == {frozenset({cpu})} and rep["cpu"] == cpu and rep["counters"]["windows_predicted"] > 0
+    assert frozenset(os.sched_getaffinity(0)) == allowed  # the calling thread (and the process) are left alone
+    free = AffinityPredictor(window=32, hop=8)
+    StreamRunner(ReplaySource(csv, None), None, free, [ListSink()], config=RunConfig(inline=inline)).run()
+    assert free.seen == {allowed}
+    with pytest.raises(ValueError, match=f"--cpu 4096: this process may run on CPU {min(allowed)}"):
+        check_cpu(4096)
+
+
+def test_cpu_pinning_without_linux_is_said_not_ignored(monkeypatch):
+    import os
+
+    from imuedge.edge_runtime.runner import check_cpu
+
+    monkeypatch.delattr(os, "sched_setaffinity")
+    with pytest.raises(ValueError, match="--cpu 0: pinning a thread to a CPU needs Linux"):
+        check_cpu(0)
+    assert check_cpu(None) is None
+
+
 # ------------------------------------------------------------------ bad values never become predictions
 class BlockSource:
     """SampleBlocks from memory, then the end of the stream (a stand-in for a text device that sent them)."""
