@@ -145,7 +145,7 @@ class StreamRunner:
             "input": {"channels": list(spec.channels), "sample_rate_hz": spec.sample_rate_hz, "window": spec.window,
                       "hop": spec.hop}}, "hop": self.hop,
             "backpressure": self.cfg.backpressure, "queue_size": self.cfg.queue_size, "inline": self.cfg.inline,
-            "cpu": self.cfg.cpu})
+            "pinned_cpu": self.cfg.cpu})
         p.sections["packets"] = self._packet_report
         p.sections["stream"] = self._stream_report
         p.sections["outages"] = self.outages.report
@@ -216,8 +216,8 @@ class StreamRunner:
         self.log(f"[stream] reconnected after {secs:.2f} s")
 
     def _pin(self) -> None:
-        """The calling thread on ``cpu`` only: it wakes where its caches are (on a small VM a thread that
-        migrates between wake-ups measured ~0.14 ms more per window)."""
+        """The calling thread on ``cpu`` only, so that it wakes where its caches are (measured by
+        ``stream_bench --phases pin``)."""
         if self.cfg.cpu is not None:
             os.sched_setaffinity(threading.get_native_id(), {self.cfg.cpu})
 

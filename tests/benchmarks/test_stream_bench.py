@@ -87,3 +87,29 @@ def test_paced_inference_sleeps_or_spins_between_calls_and_the_table_sets_them_s
     assert lines[1:] == ["| pte-int8 | 40 | 0.400 / 0.500 | 0.900 / 1.400 | 0.800 / 1.200 |",
                          "| onnx-int8 | 40 | 0.400 / 0.500 | 0.600 / 1.400 | 0.800 / 1.200 |"]
     assert sb.cadence_markdown([{"bundle": "older run, no spinning row"}]) == []
+
+
+def test_alternating_runs_interleave_the_variants_and_report_medians(monkeypatch, tmp_path):
+    """A/B streams (the pin phase, decoder_bench --stream) alternate run by run, so a drifting host reaches
+    every variant alike; the table gives each variant's medians and every run's runtime part."""
+    from benchmarks import stream_bench as sb
+
+    calls = []
+
+    def fake_pty_run(pred, csv, rate, seconds, work, hop=None, cpu=None):
+        calls.append(cpu)
+        k = len(calls)  # the host drifts: every run is slower than the one before
+        lat = {"decode": {"p50_ms": 0.1 * k}, "predict": {"p50_ms": 1.0, "p99_ms": 2.0},
+               "e2e": {"p50_ms": 1.0 + (0.2 if cpu is None else 0.1) * k, "p99_ms": 3.0}}
+        return {"latency": lat, "counters": {"windows_predicted": 10}, "packets": {"lost": 0}}, None, None
+    monkeypatch.setattr(sb, "pty_run", fake_pty_run)
+    rows = sb.alternating(None, tmp_path / "x.csv", {"free": {}, "pinned": {"cpu": 1}}, 3, 1.0, tmp_path)
+    assert calls == [None, 1] * 3
+    free, pinned = rows
+    assert [r["runtime_p50_ms"] for r in free["runs"]] == pytest.approx([0.2, 0.6, 1.0])
+    assert [r["runtime_p50_ms"] for r in pinned["runs"]] == pytest.approx([0.2, 0.4, 0.6])
+    assert free["median_runtime_p50_ms"] == pytest.approx(0.6) and pinned["median_runtime_p50_ms"] == pytest.approx(0.4)
+    assert free["median_runtime_p99_ms"] == pytest.approx(1.0) and pinned["median_decode_p50_ms"] == pytest.approx(0.4)
+    table = sb.alternating_markdown("A/B", rows)
+    assert "## A/B: 3 runs per variant, alternating; medians over the runs" in table
+    assert "| pinned | 0.400 | 1.400 / 3.000 | 1.000 | 0.400 / 1.000 | 0.200, 0.400, 0.600 |" in table

@@ -79,7 +79,8 @@ def test_cli_stream_cpu_pins_the_predicting_thread_and_bad_flags_truncate_nothin
     out, prof = tmp_path / "p.jsonl", tmp_path / "profile.json"
     assert main(["stream", "--model", str(pte_bundle), "--source", f"replay:{csv}?speed=max", "--out", str(out),
                  "--profile", str(prof), "--cpu", str(cpu), "--quiet"]) == 0
-    assert json.loads(prof.read_text())["cpu"] == cpu and len(out.read_text().splitlines()) == (400 - 128) // 64 + 1
+    assert json.loads(prof.read_text())["pinned_cpu"] == cpu
+    assert len(out.read_text().splitlines()) == (400 - 128) // 64 + 1
     kept = out.read_text()
     for flags, said in ((["--cpu", "4096"], "--cpu 4096: this process may run on CPU"),
                         (["--hop", "0"], "--hop must be a positive number of samples, got 0"),

@@ -294,7 +294,7 @@ def test_runner_pins_the_predicting_thread_to_the_cpu_asked_and_only_that_thread
     pred = AffinityPredictor(window=32, hop=8)
     rep = StreamRunner(ReplaySource(csv, None), None, pred, [ListSink()],
                        config=RunConfig(inline=inline, cpu=cpu)).run()
-    assert pred.seen == {frozenset({cpu})} and rep["cpu"] == cpu and rep["counters"]["windows_predicted"] > 0
+    assert pred.seen == {frozenset({cpu})} and rep["pinned_cpu"] == cpu and rep["counters"]["windows_predicted"] > 0
     assert frozenset(os.sched_getaffinity(0)) == allowed  # the calling thread (and the process) are left alone
     free = AffinityPredictor(window=32, hop=8)
     StreamRunner(ReplaySource(csv, None), None, free, [ListSink()], config=RunConfig(inline=inline)).run()
