@@ -44,7 +44,8 @@ def register(subparsers) -> None:
     s.add_argument("--live", action="store_true", help="redraw a profile table on stderr every second")
     s.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
     s.add_argument("--cpu", type=int, metavar="N",
-                   help="pin the thread that predicts to CPU N (Linux): lower latency on a busy machine")
+                   help="pin the thread that predicts to CPU N (Linux; its effect on latency is measured by "
+                        "benchmarks/stream_bench.py --phases pin)")
     s.add_argument("--max-gap", type=float, default=0.1, metavar="S",
                    help="gaps up to S seconds (default 0.1) are bridged by interpolation; windows spanning longer gaps are not "
                         "predicted (counted in windows_skipped_gap)")
