@@ -131,8 +131,8 @@ def in_stream(bundle: Path, runs: int, baseline: dict, commit: str, seconds: flo
     csv, _ = recording_csv(work)
     variants = {f"baseline {commit}": {"decoder": baseline["imuedge"]},
                 "today": {"decoder": lambda: decoder_for("imuedge")}}
-    rows = alternating(load_bundle(bundle, threads=1), csv, variants, runs, seconds, work)
-    return [{"code": row.pop("variant"), "bundle": str(bundle), **row} for row in rows]
+    return [{"bundle": str(bundle), **row}
+            for row in alternating(load_bundle(bundle, threads=1), csv, variants, runs, seconds, work)]
 
 
 def main(argv=None) -> int:
@@ -175,15 +175,10 @@ def markdown(r: dict) -> str:
         out.append(f"| {x['profile']} | {x['code']} | {x['packets_per_s']:,.0f} | {x['samples_per_s']:,.0f} | "
                    f"{ratio} | {'PASS' if x['pass'] else 'FAIL'} |")
     if r.get("stream"):
-        s = r["stream"]
-        out += ["", f"## In a live stream: 100 Hz over a pty into `{s[0]['bundle']}` (hop 2), "
-                f"{len(s[0]['runs'])} runs per decoder, alternating; medians over the runs", "",
-                "| decoder | decode p50 ms | e2e p50 / p99 ms | in-stream predict p50 ms | "
-                "e2e - predict p50 / p99 ms |", "|---|---:|---:|---:|---:|"]
-        for x in s:
-            out.append(f"| {x['code']} | {x['median_decode_p50_ms']:.3f} | {x['median_e2e_p50_ms']:.3f} / "
-                       f"{x['median_e2e_p99_ms']:.3f} | {x['median_predict_p50_ms']:.3f} | "
-                       f"{x['median_runtime_p50_ms']:.3f} / {x['median_runtime_p99_ms']:.3f} |")
+        from benchmarks.stream_bench import alternating_markdown
+
+        out += alternating_markdown(f"In a live stream: 100 Hz over a pty into `{r['stream'][0]['bundle']}` "
+                                    "(hop 2), one variant per decoder", r["stream"])
     return "\n".join(out + [""])
 
 

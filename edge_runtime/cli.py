@@ -126,7 +126,7 @@ def run_stream(args) -> int:
     from imuedge.bundle import BundleError, load_bundle
 
     from .assembler import StreamMismatch
-    from .runner import RunConfig, StreamRunner, check_cpu, check_manifest_against_stream
+    from .runner import RunConfig, StreamRunner, check_manifest_against_stream
     from .profiler import table
     from .sinks import JsonLinesSink, MajorityVote
     from .sources import SourceError
@@ -144,15 +144,13 @@ def run_stream(args) -> int:
         cfg = RunConfig(queue_size=args.queue, backpressure=args.backpressure, profile_path=args.profile,
                         profile_every=args.profile_every, live=args.live, duration=args.duration,
                         max_outage=args.max_outage, top_k=args.top_k, connect_timeout=args.connect_timeout,
-                        cpu=check_cpu(args.cpu))
-        if args.hop is not None and args.hop <= 0:
-            raise ValueError(f"--hop must be a positive number of samples, got {args.hop}")
-        try:  # opened once every flag is known to be good: a mistake truncates no earlier output
+                        cpu=args.cpu)
+        runner = StreamRunner(src, factory, predictor, [], assembler=assembler, config=cfg, hop=args.hop)
+        try:  # opened once the runner has checked every flag: a mistake truncates no earlier output
             sink = JsonLinesSink(args.out)
         except OSError as e:
             raise ValueError(f"--out {args.out}: {e.strerror or e}") from e
-        sinks = [MajorityVote(sink, args.smooth) if args.smooth else sink]
-        runner = StreamRunner(src, factory, predictor, sinks, assembler=assembler, config=cfg, hop=args.hop)
+        runner.sinks = [MajorityVote(sink, args.smooth) if args.smooth else sink]
     except (BundleError, StreamMismatch, SourceError, ValueError) as e:
         print(f"imuedge stream: {e}", file=sys.stderr)
         return 2

@@ -112,9 +112,9 @@ class StreamRunner:
         self.manifest = predictor.manifest
         spec = window_spec(self.manifest)
         self.assembler = assembler or check_manifest_against_stream(self.manifest)
-        self.hop = int(hop or spec.hop)  # scheduling only: any hop feeds the model the same windows
+        self.hop = int(spec.hop if hop is None else hop)  # scheduling only: any hop gives the model the same windows
         if self.hop <= 0:
-            raise ValueError(f"hop must be positive, got {self.hop}")
+            raise ValueError(f"--hop must be a positive number of samples, got {self.hop}")
         self.windower = Windower(len(spec.channels), spec.window, self.hop)
         # the loader's physical plausibility bounds, per model channel: a window beyond them is a corrupt or
         # mis-scaled stream, never a motion to classify
