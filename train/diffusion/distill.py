@@ -363,7 +363,9 @@ def space_info(ckpt: dict, noise_shape) -> dict:
     if "vae" in config:
         return {"latent": list(noise_shape), "vae": config["vae"],
                 "noise_layout": "(batch, latent channels, latent positions)"}
-    return {"framing": config["framing"], "noise_layout": "(batch, 2 x channels [real, imaginary], STFT bins, frames)"}
+    carried = "; the imaginary DC row carries the window's channel means" if config["framing"].get("window_mean") else ""
+    return {"framing": config["framing"],
+            "noise_layout": f"(batch, 2 x channels [real, imaginary{carried}], STFT bins, frames)"}
 
 
 def distill(cfg: DistillConfig, quiet: bool = False, windows=None) -> dict[int, Path]:

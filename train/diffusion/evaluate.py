@@ -15,6 +15,12 @@ seed 0, six basic activities; the generator saw only the training subjects):
   embeddings, ||mu_r - mu_s||^2 + Tr(S_r + S_s - 2 (S_r S_s)^1/2).
 * samples per second on this CPU (one thread, batch ``--batch``), measured in
   this run, side by side.
+* how much the synthetic windows move, per class and sensor: the median over windows of
+  a window's standard deviation about its own mean (all three axes of the sensor),
+  synthetic over the real training windows of that class; 1 is the same. It says where a
+  discriminative score comes from: with issue #17's first teacher (DDIM 10), the static
+  classes' accelerometer moved 10-13x more than real (gyroscope 2-3x), the walking
+  classes 0.66-0.82x.
 
 ``--synthetic DIR`` adds a row for windows already written as CSV recordings
 (``imuedge generate``, e.g. from an exported bundle), read back through the data layer
@@ -87,6 +93,25 @@ def discriminative_score(real: np.ndarray, synth: np.ndarray, seed: int = 0) -> 
     cnn = torch.nn.Sequential(body, torch.nn.Linear(body.out_dim, 2))
     fewshot.train_supervised(cnn, x_tr, y_tr, seed, replace(fewshot.SupervisedConfig(), epochs=10))
     return abs(float(np.mean(fewshot.predict(cnn, x_te) == y_te)) - 0.5)
+
+
+def motion(x: np.ndarray) -> np.ndarray:
+    """(N, 2): each window's standard deviation about its own mean, over the accelerometer's and the
+    gyroscope's three axes (m/s^2, rad/s)."""
+    d = x - x.mean(axis=2, keepdims=True)
+    return np.stack([d[:, :3].std(axis=(1, 2)), d[:, 3:].std(axis=(1, 2))], axis=1)
+
+
+def motion_vs_real(real_x: np.ndarray, real_y: np.ndarray, synth_x: np.ndarray, synth_y: np.ndarray,
+                   names: list[str]) -> dict:
+    """{class: {"acc": r, "gyro": r}}: median ``motion`` of the class's synthetic windows over its real ones'."""
+    out = {}
+    for c, name in enumerate(names):
+        r, s = motion(real_x[real_y == c]), motion(synth_x[synth_y == c])
+        if len(r) and len(s):
+            ratio = np.median(s, axis=0) / np.maximum(np.median(r, axis=0), 1e-12)
+            out[name] = {"acc": round(float(ratio[0]), 3), "gyro": round(float(ratio[1]), 3)}
+    return out
 
 
 def samplers(teacher_path, students: list[str], ddpm: bool, guidance: float, latent_path=None,
@@ -183,6 +208,7 @@ def evaluate(teacher_path, students, out, per_class: int = 50, guidance: float =
                "discriminative_score": discriminative_score(train.x[idx], xs, seed),
                "frechet_distance": frechet(embed(enc, xs), real_emb) if len(xs) > 64 else None}
         row["TSTR_over_TRTR"] = row["TSTR_macro_f1"] / trtr
+        row["motion_vs_real"] = motion_vs_real(train.x, train.y, xs, ys, names)
         results["samplers"][f"CSV {Path(folder).name}"] = row
         print(f"[evaluate] CSV {folder}: {json.dumps(row)}", flush=True)
     for name, (fn, nfe) in samplers(teacher_path, students, ddpm_windows > 0, guidance, latent_path, ddim,
@@ -200,6 +226,7 @@ def evaluate(teacher_path, students, out, per_class: int = 50, guidance: float =
                "discriminative_score": discriminative_score(train.x[idx], xs, seed),
                "frechet_distance": frechet(embed(enc, xs), real_emb) if len(xs) > 64 else None}
         row["TSTR_over_TRTR"] = row["TSTR_macro_f1"] / trtr
+        row["motion_vs_real"] = motion_vs_real(train.x, train.y, xs, ys, names)
         results["samplers"][name] = row
         synth_examples[name] = (xs, ys)
         print(f"[evaluate] {name}: {json.dumps(row)}", flush=True)
@@ -264,7 +291,21 @@ def markdown(r: dict) -> str:
         sps = f"{sps:.2f}" if sps is not None else "- (read from CSV)"
         lines.append(f"| {name} | {nfe} | {sps} | "
                      f"{s['TSTR_macro_f1']:.3f} | {s['TSTR_over_TRTR']:.2f} | {s['discriminative_score']:.3f} | {fd} |")
+    lines += ["", *motion_markdown(r)]
     return "\n".join(lines) + "\n\n![real vs synthetic](real_vs_synthetic.png)\n"
+
+
+def motion_markdown(r: dict) -> list[str]:
+    """The ``motion_vs_real`` table: one row per sampler, one column per class, "acc / gyro"."""
+    rows = {name: s["motion_vs_real"] for name, s in r["samplers"].items() if s.get("motion_vs_real")}
+    if not rows:
+        return []
+    classes = list(r.get("classes") or next(iter(rows.values())))
+    return ["How much the synthetic windows move: median window standard deviation about its own mean, "
+            "synthetic over real (training windows of the class), accelerometer / gyroscope; 1 is the same.", "",
+            "| sampler | " + " | ".join(classes) + " |", "|---|" + "---|" * len(classes),
+            *(f"| {name} | " + " | ".join(f"{m[c]['acc']:.2f} / {m[c]['gyro']:.2f}" if c in m else "-"
+                                         for c in classes) + " |" for name, m in rows.items())]
 
 
 def main(argv=None) -> int:

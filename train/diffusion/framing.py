@@ -23,6 +23,18 @@ mean and std), then each (channel, real/imag, bin) plane is divided by its train
 standard deviation, so every plane the UNet sees has unit scale. All of it is folded
 into the two matrices' inputs and outputs, so ``encode`` / ``decode`` map physical
 units (m/s^2, rad/s) to unit-scale planes and back.
+
+``window_mean=True`` (the teacher's default since issue #17's quiet-window finding)
+takes each window's per-channel mean out before the STFT and carries it, z-scored
+across training windows, in the imaginary row of the DC bin: a real signal's DC bin has
+no imaginary part, so that row is otherwise always zero (the synthesis ignores it). Why:
+with the training mean removed instead, a window's DC and lowest bins hold its gravity
+offset, which differs by metres per second squared between postures, so those planes'
+unit scale is ~10x the other bins' and a small error there is a large slow wobble. A
+generated sitting window then moved 10x more than a real one (0.65 against 0.04-0.08
+m/s^2 of accelerometer std), the largest tell of the teacher's synthetic windows. With
+the mean carried apart, the DC and lowest bins hold only the in-window drift. ``decode``
+reads the mean as that row's average over frames and gives the remainder zero mean.
 """
 from __future__ import annotations
 
@@ -41,6 +53,7 @@ class FramingConfig:
     hop: int = 4  # samples between frame starts
     frames: int = 32  # frames per window
     first: int = -13  # start of frame 0 (samples; negative = starts before the window, zeros there)
+    window_mean: bool = False  # carry each window's channel means in the DC bin's imaginary row (module doc)
 
     @property
     def bins(self) -> int:
@@ -90,6 +103,11 @@ class Framing(nn.Module):
         self.register_buffer("mean", torch.zeros(channels, 1))  # time-domain z-score
         self.register_buffer("std", torch.ones(channels, 1))
         self.register_buffer("scale", torch.ones(2 * channels, self.config.bins, 1))  # per-plane, per-bin
+        if self.config.window_mean:  # (not a buffer of the other framings: their checkpoints load unchanged)
+            self.register_buffer("mean_scale", torch.ones(channels, 1))  # std of window means across windows
+            dc_imag = torch.zeros(2 * channels, self.config.bins, 1)
+            dc_imag[1::2, 0] = 1.0
+            self.register_buffer("dc_imag", dc_imag, persistent=False)
 
     @property
     def plane_shape(self) -> tuple[int, int, int]:
@@ -107,18 +125,33 @@ class Framing(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Physical window -> unit-scale planes."""
-        return self.stft((x - self.mean) / self.std) / self.scale
+        if not self.config.window_mean:
+            return self.stft((x - self.mean) / self.std) / self.scale
+        m = x.mean(dim=-1, keepdim=True)  # (B, C, 1)
+        carried = ((m - self.mean) / self.mean_scale).repeat_interleave(2, dim=1)[..., None]  # (B, 2C, 1, 1)
+        return self.stft((x - m) / self.std) / self.scale + self.dc_imag * carried
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Unit-scale planes -> physical window (m/s^2, rad/s)."""
-        return self.istft(z * self.scale) * self.std + self.mean
+        if not self.config.window_mean:
+            return self.istft(z * self.scale) * self.std + self.mean
+        m = (z * self.dc_imag).sum(dim=2)[:, 1::2].mean(dim=-1, keepdim=True)  # (B, C, 1), z-scored means
+        r = self.istft(z * (1 - self.dc_imag) * self.scale)
+        return (r - r.mean(dim=-1, keepdim=True)) * self.std + m * self.mean_scale + self.mean
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor, eps: float = 1e-4) -> None:
         """Set the normalisation from training windows (N, C, T) in physical units."""
         x = x.double()
-        self.mean.copy_(x.mean(dim=(0, 2))[:, None].float())
+        if self.config.window_mean:
+            m = x.mean(dim=2, keepdim=True)  # (N, C, 1)
+            self.mean.copy_(m.mean(dim=0).float())
+            self.mean_scale.copy_(m.std(dim=0).clamp_min(1e-6).float())
+            x = x - m
+        else:
+            self.mean.copy_(x.mean(dim=(0, 2))[:, None].float())
         self.std.copy_(x.std(dim=(0, 2))[:, None].clamp_min(1e-6).float())
-        z = self.stft(((x - self.mean.double()) / self.std.double()).float()).double()
+        centre = 0.0 if self.config.window_mean else self.mean.double()
+        z = self.stft(((x - centre) / self.std.double()).float()).double()
         s = z.pow(2).mean(dim=(0, 3)).sqrt()  # RMS per (plane, bin)
         self.scale.copy_(torch.where(s > eps, s, torch.ones_like(s))[..., None].float())  # imag DC / Nyquist: 0

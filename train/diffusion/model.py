@@ -31,7 +31,7 @@ class DiffusionConfig:
     channels: tuple[str, ...] = CHANNELS
     class_names: tuple[str, ...] = ()
     sample_rate_hz: float = 50.0
-    framing: FramingConfig = field(default_factory=FramingConfig)
+    framing: FramingConfig = field(default_factory=lambda: FramingConfig(window_mean=True))  # framing.py's doc
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     base: int = 32  # UNet base width
     mults: tuple[int, ...] = (1, 2, 2)

@@ -185,6 +185,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beta-gyro", default=f"{m.schedule.beta_start['gyro']:g},{m.schedule.beta_end['gyro']:g}",
                    help="gyroscope planes' linear schedule: beta_start,beta_end")
     p.add_argument("--cond-drop", type=float, default=m.cond_drop, help="class dropout for guidance")
+    p.add_argument("--window-mean", action=argparse.BooleanOptionalAction, default=m.framing.window_mean,
+                   help="carry each window's channel means apart from its STFT (the DC bin's imaginary row); "
+                        "--no-window-mean: the framing of teachers before it (train/diffusion/framing.py)")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between OUT/last.pt writes")
     p.add_argument("--device", default=d.device, help="auto | cpu | cuda | cuda:N")
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
@@ -204,6 +207,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
                       checkpoint_every=a.checkpoint_every, device=a.device, threads=a.threads)
     m = cfg.model
     m.base, m.cond_drop, m.schedule.steps = a.base, a.cond_drop, a.timesteps
+    m.framing.window_mean = a.window_mean
     for sensor, text, flag in (("acc", a.beta_acc, "--beta-acc"), ("gyro", a.beta_gyro, "--beta-gyro")):
         m.schedule.beta_start[sensor], m.schedule.beta_end[sensor] = _pair(text, flag)
     if cfg.steps <= 0 or cfg.batch_size <= 0:

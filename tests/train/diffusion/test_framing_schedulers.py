@@ -30,6 +30,43 @@ def test_stft_round_trip_is_exact_in_physical_units():
     assert (f.istft(f.stft(x)) - x).abs().max().item() <= 1e-4
 
 
+def test_window_mean_framing_round_trips_and_carries_each_windows_mean_in_the_imaginary_dc_row():
+    f = Framing(6, FramingConfig(window_mean=True))
+    x = hapt_like()
+    x[:4, :3] += torch.tensor([0.0, 6.0, -7.0])[:, None]  # two postures: gravity on another axis
+    f.fit(x)
+    z = f.encode(x)
+    assert (f.decode(z) - x).abs().max().item() <= 1e-4
+    carried = z[:, 1::2, 0, :]  # (B, C, frames): the imaginary DC row of each channel
+    assert (carried - carried[..., :1]).abs().max().item() == 0.0  # one value per window, every frame
+    m = x.mean(dim=2)
+    torch.testing.assert_close(carried[..., 0], (m - m.mean(0)) / m.std(0), atol=1e-4, rtol=1e-4)
+    # the real planes hold only the zero-mean remainder: the mean moves no other plane
+    shifted = f.encode(x + torch.tensor([3.0, 0, 0, 0.5, 0, 0])[:, None])
+    rest = torch.ones_like(z, dtype=torch.bool)
+    rest[:, 1::2, 0, :] = False
+    assert (shifted - z)[rest].abs().max().item() <= 1e-4
+    # decode reads the mean as the row's average: noise on that row moves the window's mean only
+    noisy = z.clone()
+    noisy[:, 1::2, 0, :] += torch.randn(noisy[:, 1::2, 0, :].shape)
+    d = f.decode(noisy) - x
+    assert (d - d.mean(dim=2, keepdim=True)).abs().max().item() <= 1e-4
+    torch.testing.assert_close(d.mean(dim=2), noisy[:, 1::2, 0, :].sub(carried).mean(-1) * f.mean_scale[:, 0],
+                               atol=1e-4, rtol=1e-4)
+    # and noise on every other plane moves everything but the window's mean
+    noisy = z + torch.randn(z.shape) * rest
+    torch.testing.assert_close(f.decode(noisy).mean(dim=2), m, atol=1e-4, rtol=1e-4)
+
+
+def test_framings_without_window_mean_keep_their_state_and_behaviour():
+    f = Framing(6)
+    assert sorted(f.state_dict()) == ["analysis", "mean", "scale", "std", "synthesis"]  # old checkpoints load
+    x = hapt_like()
+    f.fit(x)
+    torch.testing.assert_close(f.mean[:, 0], x.mean(dim=(0, 2)))
+    assert f.encode(x)[:, 1::2, 0, :].abs().max().item() <= 1e-5  # a real signal's DC has no imaginary part
+
+
 def test_stft_columns_are_the_dft_of_hann_frames():
     cfg = FramingConfig()
     x = np.random.default_rng(1).normal(size=cfg.samples)
