@@ -524,6 +524,8 @@ def main(argv=None) -> int:
             p.add_argument(flag, type=type(getattr(d, f.name)), default=getattr(d, f.name))
     a = p.parse_args(argv)
     out = Path(a.out)
+    if a.commands and not Path(a.commands).is_file():
+        p.error(f"--commands {a.commands}: no such file (write the commands that make the JSONL there first)")
     commands = Path(a.commands).read_text().splitlines() if a.commands else None
     if a.summarize:
         print(markdown(summarize(out, commands)))

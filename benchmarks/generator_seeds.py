@@ -4,7 +4,8 @@
 
 reads ``FOLDER/seed*/results.json`` (one ``python -m imuedge.train.diffusion.evaluate --seed S`` run each)
 and writes ``FOLDER/seeds.json`` and ``FOLDER/seeds.md``: per sampler and metric the mean, the sample
-standard deviation (ddof 1), the median and every seed's value, and TRTR the same way. A sampler missing
+standard deviation (ddof 1), the median and every seed's value, and TRTR the same way; where the reports
+have the motion table (``evaluate.motion_vs_real``), its ratios averaged over seeds. A sampler missing
 from a seed's report is reported with the seeds it has. ``--seed S=DIR`` (repeatable) counts ``DIR/results.json``
 as seed S, for a seed's report written elsewhere before (its folder is recorded).
 """
@@ -57,6 +58,10 @@ def summarize(folder: Path, elsewhere: dict[int, Path] | None = None) -> dict:
             vals = [runs[s]["samplers"][name].get(m) for s in have]
             if all(v is not None for v in vals):
                 row[m] = stats(vals)
+        motions = [runs[s]["samplers"][name].get("motion_vs_real") for s in have]
+        if motions and all(motions):
+            row["motion_vs_real"] = {c: {sensor: stats([m[c][sensor] for m in motions]) for sensor in ("acc", "gyro")}
+                                     for c in motions[0]}
         out["samplers"][name] = row
     return out
 
@@ -86,6 +91,15 @@ def markdown(r: dict) -> str:
         lines.append(f"| {name} | {len(row['seeds'])} | {cell(row, 'TSTR_macro_f1')} | {cell(row, 'TSTR_over_TRTR', 2)} "
                      f"| {cell(row, 'discriminative_score')} | {cell(row, 'frechet_distance', 1)} "
                      f"| {cell(row, 'samples_per_second_1_thread', 0)} | {per_seed} |")
+    moving = {name: row["motion_vs_real"] for name, row in r["samplers"].items() if "motion_vs_real" in row}
+    if moving:
+        classes = list(next(iter(moving.values())))
+        lines += ["", "How much the synthetic windows move (`evaluate.motion_vs_real`: median window std about its "
+                  "own mean, synthetic over real), accelerometer / gyroscope, mean over seeds; 1 is the same:", "",
+                  "| sampler | " + " | ".join(classes) + " |", "|---|" + "---|" * len(classes)]
+        for name, m in moving.items():
+            lines.append(f"| {name} | " + " | ".join(f"{m[c]['acc']['mean']:.2f} / {m[c]['gyro']['mean']:.2f}"
+                                                     for c in classes) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -45,7 +45,10 @@ SOURCES = (
     Source("VQ (TimeVQVDM-style)", f"{R}/vq_generator/student_seeds/seeds.json", "5 training seeds",
            f"{R}/augmentation_vq/augmentation_bench.json", "runs/vq-student-bundles/student_1", "VQ "),
     Source("STFT (IMUDiffusion-style)", f"{R}/generator/eval_seeds/seeds.json",
-           "1 training run (shipped), 5 evaluation seeds", f"{R}/augmentation/augmentation_bench.json",
+           "1 training run (shipped), 5 evaluation seeds", f"{R}/augmentation_window_mean/augmentation_bench.json",
+           "runs/stft-student-bundles/student_1"),
+    Source("STFT, first framing (shipped until 2026-12-08)", f"{R}/generator/first_teacher/eval_seeds/seeds.json",
+           "1 training run, 5 evaluation seeds", f"{R}/augmentation/augmentation_bench.json",
            "runs/stft-student-bundles/student_1"),
 )
 SPEED = f"{R}/generator_compare/generator_bench.json"

@@ -49,3 +49,20 @@ def test_a_seeds_report_written_elsewhere_counts_once_and_is_named(tmp_path, cap
     assert "seed 1 is both" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         gs.main([str(tmp_path / "runs"), "--seed", "zero"])
+
+
+def test_the_motion_table_is_averaged_over_seeds_and_skipped_where_a_report_lacks_it(tmp_path):
+    for seed, sitting in ((0, 2.0), (1, 4.0)):
+        report(tmp_path, seed, 0.8, {"a": (0.6, 0.3), "old": (0.5, 0.4)})
+        path = tmp_path / f"seed{seed}" / "results.json"
+        r = json.loads(path.read_text())
+        r["samplers"]["a"]["motion_vs_real"] = {"walking": {"acc": 0.8, "gyro": 0.7},
+                                                "sitting": {"acc": sitting, "gyro": 1.0 + seed}}
+        path.write_text(json.dumps(r))
+    assert gs.main([str(tmp_path)]) == 0
+    r = json.loads((tmp_path / "seeds.json").read_text())
+    assert r["samplers"]["a"]["motion_vs_real"]["sitting"]["acc"]["mean"] == pytest.approx(3.0)
+    assert "motion_vs_real" not in r["samplers"]["old"]
+    md = (tmp_path / "seeds.md").read_text()
+    assert "| sampler | walking | sitting |" in md
+    assert "| a | 0.80 / 0.70 | 3.00 / 1.50 |" in md and "| old |" not in md.split("How much")[1]
