@@ -225,3 +225,11 @@ def test_each_row_records_only_its_own_generators_budget():
     assert latent["vae_steps"] == 1500 and "vqvae_steps" not in latent  # as the latent rows already written
     vq = ab.budget_dict(ab.Budget(generator="vq"))
     assert vq["vqvae_steps"] == 1000 and "vae_steps" not in vq and vq["generator"] == "vq"
+
+
+def test_a_missing_commands_file_is_one_line_of_error_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        ab.main(["--summarize", "--out", str(tmp_path), "--commands", str(tmp_path / "commands.txt")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--commands" in err and "commands.txt: no such file" in err and "Traceback" not in err

@@ -31,7 +31,7 @@ no imaginary part, so that row is otherwise always zero (the synthesis ignores i
 with the training mean removed instead, a window's DC and lowest bins hold its gravity
 offset, which differs by metres per second squared between postures, so those planes'
 unit scale is ~10x the other bins' and a small error there is a large slow wobble. A
-generated sitting window then moved 10x more than a real one (0.65 against 0.04-0.08
+generated sitting window then moved ~10x more than a real one (0.6-0.8 against 0.04-0.08
 m/s^2 of accelerometer std), the largest tell of the teacher's synthetic windows. With
 the mean carried apart, the DC and lowest bins hold only the in-window drift. ``decode``
 reads the mean as that row's average over frames and gives the remainder zero mean.
