@@ -135,8 +135,8 @@ class Framing(nn.Module):
         """Unit-scale planes -> physical window (m/s^2, rad/s)."""
         if not self.config.window_mean:
             return self.istft(z * self.scale) * self.std + self.mean
-        m = (z * self.dc_imag).sum(dim=2)[:, 1::2].mean(dim=-1, keepdim=True)  # (B, C, 1), z-scored means
-        r = self.istft(z * (1 - self.dc_imag) * self.scale)
+        m = z[:, 1::2, 0].mean(dim=-1, keepdim=True)  # (B, C, 1): the imaginary DC rows, z-scored means
+        r = self.istft(z * self.scale)  # the synthesis has exact zeros for those rows: they do not reach r
         return (r - r.mean(dim=-1, keepdim=True)) * self.std + m * self.mean_scale + self.mean
 
     @torch.no_grad()
